@@ -1,0 +1,6 @@
+//! perf-acceptance: validates serverless performance acceptance criteria against deployed targets.
+//!
+//! A [`criteria::Profile`] lists checks; [`run`] takes the measurements they need from a target once per run
+//! and decides each check from evidence; [`report`] writes what was decided.
+
+pub mod criteria;
