@@ -4,3 +4,10 @@
 //! and decides each check from evidence; [`report`] writes what was decided.
 
 pub mod criteria;
+pub mod evidence;
+pub mod fingerprint;
+pub mod measure;
+pub mod report;
+pub mod run;
+pub mod stats;
+pub mod target;

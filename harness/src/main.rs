@@ -1,1 +1,195 @@
-fn main() {}
+//! `harness`: run a profile's checks against a target, rebuild reports, list checks, serve the local target.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use harness::{
+    criteria::{catalog, Decision, Profile, TargetKind},
+    evidence::Status,
+    report::{table, Report},
+    run::{self, RunDir, Runner},
+    target::{AwsConfig, KnativeConfig, LocalConfig, Target},
+};
+
+/// Exit code: every applicable check passed.
+const OK: u8 = 0;
+/// Exit code: at least one check failed or could not be measured.
+const CHECKS_FAILED: u8 = 1;
+/// Exit code: bad input or set-up error.
+const BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "harness", version, about = "Validate serverless performance acceptance criteria against a target")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct TargetArgs {
+    /// Target: local, aws, localstack or knative.
+    #[arg(long, default_value = "local", env = "HARNESS_TARGET")]
+    target: String,
+    /// Directory to run `terraform output -json` in (aws, localstack).
+    #[arg(long, conflicts_with = "tf_outputs")]
+    tf_dir: Option<PathBuf>,
+    /// Saved `terraform output -json` file (aws, localstack).
+    #[arg(long)]
+    tf_outputs: Option<PathBuf>,
+    /// AWS endpoint override (makes aws talk to LocalStack or an emulator); also `AWS_ENDPOINT_URL`.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Kubeconfig file (knative).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (knative).
+    #[arg(long)]
+    context: Option<String>,
+    /// Functions file of the local target.
+    #[arg(long)]
+    functions: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the checks of a profile against a target; print the table and write report.json, report.md, junit.xml.
+    Run {
+        /// Profile file or name under fixtures/criteria/.
+        #[arg(long, default_value = "sre-002", env = "HARNESS_PROFILE")]
+        profile: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Output (run) directory; default target/harness/<run-id>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only checks whose id contains this text (several: comma-separated).
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Write the report files of a run from the evidence its test processes wrote.
+    Report {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+    },
+    /// List the checks of a profile and whether each applies to a target.
+    List {
+        /// Profile file or name under fixtures/criteria/.
+        #[arg(long, default_value = "sre-002", env = "HARNESS_PROFILE")]
+        profile: String,
+        /// Target: local, aws, localstack or knative.
+        #[arg(long, default_value = "local", env = "HARNESS_TARGET")]
+        target: String,
+        /// List the measurement catalog instead.
+        #[arg(long)]
+        catalog: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG")).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run { profile, target, out, only } => cmd_run(&profile, &target, out, only.as_deref()),
+        Command::Report { run } => cmd_report(&run),
+        Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
+    };
+    ExitCode::from(code.unwrap_or_else(|e| {
+        eprintln!("harness: {e}");
+        BAD_INPUT
+    }))
+}
+
+type Res = Result<u8, Box<dyn std::error::Error>>;
+
+fn root() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn load_profile(name: &str) -> Result<Profile, Box<dyn std::error::Error>> {
+    Ok(Profile::load(&run::resolve_profile(name, &root()))?)
+}
+
+fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
+    let kind: TargetKind = a.target.parse()?;
+    let endpoint = a.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    Ok(match kind {
+        TargetKind::Local => Target::Local(LocalConfig { functions: a.functions.clone() }),
+        TargetKind::Aws | TargetKind::Localstack => Target::Aws(AwsConfig {
+            tf_dir: a.tf_dir.clone(),
+            tf_outputs: a.tf_outputs.clone(),
+            endpoint,
+            localstack: kind == TargetKind::Localstack,
+        }),
+        TargetKind::Knative => Target::Knative(KnativeConfig { kubeconfig: a.kubeconfig.clone(), context: a.context.clone() }),
+    })
+}
+
+fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>) -> Res {
+    let profile = load_profile(profile)?;
+    let target = make_target(ta)?;
+    let id = run::run_id_from_env();
+    let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
+    let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;
+    let filters: Vec<&str> = only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let selected: Vec<_> = profile.checks.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.id.contains(f))).collect();
+    if selected.is_empty() {
+        return Err(format!("--only {}: no check of profile {} matches", only.unwrap_or_default(), profile.name).into());
+    }
+    for (i, check) in selected.iter().enumerate() {
+        eprintln!("[{}/{}] {} ...", i + 1, selected.len(), check.id);
+        let e = runner.run_check(check)?;
+        eprintln!("[{}/{}] {} {}: {}", i + 1, selected.len(), check.id, e.status.name().to_uppercase(), e.reason);
+    }
+    let mut report = Report::from_run(&runner.dir, &profile)?;
+    if !filters.is_empty() {
+        report.checks.retain(|e| selected.iter().any(|c| c.id == e.id));
+    }
+    print!("{}", table(&report));
+    for p in report.write(&out)? {
+        println!("wrote {}", p.display());
+    }
+    let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
+    Ok(if bad { CHECKS_FAILED } else { OK })
+}
+
+fn cmd_report(run_dir: &std::path::Path) -> Res {
+    if !run_dir.join("run.json").exists() {
+        return Err(format!("{}: not a run directory (no run.json)", run_dir.display()).into());
+    }
+    let dir = RunDir::open(run_dir)?;
+    let info = dir.info()?;
+    let profile = Profile::load(&info.profile_path)?;
+    let report = Report::from_run(&dir, &profile)?;
+    print!("{}", table(&report));
+    for p in report.write(run_dir)? {
+        println!("wrote {}", p.display());
+    }
+    let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
+    Ok(if bad { CHECKS_FAILED } else { OK })
+}
+
+fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
+    if show_catalog {
+        for d in catalog::CATALOG {
+            println!("{}.{}\t{:?}\t{:?}\t{}", d.procedure, d.metric, d.dimension, d.shape, d.about);
+        }
+        return Ok(OK);
+    }
+    let profile = load_profile(profile)?;
+    let kind: TargetKind = target.parse()?;
+    let target = Target::from_kind(kind);
+    println!("{} ({}) on target {}: {} checks", profile.title, profile.name, kind, profile.checks.len());
+    for c in &profile.checks {
+        let what = match &c.decision {
+            Decision::Measured { measure, expect, .. } => format!("{measure} {expect}"),
+            Decision::Manual { .. } => "manual".into(),
+        };
+        let applies = match run::applicability(c, &target) {
+            Ok(()) => "applies".to_string(),
+            Err(why) => format!("skipped: {why}"),
+        };
+        println!("{:<34} {:<5} {:<48} {}", c.id, c.ac, what, applies);
+    }
+    Ok(OK)
+}

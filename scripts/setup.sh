@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs and starts what the suite needs on a fresh Debian machine: the Docker engine (Debian docker.io,
+# started here when none is running), Prometheus, Alertmanager and Pushgateway (the suite starts its own
+# instances), wrk (load generator peer in benchmarks). Idempotent and quick when everything is present.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2
+    exit 2
+  fi
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The Debian packages start their own services on some machines; the suite runs its own instances on free
+# ports, so the packaged ones are not needed.
+for svc in prometheus prometheus-alertmanager prometheus-pushgateway; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting the Docker engine (dockerd)"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/perf-acceptance-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "setup: the Docker engine did not start within 60 s; see /var/log/perf-acceptance-dockerd.log" >&2
+    tail -n 20 /var/log/perf-acceptance-dockerd.log >&2 || true
+    exit 2
+  fi
+fi
+echo "setup: docker $(docker version --format '{{.Server.Version}}'), $(prometheus --version 2>&1 | head -n1)"
