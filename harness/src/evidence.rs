@@ -200,7 +200,8 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
         if expect.unit.dimension == Dimension::Bool {
             (v != 0.0).to_string()
         } else {
-            format!("{}{}", fmt_num(v), expect.unit.symbol)
+            let space = if expect.unit.symbol.contains('/') { " " } else { "" };
+            format!("{}{space}{}", fmt_num(v), expect.unit.symbol)
         }
     };
     let stat = match expect.statistic {

@@ -224,7 +224,8 @@ impl Expectation {
         if self.unit.dimension == Dimension::Bool {
             return format!("{} {}", self.op.symbol(), self.value != 0.0);
         }
-        format!("{} {}{}", self.op.symbol(), fmt_num(self.value), self.unit.symbol)
+        let space = if self.unit.symbol.contains('/') { " " } else { "" };
+        format!("{} {}{space}{}", self.op.symbol(), fmt_num(self.value), self.unit.symbol)
     }
 }
 

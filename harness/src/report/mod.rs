@@ -119,7 +119,13 @@ pub(crate) fn figure(v: f64, unit: &str) -> String {
     } else {
         crate::criteria::fmt_num((v * 1000.0).round() / 1000.0)
     };
-    format!("{n}{unit}")
+    let space = if unit.contains('/') { " " } else { "" };
+    format!("{n}{space}{unit}")
+}
+
+fn figure_exact(v: f64, unit: &str) -> String {
+    let space = if unit.contains('/') { " " } else { "" };
+    format!("{}{space}{unit}", crate::criteria::fmt_num(v))
 }
 
 /// `measured` column text: `p95 0.82s [0.7..0.9]`.
@@ -139,7 +145,7 @@ pub(crate) fn measured_text(e: &Evidence) -> String {
 pub(crate) fn threshold_text(e: &Evidence) -> String {
     let Some(t) = &e.threshold else { return "-".into() };
     let stat = e.statistic.as_deref().map(|s| format!("{s} ")).unwrap_or_default();
-    let v = if t.unit == "bool" { (t.value != 0.0).to_string() } else { format!("{}{}", crate::criteria::fmt_num(t.value), t.unit) };
+    let v = if t.unit == "bool" { (t.value != 0.0).to_string() } else { figure_exact(t.value, &t.unit) };
     format!("{stat}{} {v}", t.op)
 }
 
