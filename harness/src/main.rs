@@ -102,6 +102,13 @@ fn main() -> ExitCode {
 
 type Res = Result<u8, Box<dyn std::error::Error>>;
 
+/// Prints to stdout; a closed pipe (`harness list | head`) ends output quietly instead of panicking.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
 fn root() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
@@ -145,9 +152,9 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     if !filters.is_empty() {
         report.checks.retain(|e| selected.iter().any(|c| c.id == e.id));
     }
-    print!("{}", table(&report));
+    out(&table(&report));
     for p in report.write(&out)? {
-        println!("wrote {}", p.display());
+        out(&format!("wrote {}\n", p.display()));
     }
     let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
@@ -161,9 +168,9 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
     let info = dir.info()?;
     let profile = Profile::load(&info.profile_path)?;
     let report = Report::from_run(&dir, &profile)?;
-    print!("{}", table(&report));
+    out(&table(&report));
     for p in report.write(run_dir)? {
-        println!("wrote {}", p.display());
+        out(&format!("wrote {}\n", p.display()));
     }
     let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
@@ -172,14 +179,14 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
 fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
     if show_catalog {
         for d in catalog::CATALOG {
-            println!("{}.{}\t{:?}\t{:?}\t{}", d.procedure, d.metric, d.dimension, d.shape, d.about);
+            out(&format!("{}.{}\t{:?}\t{:?}\t{}\n", d.procedure, d.metric, d.dimension, d.shape, d.about));
         }
         return Ok(OK);
     }
     let profile = load_profile(profile)?;
     let kind: TargetKind = target.parse()?;
     let target = Target::from_kind(kind);
-    println!("{} ({}) on target {}: {} checks", profile.title, profile.name, kind, profile.checks.len());
+    let mut text = format!("{} ({}) on target {}: {} checks\n", profile.title, profile.name, kind, profile.checks.len());
     for c in &profile.checks {
         let what = match &c.decision {
             Decision::Measured { measure, expect, .. } => format!("{measure} {expect}"),
@@ -189,7 +196,8 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
             Ok(()) => "applies".to_string(),
             Err(why) => format!("skipped: {why}"),
         };
-        println!("{:<34} {:<5} {:<48} {}", c.id, c.ac, what, applies);
+        text += &format!("{:<36} {:<5} {:<48} {}\n", c.id, c.ac, what, applies);
     }
+    out(&text);
     Ok(OK)
 }
