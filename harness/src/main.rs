@@ -103,7 +103,7 @@ fn main() -> ExitCode {
 type Res = Result<u8, Box<dyn std::error::Error>>;
 
 /// Prints to stdout; a closed pipe (`harness list | head`) ends output quietly instead of panicking.
-fn out(text: &str) {
+fn emit(text: &str) {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
@@ -152,9 +152,9 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     if !filters.is_empty() {
         report.checks.retain(|e| selected.iter().any(|c| c.id == e.id));
     }
-    out(&table(&report));
+    emit(&table(&report));
     for p in report.write(&out)? {
-        out(&format!("wrote {}\n", p.display()));
+        emit(&format!("wrote {}\n", p.display()));
     }
     let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
@@ -168,9 +168,9 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
     let info = dir.info()?;
     let profile = Profile::load(&info.profile_path)?;
     let report = Report::from_run(&dir, &profile)?;
-    out(&table(&report));
+    emit(&table(&report));
     for p in report.write(run_dir)? {
-        out(&format!("wrote {}\n", p.display()));
+        emit(&format!("wrote {}\n", p.display()));
     }
     let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
@@ -179,7 +179,7 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
 fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
     if show_catalog {
         for d in catalog::CATALOG {
-            out(&format!("{}.{}\t{:?}\t{:?}\t{}\n", d.procedure, d.metric, d.dimension, d.shape, d.about));
+            emit(&format!("{}.{}\t{:?}\t{:?}\t{}\n", d.procedure, d.metric, d.dimension, d.shape, d.about));
         }
         return Ok(OK);
     }
@@ -198,6 +198,6 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
         };
         text += &format!("{:<36} {:<5} {:<48} {}\n", c.id, c.ac, what, applies);
     }
-    out(&text);
+    emit(&text);
     Ok(OK)
 }
