@@ -227,8 +227,15 @@ pub fn timeline(title: &str, t: &Timeline) -> Result<String, Error> {
             .right_y_label_area_size(56)
             .build_cartesian_2d(t0..t1, 0f64..env_top)?
             .set_secondary_coord(t0..t1, 0f64..rps_top);
-        chart.configure_mesh().x_desc("time (s)").y_desc("environments").light_line_style(WHITE).draw()?;
-        chart.configure_secondary_axes().y_desc("offered load (req/s)").draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("time (s)")
+            .y_desc("environments")
+            .x_label_formatter(&|x| num(*x))
+            .y_label_formatter(&|y| num(*y))
+            .light_line_style(WHITE)
+            .draw()?;
+        chart.configure_secondary_axes().y_desc("offered load (req/s)").y_label_formatter(&|y| num(*y)).draw()?;
         chart
             .draw_secondary_series(AreaSeries::new(
                 t.t_s.iter().copied().zip(t.load_rps.iter().copied()),
@@ -313,7 +320,7 @@ pub fn sweep(title: &str, s: &Sweep) -> Result<String, Error> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperMiddle)
             .background_style(WHITE.mix(0.9))
             .border_style(SECOND)
             .label_font((FONT, 12))
@@ -326,7 +333,7 @@ pub fn sweep(title: &str, s: &Sweep) -> Result<String, Error> {
 pub fn builds(title: &str, b: &BuildTimes) -> Result<String, Error> {
     svg(|root| {
         let root = root.titled(&format!("{title}: build times and cache hits"), (FONT, 16))?;
-        let (left, right) = if b.cache.is_empty() { (root.clone(), None) } else { let (l, r) = root.split_horizontally(400); (l, Some(r)) };
+        let (left, right) = if b.cache.is_empty() { (root.clone(), None) } else { let (l, r) = root.split_horizontally(380); (l, Some(r)) };
         draw_durations(&left, b)?;
         if let Some(right) = right {
             draw_cache(&right, b)?;
@@ -338,7 +345,7 @@ pub fn builds(title: &str, b: &BuildTimes) -> Result<String, Error> {
 fn draw_durations(area: &Area, b: &BuildTimes) -> Result<(), Error> {
     let series = [("baseline (clean)", &b.baseline, THRESHOLD), ("optimized (clean)", &b.optimized, DATA), ("optimized, cached rebuild", &b.incremental, GOOD)];
     let most = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1);
-    let top = top_of(series.iter().flat_map(|s| s.1.iter().copied()));
+    let top = top_of(series.iter().flat_map(|s| s.1.iter().copied())) * 1.35;
     let mut chart: ChartContext<_, Cartesian2d<RangedCoordf64, RangedCoordf64>> = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(36)
@@ -350,6 +357,7 @@ fn draw_durations(area: &Area, b: &BuildTimes) -> Result<(), Error> {
         .y_desc(format!("duration ({})", b.unit))
         .x_labels(most.min(10))
         .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-9 { format!("{}", x.round()) } else { String::new() })
+        .y_label_formatter(&|y| num(*y))
         .light_line_style(WHITE)
         .draw()?;
     for (label, values, color) in series {
@@ -378,30 +386,32 @@ fn draw_cache(area: &Area, b: &BuildTimes) -> Result<(), Error> {
     let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(36)
-        .y_label_area_size(44)
-        .build_cartesian_2d((0..k).into_segmented(), 0f64..110f64)?;
+        .y_label_area_size(96)
+        .build_cartesian_2d(0f64..125f64, (0..k).into_segmented())?;
     chart
         .configure_mesh()
-        .disable_x_mesh()
+        .disable_y_mesh()
         .light_line_style(WHITE)
-        .y_desc("cache hit rate (%)")
-        .x_desc("rebuild")
-        .x_labels(b.cache.len())
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => b.cache.get(*i as usize).map(|c| short(&c.build, 12)).unwrap_or_default(),
+        .x_desc("cache hit rate (%)")
+        .x_labels(6)
+        .x_label_formatter(&|x| if *x <= 100.0 { num(*x) } else { String::new() })
+        .y_labels(b.cache.len())
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => b.cache.get(*i as usize).map(|c| short(&c.build, 14)).unwrap_or_default(),
             _ => String::new(),
         })
+        .label_style((FONT, 12))
         .draw()?;
     let rate = |c: &super::charts::CacheHits| if c.lookups == 0 { 0.0 } else { 100.0 * f64::from(c.hits) / f64::from(c.lookups) };
     chart.draw_series(
-        Histogram::vertical(&chart).style(GOOD.mix(0.8).filled()).margin(8).data(b.cache.iter().enumerate().map(|(i, c)| (i as i32, rate(c)))),
+        Histogram::horizontal(&chart).style(GOOD.mix(0.8).filled()).margin(8).data(b.cache.iter().enumerate().map(|(i, c)| (i as i32, rate(c)))),
     )?;
     chart.draw_series(b.cache.iter().enumerate().map(|(i, c)| {
         Text::new(
             format!("{}/{}", c.hits, c.lookups),
-            (SegmentValue::CenterOf(i as i32), rate(c) + 6.0),
+            (rate(c) + 2.0, SegmentValue::CenterOf(i as i32)),
             (FONT, 12).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::HPos::Left,
                 plotters::style::text_anchor::VPos::Center,
             )),
         )
@@ -430,7 +440,8 @@ pub fn trend(title: &str, t: &CheckTrend, marks: &Marks) -> Result<String, Error
         }
     }
     let pad = if range.1 > range.0 { (range.1 - range.0) * 0.15 } else { range.1.abs().max(1.0) * 0.1 };
-    let (y0, y1) = (if range.0 >= 0.0 { (range.0 - pad).max(0.0) } else { range.0 - pad }, range.1 + pad);
+    let y0 = if range.0 >= 0.0 { (range.0 - pad).max(0.0) } else { range.0 - pad };
+    let y1 = range.1 + pad + (range.1 + pad - y0) * 0.6;
     let baseline: Vec<f64> = {
         let mut b: Vec<f64> = pts.iter().filter(|p| p.is_baseline).map(|p| p.value).collect();
         b.sort_by(f64::total_cmp);
@@ -476,12 +487,17 @@ pub fn trend(title: &str, t: &CheckTrend, marks: &Marks) -> Result<String, Error
         for (i, p) in pts.iter().enumerate().filter(|(_, p)| p.change_point) {
             let x = i as f64 - 0.5;
             chart.draw_series(DashedLineSeries::new(vec![(x, y0), (x, y1)], 3, 3, MARK.stroke_width(2)))?;
-            chart.draw_series(std::iter::once(Text::new(format!("change at {}", short(&p.run_id, 20)), (x, y1), (FONT, 12).into_font().color(&MARK))))?;
+            chart.draw_series(std::iter::once(Text::new(format!(" change at {}", short(&p.run_id, 20)), (x, y1 - (y1 - y0) * 0.02), (FONT, 12).into_font().color(&MARK))))?;
         }
         let line: Vec<(f64, f64)> = pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)).collect();
         chart.draw_series(LineSeries::new(line, DATA.stroke_width(2)))?.label("measured").legend(legend_line(DATA));
         chart
-            .draw_series(pts.iter().enumerate().filter(|(_, p)| p.is_baseline).map(|(i, p)| Rectangle::new([(i as f64 - 0.12, p.value), (i as f64 + 0.12, p.value)], GOOD.stroke_width(8))))?
+            .draw_series(
+                pts.iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_baseline)
+                    .map(|(i, p)| EmptyElement::at((i as f64, p.value)) + Rectangle::new([(-5, -5), (5, 5)], GOOD.filled())),
+            )?
             .label("baseline run")
             .legend(|(x, y)| Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], GOOD.filled()));
         chart.draw_series(pts.iter().enumerate().filter(|(_, p)| !p.is_baseline).map(|(i, p)| Circle::new((i as f64, p.value), 3, DATA.filled())))?;
@@ -490,7 +506,7 @@ pub fn trend(title: &str, t: &CheckTrend, marks: &Marks) -> Result<String, Error
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(SECOND)
             .label_font((FONT, 12))
