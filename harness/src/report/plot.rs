@@ -108,6 +108,9 @@ pub fn cdf(title: &str, s: &LatencySamples, marks: &Marks) -> Result<String, Err
     };
     let mut v: Vec<f64> = s.values.iter().filter(|x| x.is_finite()).map(|x| x * factor).collect();
     v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return Err(Error("no finite samples".into()));
+    }
     let marks = if comparable { marks.clone() } else { Marks::default() };
     let (lo, hi) = (v[0], *v.last().expect("validated non-empty"));
     let mut top = hi;
