@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use harness::{
     criteria::{catalog, Decision, Profile, TargetKind},
     evidence::Status,
+    progress,
     report::{table, Report},
     run::{self, RunDir, Runner},
     target::{AwsConfig, KnativeConfig, LocalConfig, Target},
@@ -52,7 +53,8 @@ struct TargetArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the checks of a profile against a target; print the table and write report.json, report.md, junit.xml.
+    /// Run the checks of a profile against a target; print the table and write report.json, report.md,
+    /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.
     Run {
         /// Profile file or name under fixtures/criteria/.
         #[arg(long, default_value = "sre-002", env = "HARNESS_PROFILE")]
@@ -143,11 +145,14 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     if selected.is_empty() {
         return Err(format!("--only {}: no check of profile {} matches", only.unwrap_or_default(), profile.name).into());
     }
+    let checks = progress::phase("checks", Some(selected.len() as u64));
     for (i, check) in selected.iter().enumerate() {
-        eprintln!("[{}/{}] {} ...", i + 1, selected.len(), check.id);
+        checks.println(&format!("[{}/{}] {} ...", i + 1, selected.len(), check.id));
         let e = runner.run_check(check)?;
-        eprintln!("[{}/{}] {} {}: {}", i + 1, selected.len(), check.id, e.status.name().to_uppercase(), e.reason);
+        checks.println(&format!("[{}/{}] {} {}: {}", i + 1, selected.len(), check.id, e.status.name().to_uppercase(), e.reason));
+        checks.inc();
     }
+    checks.finish();
     let mut report = Report::from_run(&runner.dir, &profile)?;
     if !filters.is_empty() {
         report.checks.retain(|e| selected.iter().any(|c| c.id == e.id));

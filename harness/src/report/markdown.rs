@@ -41,9 +41,17 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
-    let c = r.counts();
     out += "\n## Ticket summary\n\n```\n";
-    out += &format!(
+    out += &ticket_summary(r);
+    out += "```\n";
+    out
+}
+
+/// The lines an SRE pastes into the ticket: counts, each failure with measured vs threshold, and the
+/// environment fingerprint.
+pub(crate) fn ticket_summary(r: &Report) -> String {
+    let c = r.counts();
+    let mut out = format!(
         "{}: {} passed, {} failed, {} skipped, {} error (target {}, run {})\n",
         r.profile, c.passed, c.failed, c.skipped, c.error, r.target, r.run_id
     );
@@ -52,7 +60,7 @@ pub fn markdown(r: &Report) -> String {
     }
     let f = &r.environment;
     out += &format!(
-        "environment: host {}, {} cores, {} MiB, {}, kernel {}, harness {}\n```\n",
+        "environment: host {}, {} cores, {} MiB, {}, kernel {}, harness {}\n",
         f.host, f.cores, f.memory_mib, f.cpu, f.kernel, f.harness
     );
     out

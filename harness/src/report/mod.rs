@@ -1,18 +1,29 @@
-//! [`Report`]: the evidence of one run, in profile order, written as `report.json`, `report.md` and
-//! `junit.xml`, and printed as a table.
+//! [`Report`]: the evidence of one run, in profile order, written as `report.json`, `report.md`,
+//! `report.html` (with charts, see [`charts`]) and `junit.xml`, and printed as a table.
 
+pub mod charts;
+mod html;
 mod junit;
 mod markdown;
+mod plot;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use self::{junit::junit_xml, markdown::markdown, table::table};
+pub use self::{
+    html::{html, html_with_trends, NO_CHART_DATA},
+    junit::junit_xml,
+    markdown::markdown,
+    table::table,
+};
 use crate::{
-    criteria::Profile,
+    criteria::{Decision, Profile},
     evidence::{Evidence, Status},
     fingerprint::Fingerprint,
     run::{self, RunDir},
@@ -35,6 +46,10 @@ pub struct Report {
     pub environment: Fingerprint,
     /// One record per check of the profile, in profile order.
     pub checks: Vec<Evidence>,
+    /// The `procedure.metric` each measured check reads, by check id: tells the HTML report which chart
+    /// data belongs to which check.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, String>,
 }
 
 /// Counts by status.
@@ -72,6 +87,14 @@ impl Report {
             started: info.started,
             environment: info.environment,
             checks,
+            measures: profile
+                .checks
+                .iter()
+                .filter_map(|c| match &c.decision {
+                    Decision::Measured { measure, .. } => Some((c.id.clone(), measure.clone())),
+                    Decision::Manual { .. } => None,
+                })
+                .collect(),
         })
     }
 
@@ -89,12 +112,14 @@ impl Report {
         c
     }
 
-    /// Writes `report.json`, `report.md` and `junit.xml` into `out`; returns their paths.
+    /// Writes `report.json`, `report.md`, `report.html` and `junit.xml` into `out`; returns their paths.
+    /// `out` is the run directory: the HTML report draws its charts from the raw data there.
     pub fn write(&self, out: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)?;
         let files = [
             ("report.json", serde_json::to_string_pretty(self).expect("report serializes") + "\n"),
             ("report.md", markdown(self)),
+            ("report.html", html(self, out)),
             ("junit.xml", junit_xml(self)),
         ];
         let mut paths = Vec::new();
@@ -197,6 +222,7 @@ pub(crate) mod tests {
                 harness: "0.1.0".into(),
             },
             checks: vec![cold, size, warm, review],
+            measures: BTreeMap::new(),
         }
     }
 
