@@ -45,6 +45,13 @@ struct TargetArgs {
     /// Kubeconfig context (knative).
     #[arg(long)]
     context: Option<String>,
+    /// Namespace of the functions (knative; default: the context's namespace).
+    #[arg(long, env = "HARNESS_KNATIVE_NAMESPACE")]
+    namespace: Option<String>,
+    /// Ingress address for requests, the route's host sent as Host header (knative; Kourier on kind:
+    /// http://127.0.0.1:31080; default: the Knative Service's status.url).
+    #[arg(long, env = "HARNESS_KNATIVE_INGRESS")]
+    ingress: Option<String>,
     /// Functions file of the local target.
     #[arg(long)]
     functions: Option<PathBuf>,
@@ -128,13 +135,25 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
             endpoint,
             localstack: kind == TargetKind::Localstack,
         }),
-        TargetKind::Knative => Target::Knative(KnativeConfig { kubeconfig: a.kubeconfig.clone(), context: a.context.clone() }),
+        TargetKind::Knative => Target::Knative(KnativeConfig {
+            kubeconfig: a.kubeconfig.clone(),
+            context: a.context.clone(),
+            namespace: a.namespace.clone(),
+            ingress: a.ingress.clone(),
+            lambda_api: std::env::var("HARNESS_LAMBDA_API").ok(),
+            serving_api: std::env::var("HARNESS_KNATIVE_SERVING_API").ok(),
+            prometheus: std::env::var("HARNESS_KNATIVE_PROMETHEUS").ok(),
+        }),
     })
 }
 
 fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>) -> Res {
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
+    if let Target::Knative(k) = &target {
+        let origin = harness::target::knative::preflight(k)?;
+        eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
+    }
     let id = run::run_id_from_env();
     let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
     let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;

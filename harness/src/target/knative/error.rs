@@ -79,6 +79,9 @@ pub enum Error {
     /// An object lacks something the procedure needs (a status field, a ready revision).
     #[error("{0}")]
     Shape(String),
+    /// The measurement itself failed (a cold request answered with an error, a build failed).
+    #[error("{0}")]
+    Measurement(String),
     /// A raw data file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -115,7 +118,9 @@ impl Error {
             e @ (Error::Api { .. } | Error::NoFunction { .. } | Error::Route { .. } | Error::Shape(_)) => {
                 measure::Error::Unavailable { what: format!("knative {procedure}"), detail: e.to_string() }
             }
-            e @ (Error::Timeout { .. } | Error::Io { .. }) => measure::Error::Failed(format!("knative {procedure}: {e}")),
+            e @ (Error::Timeout { .. } | Error::Io { .. } | Error::Measurement(_)) => {
+                measure::Error::Failed(format!("knative {procedure}: {e}"))
+            }
         }
     }
 }

@@ -21,8 +21,12 @@ use super::{
 pub mod annotation {
     /// Lowest pod count (`0` allows scale to zero).
     pub const MIN_SCALE: &str = "autoscaling.knative.dev/min-scale";
+    /// The older spelling Knative still accepts for [`MIN_SCALE`].
+    pub const MIN_SCALE_OLD: &str = "autoscaling.knative.dev/minScale";
     /// Highest pod count.
     pub const MAX_SCALE: &str = "autoscaling.knative.dev/max-scale";
+    /// The older spelling Knative still accepts for [`MAX_SCALE`].
+    pub const MAX_SCALE_OLD: &str = "autoscaling.knative.dev/maxScale";
     /// Soft concurrency (or rps) target per pod.
     pub const TARGET: &str = "autoscaling.knative.dev/target";
     /// Stable window of the autoscaler (a Go duration).
@@ -116,6 +120,14 @@ impl Function {
         str_at(&self.service.data, &["spec", "template", "metadata", "annotations", key])
     }
 
+    /// The min-scale annotation key the template uses (the old spelling if that is the one set) and its value.
+    pub fn template_min_scale(&self) -> (&'static str, Option<String>) {
+        match self.template_annotation(annotation::MIN_SCALE_OLD) {
+            Some(v) if self.template_annotation(annotation::MIN_SCALE).is_none() => (annotation::MIN_SCALE_OLD, Some(v.to_string())),
+            _ => (annotation::MIN_SCALE, self.template_annotation(annotation::MIN_SCALE).map(str::to_string)),
+        }
+    }
+
     /// Sets (or with `None` removes) a revision-template annotation of the Service; Knative creates a new
     /// revision for it.
     pub async fn set_template_annotation(&self, c: &Cluster, key: &str, value: Option<&str>) -> Result<()> {
@@ -183,7 +195,12 @@ impl Revision {
 
     /// The revision's min-scale (0 when unset).
     pub fn min_scale(&self) -> u64 {
-        self.int_annotation(annotation::MIN_SCALE).unwrap_or(0)
+        self.int_annotation(annotation::MIN_SCALE).or_else(|| self.int_annotation(annotation::MIN_SCALE_OLD)).unwrap_or(0)
+    }
+
+    /// The revision's max-scale, if set (0 means unlimited).
+    pub fn max_scale(&self) -> Option<u64> {
+        self.int_annotation(annotation::MAX_SCALE).or_else(|| self.int_annotation(annotation::MAX_SCALE_OLD)).filter(|&m| m > 0)
     }
 
     /// The stable window the revision declares, if it does.

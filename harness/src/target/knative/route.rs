@@ -31,9 +31,10 @@ pub struct Reply {
 /// What the harness's Knative fixture function reports about the environment that served a request.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Served {
-    /// Random id of the serving process.
+    /// The serving environment: the pod name (`HOSTNAME`) for the Knative fixture.
     pub env_id: String,
-    /// Whether this was the process's first request.
+    /// Whether this was the environment's first request.
+    #[serde(default)]
     pub cold: bool,
     /// Time the process's own init code took, in ms.
     #[serde(default)]

@@ -63,6 +63,8 @@ pub struct Tally {
     pub reported: u64,
     /// Distinct environments that answered (when the function reports it).
     pub envs: BTreeSet<String>,
+    /// Each reported answer: when its request was sent and the environment that served it.
+    pub served: Vec<(Instant, String)>,
     /// First error seen, for messages.
     pub first_error: Option<String>,
 }
@@ -90,6 +92,7 @@ impl Tally {
                 if let Some(s) = reply.served() {
                     self.reported += 1;
                     self.cold += u64::from(s.cold);
+                    self.served.push((started, s.env_id.clone()));
                     self.envs.insert(s.env_id);
                 }
             }
