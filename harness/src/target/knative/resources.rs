@@ -96,13 +96,14 @@ async fn poll_metrics(api: Api<DynamicObject>, selector: String, container: Stri
     tokio::pin!(stop);
     loop {
         tokio::select! {
+            biased;
+            _ = &mut stop => return Ok(seen.into_values().collect()),
             _ = tick.tick() => {
                 let list = api.list(&ListParams::default().labels(&selector)).await.map_err(Error::api("list metrics.k8s.io/v1beta1 PodMetrics (is metrics-server installed?)"))?;
                 for s in utilization_samples(&list.items, &container) {
                     seen.entry((s.pod.clone(), s.timestamp.clone())).or_insert(s);
                 }
             }
-            _ = &mut stop => return Ok(seen.into_values().collect()),
         }
     }
 }
@@ -164,6 +165,7 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
     for svc in &others {
         let fun = Function { name: svc.name_any(), source: super::function::Source::Service, service: svc.clone(), lambda: None };
         match fun.ready_revision() {
+            Ok(r) if r == rev.name => findings.push(limits_report(&fun.name, &rev)),
             Ok(r) => findings.push(limits_report(&fun.name, &Revision::get(c, &r).await?)),
             Err(_) => set.notes.push(format!("Knative Service {} has no ready revision; its resources were not checked", fun.name)),
         }
