@@ -45,12 +45,12 @@ struct TargetArgs {
     /// Kubeconfig context (knative).
     #[arg(long)]
     context: Option<String>,
-    /// Namespace of the functions (knative; default: the context's namespace).
-    #[arg(long, env = "HARNESS_KNATIVE_NAMESPACE")]
+    /// Namespace of the functions (knative; default: HARNESS_KNATIVE_NAMESPACE, else the context's namespace).
+    #[arg(long)]
     namespace: Option<String>,
     /// Ingress address for requests, the route's host sent as Host header (knative; Kourier on kind:
-    /// http://127.0.0.1:31080; default: the Knative Service's status.url).
-    #[arg(long, env = "HARNESS_KNATIVE_INGRESS")]
+    /// http://127.0.0.1:31080; default: HARNESS_KNATIVE_INGRESS, else the Knative Service's status.url).
+    #[arg(long)]
     ingress: Option<String>,
     /// Functions file of the local target.
     #[arg(long)]
@@ -135,15 +135,16 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
             endpoint,
             localstack: kind == TargetKind::Localstack,
         }),
-        TargetKind::Knative => Target::Knative(KnativeConfig {
-            kubeconfig: a.kubeconfig.clone(),
-            context: a.context.clone(),
-            namespace: a.namespace.clone(),
-            ingress: a.ingress.clone(),
-            lambda_api: std::env::var("HARNESS_LAMBDA_API").ok(),
-            serving_api: std::env::var("HARNESS_KNATIVE_SERVING_API").ok(),
-            prometheus: std::env::var("HARNESS_KNATIVE_PROMETHEUS").ok(),
-        }),
+        TargetKind::Knative => {
+            let env = KnativeConfig::from_env();
+            Target::Knative(KnativeConfig {
+                kubeconfig: a.kubeconfig.clone(),
+                context: a.context.clone().or(env.context),
+                namespace: a.namespace.clone().or(env.namespace),
+                ingress: a.ingress.clone().or(env.ingress),
+                ..env
+            })
+        }
     })
 }
 

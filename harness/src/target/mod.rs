@@ -55,6 +55,24 @@ pub struct KnativeConfig {
     pub prometheus: Option<String>,
 }
 
+impl KnativeConfig {
+    /// Settings from the environment: `KUBECONFIG` (read by the client), `HARNESS_KUBE_CONTEXT`,
+    /// `HARNESS_KNATIVE_NAMESPACE`, `HARNESS_KNATIVE_INGRESS`, `HARNESS_LAMBDA_API`,
+    /// `HARNESS_KNATIVE_SERVING_API`, `HARNESS_KNATIVE_PROMETHEUS`.
+    pub fn from_env() -> KnativeConfig {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        KnativeConfig {
+            kubeconfig: None,
+            context: var("HARNESS_KUBE_CONTEXT"),
+            namespace: var("HARNESS_KNATIVE_NAMESPACE"),
+            ingress: var("HARNESS_KNATIVE_INGRESS"),
+            lambda_api: var("HARNESS_LAMBDA_API"),
+            serving_api: var("HARNESS_KNATIVE_SERVING_API"),
+            prometheus: var("HARNESS_KNATIVE_PROMETHEUS"),
+        }
+    }
+}
+
 impl Target {
     /// Which kind of target this is.
     pub fn kind(&self) -> TargetKind {
@@ -72,7 +90,7 @@ impl Target {
             TargetKind::Local => Target::Local(LocalConfig::default()),
             TargetKind::Aws => Target::Aws(AwsConfig::default()),
             TargetKind::Localstack => Target::Aws(AwsConfig { localstack: true, ..AwsConfig::default() }),
-            TargetKind::Knative => Target::Knative(KnativeConfig::default()),
+            TargetKind::Knative => Target::Knative(KnativeConfig::from_env()),
         }
     }
 }

@@ -166,10 +166,24 @@ pub async fn connect(cfg: &KnativeConfig) -> Result<Cluster> {
     let client = Client::try_from(config).map_err(|e| unreachable(format!("client set-up failed: {e}")))?;
     match tokio::time::timeout(PROBE_DEADLINE, client.apiserver_version()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(unreachable(format!("{e}; is the cluster running (kind get clusters)?"))),
+        Ok(Err(e)) => return Err(unreachable(format!("{}; is the cluster running (kind get clusters)?", chain(&e)))),
         Err(_) => return Err(unreachable(format!("no answer within {}s", PROBE_DEADLINE.as_secs()))),
     }
     Ok(Cluster { client, namespace, apis: Apis::from_config(cfg)?, origin, config: cfg.clone() })
+}
+
+/// An error with its causes (`client error (Connect): tcp connect error: Connection refused`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out = format!("{out}: {s_text}");
+        }
+        cur = s.source();
+    }
+    out
 }
 
 /// `harness run --target knative` calls this first: an unreachable cluster stops the run with one clear
