@@ -68,7 +68,8 @@ fn harness_run_against_an_unreachable_cluster_exits_2_naming_the_context() {
 
 #[test]
 fn harness_list_shows_what_applies_on_knative() {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness")).args(["list", "--target", "knative", "--profile"]).arg(profile()).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_harness")).args(["list", "--target", "knative", "--profile"]).arg(profile()).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let line = |id: &str| text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} not listed:\n{text}")).to_string();

@@ -30,8 +30,15 @@ fn params(v: serde_json::Value) -> Params {
 /// One cold sample's API traffic: pods and deployment listed and watched, the route answered after `answer`.
 async fn one_cold_sample(api: &mut ApiServer, routes: &mut RouteServer, sel: (&str, &str), answer: Duration) {
     let hold = Duration::from_secs(30);
-    api.list_then_watch(PODS, sel, "PodList", "v1", "15100", vec![], stream("cold-start-pods"), hold).await;
-    api.list_then_watch(DEPLOYMENTS, sel, "DeploymentList", "apps/v1", "15100", vec![object("deployment")], stream("cold-start-deployment"), hold).await;
+    api.list_then_watch(PODS, sel, list("PodList", "v1", "15100", vec![]), stream("cold-start-pods"), hold).await;
+    api.list_then_watch(
+        DEPLOYMENTS,
+        sel,
+        list("DeploymentList", "apps/v1", "15100", vec![object("deployment")]),
+        stream("cold-start-deployment"),
+        hold,
+    )
+    .await;
     let (path, tx) = routes.next().await;
     assert_eq!(path, "/");
     tokio::spawn(async move {
@@ -47,11 +54,11 @@ async fn scale_from_zero_is_timed_from_the_watch_streams() {
     let scenario = tokio::spawn(async move {
         api.expect("GET", &format!("{SVC}/fixture-rust"), &[]).await.json(200, &object("service"));
         api.expect("GET", &format!("{REV}/fixture-rust-00001"), &[]).await.json(200, &object("revision"));
-        api.list_then_watch(PODS, SEL, "PodList", "v1", "15090", vec![], vec![], Duration::from_secs(5)).await;
+        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15090", vec![]), vec![], Duration::from_secs(5)).await;
         one_cold_sample(&mut api, &mut routes, SEL, Duration::from_millis(1950)).await;
         let mut leaving = object("pod-ready");
         leaving["metadata"]["deletionTimestamp"] = json!("2026-11-20T10:22:31Z");
-        api.list_then_watch(PODS, SEL, "PodList", "v1", "15300", vec![leaving], vec![], Duration::from_secs(5)).await;
+        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15300", vec![leaving]), vec![], Duration::from_secs(5)).await;
         one_cold_sample(&mut api, &mut routes, SEL, Duration::from_millis(2500)).await;
     });
     let tmp = tempfile::tempdir().unwrap();
@@ -88,7 +95,10 @@ async fn min_scale_is_lowered_for_the_measurement_and_restored() {
         api.expect("GET", &format!("{SVC}/fixture-rust"), &[]).await.json(200, &svc);
         api.expect("GET", &format!("{REV}/fixture-rust-00001"), &[]).await.json(200, &rev);
         let patch = api.expect("PATCH", &format!("{SVC}/fixture-rust"), &[]).await;
-        assert_eq!(patch.body_json(), json!({"spec": {"template": {"metadata": {"annotations": {"autoscaling.knative.dev/min-scale": "0"}}}}}));
+        assert_eq!(
+            patch.body_json(),
+            json!({"spec": {"template": {"metadata": {"annotations": {"autoscaling.knative.dev/min-scale": "0"}}}}})
+        );
         patch.json(200, &svc);
         let mut rolled = svc.clone();
         rolled["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] = json!("0");
@@ -96,15 +106,25 @@ async fn min_scale_is_lowered_for_the_measurement_and_restored() {
         rolled["status"]["latestReadyRevisionName"] = json!("fixture-rust-00002");
         let by_name = ("fieldSelector", "metadata.name=fixture-rust");
         let events = vec![Timed { after: Duration::from_millis(3200), event: json!({"type": "MODIFIED", "object": rolled}) }];
-        api.list_then_watch(SVC, by_name, "ServiceList", "serving.knative.dev/v1", "15400", vec![svc.clone()], events, Duration::from_secs(10)).await;
+        api.list_then_watch(
+            SVC,
+            by_name,
+            list("ServiceList", "serving.knative.dev/v1", "15400", vec![svc.clone()]),
+            events,
+            Duration::from_secs(10),
+        )
+        .await;
         let mut rev2 = object("revision");
         rev2["metadata"]["name"] = json!("fixture-rust-00002");
         api.expect("GET", &format!("{REV}/fixture-rust-00002"), &[]).await.json(200, &rev2);
         let sel2 = ("labelSelector", "serving.knative.dev/revision=fixture-rust-00002");
-        api.list_then_watch(PODS, sel2, "PodList", "v1", "15500", vec![], vec![], Duration::from_secs(5)).await;
+        api.list_then_watch(PODS, sel2, list("PodList", "v1", "15500", vec![]), vec![], Duration::from_secs(5)).await;
         one_cold_sample(&mut api, &mut routes, sel2, Duration::from_millis(2000)).await;
         let restore = api.expect("PATCH", &format!("{SVC}/fixture-rust"), &[]).await;
-        assert_eq!(restore.body_json(), json!({"spec": {"template": {"metadata": {"annotations": {"autoscaling.knative.dev/min-scale": "1"}}}}}));
+        assert_eq!(
+            restore.body_json(),
+            json!({"spec": {"template": {"metadata": {"annotations": {"autoscaling.knative.dev/min-scale": "1"}}}}})
+        );
         restore.json(200, &svc);
     });
     let tmp = tempfile::tempdir().unwrap();
@@ -122,8 +142,15 @@ async fn a_pod_stuck_pending_times_out_naming_the_pod_its_conditions_and_events(
     let (fake, mut routes) = route();
     let scenario = tokio::spawn(async move {
         let hold = Duration::from_secs(120);
-        api.list_then_watch(PODS, SEL, "PodList", "v1", "15200", vec![], stream("unschedulable-pods"), hold).await;
-        api.list_then_watch(DEPLOYMENTS, SEL, "DeploymentList", "apps/v1", "15200", vec![object("deployment")], stream("unschedulable-deployment"), hold).await;
+        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15200", vec![]), stream("unschedulable-pods"), hold).await;
+        api.list_then_watch(
+            DEPLOYMENTS,
+            SEL,
+            list("DeploymentList", "apps/v1", "15200", vec![object("deployment")]),
+            stream("unschedulable-deployment"),
+            hold,
+        )
+        .await;
         let (_path, never_answered) = routes.next().await;
         api.expect("GET", "/api/v1/namespaces/default/events", &[("fieldSelector", &format!("involvedObject.name={POD}"))])
             .await
@@ -135,7 +162,9 @@ async fn a_pod_stuck_pending_times_out_naming_the_pod_its_conditions_and_events(
     scenario.await.unwrap();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     let msg = err.to_string();
-    for needle in ["timed out after 30s", POD, "is Pending", "PodScheduled=False (Unschedulable", "1 Insufficient memory", "Warning FailedScheduling"] {
+    for needle in
+        ["timed out after 30s", POD, "is Pending", "PodScheduled=False (Unschedulable", "1 Insufficient memory", "Warning FailedScheduling"]
+    {
         assert!(msg.contains(needle), "`{needle}` missing from: {msg}");
     }
 }

@@ -34,25 +34,49 @@ async fn a_lambda_function_rebuild_is_followed_to_its_figures() {
         let lambdas = "/apis/lambda.knative.io/v1alpha1/namespaces/default/lambdafunctions";
         let lambda = object("lambdafunction");
         let original = lambda["spec"]["source"]["inline"]["code"].as_str().unwrap().to_string();
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/parser", &[]).await.not_found("services.serving.knative.dev", "parser");
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/parser", &[])
+            .await
+            .not_found("services.serving.knative.dev", "parser");
         api.expect("GET", &format!("{lambdas}/parser"), &[]).await.json(200, &lambda);
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/parser", &[]).await.json(200, &object("service-parser"));
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/parser", &[])
+            .await
+            .json(200, &object("service-parser"));
         let patch = api.expect("PATCH", &format!("{lambdas}/parser"), &[]).await;
         assert_eq!(patch.body_json()["spec"]["source"]["inline"]["code"], json!(format!("{original}\n# perf-acceptance rebuild 1\n")));
         patch.json(200, &lambda);
         let by_name = ("fieldSelector", "metadata.name=parser");
-        api.list_then_watch(lambdas, by_name, "LambdaFunctionList", "lambda.knative.io/v1alpha1", "21000", vec![lambda.clone()], stream("rebuild-lambdafunction"), Duration::from_secs(60)).await;
+        api.list_then_watch(
+            lambdas,
+            by_name,
+            list("LambdaFunctionList", "lambda.knative.io/v1alpha1", "21000", vec![lambda.clone()]),
+            stream("rebuild-lambdafunction"),
+            Duration::from_secs(60),
+        )
+        .await;
         let by_job = ("fieldSelector", format!("metadata.name={JOB}"));
         let by_job = (by_job.0, by_job.1.as_str());
         tokio::time::sleep(Duration::from_millis(800)).await;
-        api.list_then_watch("/apis/batch/v1/namespaces/default/jobs", by_job, "JobList", "batch/v1", "21002", vec![object("job-kaniko-running")], stream("rebuild-job"), Duration::from_secs(60)).await;
+        api.list_then_watch(
+            "/apis/batch/v1/namespaces/default/jobs",
+            by_job,
+            list("JobList", "batch/v1", "21002", vec![object("job-kaniko-running")]),
+            stream("rebuild-job"),
+            Duration::from_secs(60),
+        )
+        .await;
         let job_pods = ("labelSelector", format!("job-name={JOB}"));
         let job_pods = (job_pods.0, job_pods.1.as_str());
         for _ in 0..3 {
-            api.expect("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", &[job_pods]).await.json(200, &object("podmetrics-kaniko"));
+            api.expect("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", &[job_pods])
+                .await
+                .json(200, &object("podmetrics-kaniko"));
         }
-        api.expect("GET", "/api/v1/namespaces/default/pods", &[job_pods]).await.json(200, &list("PodList", "v1", "21080", vec![object("pod-kaniko")]));
-        api.expect("GET", &format!("/api/v1/namespaces/default/pods/{JOB}-h7xkq/log"), &[("container", "kaniko")]).await.text(&text("kaniko-build.log"));
+        api.expect("GET", "/api/v1/namespaces/default/pods", &[job_pods])
+            .await
+            .json(200, &list("PodList", "v1", "21080", vec![object("pod-kaniko")]));
+        api.expect("GET", &format!("/api/v1/namespaces/default/pods/{JOB}-h7xkq/log"), &[("container", "kaniko")])
+            .await
+            .text(&text("kaniko-build.log"));
         let restore = api.expect("PATCH", &format!("{lambdas}/parser"), &[]).await;
         assert_eq!(restore.body_json()["spec"]["source"]["inline"]["code"], json!(original));
         restore.json(200, &lambda);
@@ -83,5 +107,8 @@ async fn a_plain_knative_service_has_no_kaniko_build() {
     let p: Params = serde_json::from_value(json!({"function": "fixture-rust"})).unwrap();
     let err = knative::run("build", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(route().0)).await.unwrap_err();
     scenario.await.unwrap();
-    assert!(err.to_string().contains("plain Knative Service; Kaniko builds need the operator's LambdaFunction (lambda.knative.io/v1alpha1)"), "{err}");
+    assert!(
+        err.to_string().contains("plain Knative Service; Kaniko builds need the operator's LambdaFunction (lambda.knative.io/v1alpha1)"),
+        "{err}"
+    );
 }

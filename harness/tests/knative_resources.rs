@@ -35,18 +35,25 @@ async fn missing_limits_utilization_and_oom_kills_are_measured() {
         for answer in [&first, &first, &later] {
             api.expect("GET", metrics, &[SEL]).await.json(200, answer);
         }
-        api.expect("GET", pods, &[SEL]).await.json(200, &list("PodList", "v1", "15700", vec![object("pod-ready"), object("pod-oomkilled")]));
+        api.expect("GET", pods, &[SEL])
+            .await
+            .json(200, &list("PodList", "v1", "15700", vec![object("pod-ready"), object("pod-oomkilled")]));
     });
     let tmp = tempfile::tempdir().unwrap();
     let dir = RunDir::open(tmp.path()).unwrap();
-    let p: Params = serde_json::from_value(json!({"function": "fixture-rust", "rate": 2, "duration_s": 30, "metrics_interval_s": 15})).unwrap();
+    let p: Params =
+        serde_json::from_value(json!({"function": "fixture-rust", "rate": 2, "duration_s": 30, "metrics_interval_s": 15})).unwrap();
     let set = knative::run("resources", &p, &cluster, &dir, |_| Ok(fake.clone())).await.unwrap();
     scenario.await.unwrap();
     drop(fake);
     assert_eq!(served.await.unwrap(), 60);
 
     assert_eq!(set.metrics["limits_missing"], Metric::value(1.0, "", 2));
-    assert!(set.notes.iter().any(|n| n.contains("legacy-api (legacy-api-00003): no cpu limit, no memory limit, no memory request")), "{:?}", set.notes);
+    assert!(
+        set.notes.iter().any(|n| n.contains("legacy-api (legacy-api-00003): no cpu limit, no memory limit, no memory request")),
+        "{:?}",
+        set.notes
+    );
     let values = |m: &str| match &set.metrics[m] {
         Metric::Samples { values, .. } => values.clone(),
         other => panic!("{m}: {other:?}"),
@@ -60,7 +67,11 @@ async fn missing_limits_utilization_and_oom_kills_are_measured() {
     assert!(mem.iter().zip([64.0625, 64.0625, 68.75, 68.75]).all(|(a, b)| (a - b).abs() < 1e-9) && mem.len() == 4, "{mem:?}");
     assert_eq!(values("utilization").len(), 4);
     assert_eq!(set.metrics["starvation"], Metric::value(1.0, "", 60), "{:?}", set.notes);
-    assert!(set.notes.iter().any(|n| n.contains("OOM-killed [\"fixture-rust-00001-deployment-7d9f8c6b5d-m8wzp/user-container\"]")), "{:?}", set.notes);
+    assert!(
+        set.notes.iter().any(|n| n.contains("OOM-killed [\"fixture-rust-00001-deployment-7d9f8c6b5d-m8wzp/user-container\"]")),
+        "{:?}",
+        set.notes
+    );
     assert!(set.notes.iter().any(|n| n.contains("CPU throttling not measured")), "{:?}", set.notes);
 }
 
@@ -79,7 +90,10 @@ async fn without_metrics_server_utilization_is_missing_with_the_reason() {
         api.expect("GET", "/api/v1/namespaces/default/pods", &[SEL]).await.json(200, &list("PodList", "v1", "2", vec![]));
     });
     let tmp = tempfile::tempdir().unwrap();
-    let p: Params = serde_json::from_value(json!({"function": "fixture-rust", "rate": 1, "duration_s": 5, "metrics_interval_s": 15, "scope": "function"})).unwrap();
+    let p: Params = serde_json::from_value(
+        json!({"function": "fixture-rust", "rate": 1, "duration_s": 5, "metrics_interval_s": 15, "scope": "function"}),
+    )
+    .unwrap();
     let set = knative::run("resources", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(fake.clone())).await.unwrap();
     scenario.await.unwrap();
     for m in ["cpu_utilization", "memory_utilization", "utilization"] {

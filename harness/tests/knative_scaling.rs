@@ -24,10 +24,7 @@ async fn premature_scale_down_inside_the_stable_window_is_detected() {
         api.list_then_watch(
             "/apis/apps/v1/namespaces/default/deployments",
             sel,
-            "DeploymentList",
-            "apps/v1",
-            "16000",
-            vec![object("deployment")],
+            list("DeploymentList", "apps/v1", "16000", vec![object("deployment")]),
             stream("scale-down-deployment"),
             Duration::from_secs(200),
         )
@@ -35,7 +32,10 @@ async fn premature_scale_down_inside_the_stable_window_is_detected() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let dir = RunDir::open(tmp.path()).unwrap();
-    let p: Params = serde_json::from_value(json!({"function": "fixture-rust", "bursts": 2, "burst_s": 5, "gap_s": 20, "concurrency": 2, "observe_s": 90})).unwrap();
+    let p: Params = serde_json::from_value(
+        json!({"function": "fixture-rust", "bursts": 2, "burst_s": 5, "gap_s": 20, "concurrency": 2, "observe_s": 90}),
+    )
+    .unwrap();
     let set = knative::run("scale_down", &p, &cluster, &dir, |_| Ok(fake.clone())).await.unwrap();
     scenario.await.unwrap();
     drop(fake);
@@ -50,7 +50,12 @@ async fn premature_scale_down_inside_the_stable_window_is_detected() {
     assert!(rows[1].starts_with("70.000,3,0,") && rows[1].ends_with(",false"), "{downs}");
     let samples = std::fs::read_to_string(tmp.path().join("raw/scale_down/scale-samples.csv")).unwrap();
     assert!(samples.lines().count() > 60, "one sample a second over the run");
-    assert!(set.notes.iter().any(|n| n.contains("stable window 30s (the revision's autoscaling.knative.dev/window)") && n.contains("2 pod(s) removed inside the window")), "{:?}", set.notes);
+    assert!(
+        set.notes.iter().any(|n| n.contains("stable window 30s (the revision's autoscaling.knative.dev/window)")
+            && n.contains("2 pod(s) removed inside the window")),
+        "{:?}",
+        set.notes
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -170,12 +170,13 @@ impl ApiServer {
         ex
     }
 
-    /// Answers a LIST then a WATCH of `path` (label or field selector `sel`): the list with `items` at
-    /// resource version `rv`, the watch with `events` released at their times; returns when all were sent
-    /// (the stream stays open until `hold` has passed, so the client's watch does not end early).
-    pub async fn list_then_watch(&mut self, path: &str, sel: (&str, &str), kind: &str, api_version: &str, rv: &str, items: Vec<Value>, events: Vec<Timed>, hold: Duration) {
-        self.expect("GET", path, &[sel]).await.json(200, &list(kind, api_version, rv, items));
-        let w = self.expect("GET", path, &[sel, ("watch", "true"), ("resourceVersion", rv)]).await;
+    /// Answers a LIST then a WATCH of `path` (label or field selector `sel`): the list (see [`list`]), the
+    /// watch from the list's resource version with `events` released at their times. Returns at once; the
+    /// stream stays open until `hold` has passed, so the client's watch does not end early.
+    pub async fn list_then_watch(&mut self, path: &str, sel: (&str, &str), listed: Value, events: Vec<Timed>, hold: Duration) {
+        let rv = listed["metadata"]["resourceVersion"].as_str().expect("list fixture has a resourceVersion").to_string();
+        self.expect("GET", path, &[sel]).await.json(200, &listed);
+        let w = self.expect("GET", path, &[sel, ("watch", "true"), ("resourceVersion", rv.as_str())]).await;
         let tx = w.watch();
         let t0 = tokio::time::Instant::now();
         tokio::spawn(async move {
@@ -194,13 +195,21 @@ impl ApiServer {
 impl Exchange {
     /// Answers with JSON.
     pub fn json(self, status: u16, v: &Value) {
-        let resp = http::Response::builder().status(status).header("content-type", "application/json").body(MockBody::Full(Some(Bytes::from(v.to_string())))).unwrap();
+        let resp = http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(MockBody::Full(Some(Bytes::from(v.to_string()))))
+            .unwrap();
         self.send.send_response(resp);
     }
 
     /// Answers with plain text.
     pub fn text(self, body: &str) {
-        let resp = http::Response::builder().status(200).header("content-type", "text/plain").body(MockBody::Full(Some(Bytes::from(body.to_string())))).unwrap();
+        let resp = http::Response::builder()
+            .status(200)
+            .header("content-type", "text/plain")
+            .body(MockBody::Full(Some(Bytes::from(body.to_string()))))
+            .unwrap();
         self.send.send_response(resp);
     }
 
@@ -245,7 +254,9 @@ pub fn route() -> (FakeRoute, RouteServer) {
 impl Route for FakeRoute {
     async fn get(&self, path: &str) -> knative::Result<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send((path.to_string(), tx)).map_err(|_| knative::Error::Route { url: "fake".into(), detail: "route server gone".into() })?;
+        self.tx
+            .send((path.to_string(), tx))
+            .map_err(|_| knative::Error::Route { url: "fake".into(), detail: "route server gone".into() })?;
         rx.await.map_err(|_| knative::Error::Route { url: "fake".into(), detail: "no answer".into() })
     }
 
@@ -278,5 +289,8 @@ impl RouteServer {
 
 /// A JSON reply of the Knative fixture function.
 pub fn reply(pod: &str, cold: bool, init_code_ms: f64) -> Reply {
-    Reply { status: 200, body: Bytes::from(serde_json::json!({"env_id": pod, "cold": cold, "invocations": 1, "init_code_ms": init_code_ms}).to_string()) }
+    Reply {
+        status: 200,
+        body: Bytes::from(serde_json::json!({"env_id": pod, "cold": cold, "invocations": 1, "init_code_ms": init_code_ms}).to_string()),
+    }
 }

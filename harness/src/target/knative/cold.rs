@@ -145,9 +145,17 @@ pub async fn cold_sample<R: Route>(c: &Cluster, rev: &Revision, route: &R, path:
                 (true, _, _) => format!(": the answer came but no pod of revision {} was seen Ready", rev.name),
                 (false, false, _) => format!(": {}", described.join(" | ")),
                 (false, true, true) => format!(": the deployment of revision {} asked for a pod but none was created", rev.name),
-                (false, true, false) => format!(": the deployment of revision {} never left 0 replicas (is the activator routing {}?)", rev.name, route.describe()),
+                (false, true, false) => format!(
+                    ": the deployment of revision {} never left 0 replicas (is the activator routing {}?)",
+                    rev.name,
+                    route.describe()
+                ),
             };
-            Err(Error::Timeout { what: format!("the first answer from {} after scaling revision {} from zero", route.describe(), rev.name), after, detail })
+            Err(Error::Timeout {
+                what: format!("the first answer from {} after scaling revision {} from zero", route.describe(), rev.name),
+                after,
+                detail,
+            })
         }
     }
 }
@@ -192,7 +200,8 @@ impl PodReadiness {
     /// Starts watching the pods of `rev`; pods already Ready count as ready since now. The task ends when
     /// the returned handle is aborted or the watch fails.
     pub async fn track(c: &Cluster, rev: &Revision) -> Result<(PodReadiness, tokio::task::JoinHandle<Result<()>>)> {
-        let (mut w, items) = Watcher::start(pods_api(c), WatchParams::default().labels(&rev.selector()), format!("pods of revision {}", rev.name)).await?;
+        let (mut w, items) =
+            Watcher::start(pods_api(c), WatchParams::default().labels(&rev.selector()), format!("pods of revision {}", rev.name)).await?;
         let this = PodReadiness::default();
         let now = Instant::now();
         {

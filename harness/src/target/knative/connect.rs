@@ -64,10 +64,7 @@ impl Apis {
 
     /// The resources named by `cfg`, defaults filled in.
     pub fn from_config(cfg: &KnativeConfig) -> Result<Apis> {
-        Apis::new(
-            cfg.serving_api.as_deref().unwrap_or(DEFAULT_SERVING_API),
-            cfg.lambda_api.as_deref().unwrap_or(DEFAULT_LAMBDA_API),
-        )
+        Apis::new(cfg.serving_api.as_deref().unwrap_or(DEFAULT_SERVING_API), cfg.lambda_api.as_deref().unwrap_or(DEFAULT_LAMBDA_API))
     }
 }
 
@@ -139,16 +136,13 @@ pub fn pick_context(kc: &Kubeconfig, wanted: Option<&str>, path: &str) -> Result
         detail: format!("no context `{context}` (contexts: {})", names.join(", ")),
     })?;
     let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
-    let server = kc
-        .clusters
-        .iter()
-        .find(|c| c.name == cluster_name)
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.server.clone())
-        .ok_or_else(|| Error::Kubeconfig {
-            path: path.into(),
-            detail: format!("context `{context}` names cluster `{cluster_name}`, which has no server URL"),
-        })?;
+    let server =
+        kc.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| c.cluster.as_ref()).and_then(|c| c.server.clone()).ok_or_else(
+            || Error::Kubeconfig {
+                path: path.into(),
+                detail: format!("context `{context}` names cluster `{cluster_name}`, which has no server URL"),
+            },
+        )?;
     Ok(Origin { context, server })
 }
 

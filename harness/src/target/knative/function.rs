@@ -68,10 +68,7 @@ impl Function {
         let get_service = |n: String| {
             let services = services.clone();
             async move {
-                services
-                    .get_opt(&n)
-                    .await
-                    .map_err(Error::api(format!("get {} {n} in namespace {}", c.apis.service.plural, c.namespace)))
+                services.get_opt(&n).await.map_err(Error::api(format!("get {} {n} in namespace {}", c.apis.service.plural, c.namespace)))
             }
         };
         if let Some(service) = get_service(name.to_string()).await? {
@@ -93,7 +90,10 @@ impl Function {
         let svc_name = str_at(&lambda.data, &["status", "serviceStatus", "serviceName"]).unwrap_or(name).to_string();
         let Some(service) = get_service(svc_name.clone()).await? else {
             let phase = str_at(&lambda.data, &["status", "phase"]).unwrap_or("unknown");
-            return Err(not_found(format!("{} is in phase {phase} and its Knative Service {svc_name} does not exist yet", c.apis.lambda.kind)));
+            return Err(not_found(format!(
+                "{} is in phase {phase} and its Knative Service {svc_name} does not exist yet",
+                c.apis.lambda.kind
+            )));
         };
         Ok(Function { name: name.into(), source: Source::LambdaFunction, service, lambda: Some(lambda) })
     }

@@ -90,8 +90,17 @@ pub fn build_of_job(job: &Job) -> (Option<bool>, Option<f64>, Option<bool>) {
         (Some(s), Some(e)) => Some(e.duration_since(s.0).as_secs_f64()),
         _ => None,
     };
-    let args = job.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| s.containers.iter().find(|c| c.name == "kaniko")).and_then(|c| c.args.clone()).unwrap_or_default();
-    let cache = args.iter().find_map(|a| a.strip_prefix("--cache=").map(|v| v == "true")).or_else(|| args.iter().any(|a| a == "--cache").then_some(true));
+    let args = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.iter().find(|c| c.name == "kaniko"))
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default();
+    let cache = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--cache=").map(|v| v == "true"))
+        .or_else(|| args.iter().any(|a| a == "--cache").then_some(true));
     (outcome, duration, cache)
 }
 
@@ -99,7 +108,9 @@ pub fn build_of_job(job: &Job) -> (Option<bool>, Option<f64>, Option<bool>) {
 pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duration) -> Result<KanikoBuild> {
     let c = x.c;
     let jobs: Api<Job> = Api::namespaced(c.client.clone(), &c.namespace);
-    let (mut w, items) = Watcher::start(jobs, WatchParams::default().fields(&format!("metadata.name={name}")), format!("Kaniko build job {name} to finish")).await?;
+    let (mut w, items) =
+        Watcher::start(jobs, WatchParams::default().fields(&format!("metadata.name={name}")), format!("Kaniko build job {name} to finish"))
+            .await?;
     let pm: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.pod_metrics);
     let selector = format!("job-name={name}");
     let mut peak: Option<f64> = None;
@@ -124,15 +135,32 @@ pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duratio
     let job = job.expect("loop ends with a finished job");
     let (outcome, duration_s, cache_enabled) = build_of_job(&job);
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.namespace);
-    let pod = pods.list(&ListParams::default().labels(&selector)).await.map_err(Error::api(format!("list pods of job {name}")))?.items.into_iter().max_by_key(|p| p.creation_timestamp());
+    let pod = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::api(format!("list pods of job {name}")))?
+        .items
+        .into_iter()
+        .max_by_key(|p| p.creation_timestamp());
     let (cache, oom) = match &pod {
         Some(p) => {
-            let log = pods.logs(&p.name_any(), &LogParams { container: Some("kaniko".into()), ..LogParams::default() }).await.map_err(Error::api(format!("logs of pod {} container kaniko", p.name_any())))?;
+            let log = pods
+                .logs(&p.name_any(), &LogParams { container: Some("kaniko".into()), ..LogParams::default() })
+                .await
+                .map_err(Error::api(format!("logs of pod {} container kaniko", p.name_any())))?;
             (parse_kaniko_log(&log), !oom_killed(p).is_empty())
         }
         None => return Err(Error::Shape(format!("build job {name} finished but its pod is gone (ttlSecondsAfterFinished too short?)"))),
     };
-    Ok(KanikoBuild { job: name.into(), succeeded: outcome == Some(true), duration_s, cache_enabled, cache, peak_memory: peak, oom_killed: oom })
+    Ok(KanikoBuild {
+        job: name.into(),
+        succeeded: outcome == Some(true),
+        duration_s,
+        cache_enabled,
+        cache,
+        peak_memory: peak,
+        oom_killed: oom,
+    })
 }
 
 fn job_of(lambda: &DynamicObject) -> Option<String> {
@@ -142,7 +170,9 @@ fn job_of(lambda: &DynamicObject) -> Option<String> {
 /// The patch that makes the operator rebuild (run `n`), and the one that puts the spec back.
 fn rebuild_patches(lambda: &DynamicObject, n: u64) -> (Value, Value) {
     let spec = lambda.data.get("spec").cloned().unwrap_or(Value::Null);
-    if let (Some("inline"), Some(code)) = (spec.pointer("/source/type").and_then(Value::as_str), spec.pointer("/source/inline/code").and_then(Value::as_str)) {
+    if let (Some("inline"), Some(code)) =
+        (spec.pointer("/source/type").and_then(Value::as_str), spec.pointer("/source/inline/code").and_then(Value::as_str))
+    {
         let comment = match spec.pointer("/runtime/language").and_then(Value::as_str) {
             Some("python") => "#",
             _ => "//",
@@ -169,7 +199,10 @@ pub async fn procedure(x: &Ctx<'_>) -> Result<MeasurementSet> {
         return Err(Error::NoFunction {
             name: f.name.clone(),
             namespace: c.namespace.clone(),
-            detail: format!("is a plain Knative Service; Kaniko builds need the operator's {} ({})", c.apis.lambda.kind, c.apis.lambda.api_version),
+            detail: format!(
+                "is a plain Knative Service; Kaniko builds need the operator's {} ({})",
+                c.apis.lambda.kind, c.apis.lambda.api_version
+            ),
         });
     };
     let api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.lambda);
@@ -187,9 +220,20 @@ pub async fn procedure(x: &Ctx<'_>) -> Result<MeasurementSet> {
         }
         let what = format!("{} {name} to start a new Kaniko build job", c.apis.lambda.kind);
         let started = async {
-            let (mut w, items) = Watcher::start(api.clone(), WatchParams::default().fields(&format!("metadata.name={name}")), what.clone()).await?;
+            let (mut w, items) =
+                Watcher::start(api.clone(), WatchParams::default().fields(&format!("metadata.name={name}")), what.clone()).await?;
             let mut latest = items.into_iter().next();
-            w.until(&mut latest, start_to, |l, ch| if let Change::Applied(o) = ch { *l = Some(o) }, |l| l.as_ref().and_then(job_of).is_some_and(|j| Some(&j) != prev.as_ref())).await?;
+            w.until(
+                &mut latest,
+                start_to,
+                |l, ch| {
+                    if let Change::Applied(o) = ch {
+                        *l = Some(o)
+                    }
+                },
+                |l| l.as_ref().and_then(job_of).is_some_and(|j| Some(&j) != prev.as_ref()),
+            )
+            .await?;
             Ok::<_, Error>(latest.expect("until saw it"))
         };
         let result = match started.await {
@@ -210,7 +254,10 @@ pub async fn procedure(x: &Ctx<'_>) -> Result<MeasurementSet> {
     let mut notes = Vec::new();
     if let Some(back) = restore {
         match api.patch(&name, &PatchParams::default(), &Patch::Merge(&back)).await {
-            Ok(_) => notes.push(format!("{} {name}'s spec was changed to trigger rebuilds and restored after (the operator may build once more)", c.apis.lambda.kind)),
+            Ok(_) => notes.push(format!(
+                "{} {name}'s spec was changed to trigger rebuilds and restored after (the operator may build once more)",
+                c.apis.lambda.kind
+            )),
             Err(e) => notes.push(format!("{} {name}'s spec could NOT be restored: {e}", c.apis.lambda.kind)),
         }
     }
@@ -254,7 +301,10 @@ fn summarize(x: &Ctx<'_>, builds: &[KanikoBuild], mut notes: Vec<String>) -> Res
         } else if cache_off {
             Metric::Missing { reason: "Kaniko logged no cache lookups: the build jobs run with --cache=false".into() }
         } else {
-            Metric::Missing { reason: "Kaniko logged no cache lookups (no \"Using caching version of cmd\" / \"No cached layer found for cmd\" lines)".into() }
+            Metric::Missing {
+                reason: "Kaniko logged no cache lookups (no \"Using caching version of cmd\" / \"No cached layer found for cmd\" lines)"
+                    .into(),
+            }
         },
     );
     set = set.with(
@@ -271,7 +321,11 @@ fn summarize(x: &Ctx<'_>, builds: &[KanikoBuild], mut notes: Vec<String>) -> Res
         }
     }
     if !durations.is_empty() {
-        notes.push(format!("{} Kaniko builds, median {:.0}s (Job start to completion, 1 s resolution); cache {hits}/{lookups} hits", builds.len(), median(&durations)));
+        notes.push(format!(
+            "{} Kaniko builds, median {:.0}s (Job start to completion, 1 s resolution); cache {hits}/{lookups} hits",
+            builds.len(),
+            median(&durations)
+        ));
     }
     if builds.iter().any(|b| b.oom_killed) {
         notes.push("a Kaniko container was OOM-killed".into());

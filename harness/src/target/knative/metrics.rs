@@ -85,7 +85,8 @@ pub async fn exposed_names(base: &str) -> Result<BTreeSet<String>> {
     let route = HttpRoute::new(base, None, Duration::from_secs(30))?;
     let url = format!("{base}/api/v1/label/__name__/values");
     let reply = route.get("/api/v1/label/__name__/values").await?;
-    let body: Value = serde_json::from_slice(&reply.body).map_err(|e| Error::Route { url: url.clone(), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
+    let body: Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| Error::Route { url: url.clone(), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
     match (body.get("status").and_then(Value::as_str), body.get("data").and_then(Value::as_array)) {
         (Some("success"), Some(names)) => Ok(names.iter().filter_map(Value::as_str).map(str::to_string).collect()),
         _ => Err(Error::Route { url, detail: format!("HTTP {}: {body}", reply.status) }),

@@ -28,7 +28,8 @@ impl P<'_> {
 
     /// A required string parameter.
     pub fn str(&self, key: &str) -> Result<&str> {
-        self.opt_str(key)?.ok_or_else(|| Error::Param { param: key.into(), problem: "missing (the profile's defaults or params must set it)".into() })
+        self.opt_str(key)?
+            .ok_or_else(|| Error::Param { param: key.into(), problem: "missing (the profile's defaults or params must set it)".into() })
     }
 
     /// A non-negative number, `default` when absent.

@@ -51,7 +51,8 @@ fn scale_log_csv(x: &Ctx<'_>, log: &[ScalePoint], samples: &[Sample]) -> Result<
 
 /// Concurrency per ready pod observed in the samples, against what the revision declares.
 fn concurrency_note(rev: &Revision, samples: &[Sample]) -> Option<String> {
-    let per_pod: Vec<f64> = samples.iter().filter(|s| s.ready > 0 && s.in_flight > 0).map(|s| s.in_flight as f64 / f64::from(s.ready)).collect();
+    let per_pod: Vec<f64> =
+        samples.iter().filter(|s| s.ready > 0 && s.in_flight > 0).map(|s| s.in_flight as f64 / f64::from(s.ready)).collect();
     if per_pod.is_empty() {
         return None;
     }
@@ -95,7 +96,9 @@ pub async fn scale_up<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> 
     set.raw.push(x.raw_csv(
         "spikes.csv",
         "start_s,baseline_ready,needed,latency_s",
-        outcomes.iter().map(|o| format!("{:.3},{},{},{}", o.start, o.baseline_ready, o.needed, o.latency.map(|l| format!("{l:.3}")).unwrap_or_default())),
+        outcomes.iter().map(|o| {
+            format!("{:.3},{},{},{}", o.start, o.baseline_ready, o.needed, o.latency.map(|l| format!("{l:.3}")).unwrap_or_default())
+        }),
     )?);
     let censored = outcomes.iter().filter(|o| o.latency.is_none()).count();
     let latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.unwrap_or(spike.as_secs_f64())).collect();
@@ -106,7 +109,10 @@ pub async fn scale_up<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> 
         spike.as_secs()
     ));
     if censored > 0 {
-        set.notes.push(format!("{censored} spike(s) never got the pods the autoscaler asked for; counted as the spike length ({}s), a lower bound", spike.as_secs()));
+        set.notes.push(format!(
+            "{censored} spike(s) never got the pods the autoscaler asked for; counted as the spike length ({}s), a lower bound",
+            spike.as_secs()
+        ));
     }
     set.notes.extend(concurrency_note(&s.rev, &samples));
     Ok(set)
@@ -129,7 +135,14 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
     let burst = p.secs("burst_s", 10.0)?;
     let gap = p.secs("gap_s", window.as_secs_f64() / 2.0)?;
     if gap >= window {
-        return Err(Error::Param { param: "gap_s".into(), problem: format!("{}s is not shorter than the stable window ({}s): the load would not be intermittent", gap.as_secs_f64(), window.as_secs_f64()) });
+        return Err(Error::Param {
+            param: "gap_s".into(),
+            problem: format!(
+                "{}s is not shorter than the stable window ({}s): the load would not be intermittent",
+                gap.as_secs_f64(),
+                window.as_secs_f64()
+            ),
+        });
     }
     let observe = p.secs("observe_s", (window + SCALE_TO_ZERO_GRACE + Duration::from_secs(30)).as_secs_f64())?;
     let idle = s.rev.min_scale() as u32;
@@ -162,7 +175,9 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
     set.raw.push(x.raw_csv(
         "scale-downs.csv",
         "t_s,from,to,since_traffic_s,premature",
-        downs.iter().map(|d| format!("{:.3},{},{},{},{}", d.t, d.from, d.to, d.since_traffic.map(|v| format!("{v:.3}")).unwrap_or_default(), d.premature)),
+        downs.iter().map(|d| {
+            format!("{:.3},{},{},{},{}", d.t, d.from, d.to, d.since_traffic.map(|v| format!("{v:.3}")).unwrap_or_default(), d.premature)
+        }),
     )?);
     set = set.with("premature", Metric::value(f64::from(premature), "", downs.len().max(1) as u64));
     set = set.with(
@@ -170,7 +185,12 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
         if peak > idle {
             Metric::flag(retired, 1)
         } else {
-            Metric::Missing { reason: format!("the bursts never scaled revision {} above its idle {idle} pod(s): nothing to retire; raise `concurrency`", s.rev.name) }
+            Metric::Missing {
+                reason: format!(
+                    "the bursts never scaled revision {} above its idle {idle} pod(s): nothing to retire; raise `concurrency`",
+                    s.rev.name
+                ),
+            }
         },
     );
     set.notes.push(format!(
@@ -199,7 +219,8 @@ pub async fn concurrency<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) 
     let in_flight = InFlight::default();
     let sampler = tracker.sampler(&in_flight);
     let start = tracker.now();
-    let tally = closed_loop(s.route.clone(), &s.path, workers, duration, workers as u64 * duration.as_secs().max(1) * 1000, &in_flight).await;
+    let tally =
+        closed_loop(s.route.clone(), &s.path, workers, duration, workers as u64 * duration.as_secs().max(1) * 1000, &in_flight).await;
     let samples = sampler.finish().await;
     let log = tracker.log();
     let peak = log.iter().filter(|p| p.t >= start).map(|p| p.desired.max(p.ready)).max().unwrap_or(0);
@@ -209,12 +230,16 @@ pub async fn concurrency<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) 
         "over_limit",
         match s.rev.max_scale() {
             Some(max) => Metric::value(f64::from(peak.saturating_sub(max as u32)), "", samples.len().max(1) as u64),
-            None => Metric::Missing { reason: format!("revision {} sets no autoscaling.knative.dev/max-scale: there is no pod limit to hold", s.rev.name) },
+            None => Metric::Missing {
+                reason: format!("revision {} sets no autoscaling.knative.dev/max-scale: there is no pod limit to hold", s.rev.name),
+            },
         },
     );
     set = set.with(
         "excess_throttled",
-        Metric::Missing { reason: "Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429".into() },
+        Metric::Missing {
+            reason: "Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429".into(),
+        },
     );
     set.notes.push(format!(
         "revision {} of {}: {workers} workers for {}s ({} requests, {} non-2xx, {} without answer); peak {peak} pods, max-scale {}",

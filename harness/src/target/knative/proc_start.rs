@@ -37,7 +37,12 @@ pub async fn cold_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
             wait_no_pods(c, &rev, idle).await?;
             let s = cold_sample(c, &rev, &route, &path, cold_to).await?;
             if !(200..300).contains(&s.status) {
-                return Err(Error::Measurement(format!("cold request {} of {samples} through {} answered HTTP {}", i + 1, route.describe(), s.status)));
+                return Err(Error::Measurement(format!(
+                    "cold request {} of {samples} through {} answered HTTP {}",
+                    i + 1,
+                    route.describe(),
+                    s.status
+                )));
             }
             out.push(s);
         }
@@ -85,11 +90,15 @@ pub async fn cold_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
             set.with("init_code", Metric::samples(code, "s")).with("bootstrap", Metric::samples(boot, "s"))
         }
         None => {
-            let why = "the function does not report its init time (init_code_ms in its response, as the fixture in fixtures/knative/fn does)";
+            let why =
+                "the function does not report its init time (init_code_ms in its response, as the fixture in fixtures/knative/fn does)";
             set.with("init_code", missing(why)).with("bootstrap", missing(why))
         }
     };
-    set = set.with("baseline_reduction", missing("not measured on knative: it needs the baseline (single-stage) image deployed as a second function"));
+    set = set.with(
+        "baseline_reduction",
+        missing("not measured on knative: it needs the baseline (single-stage) image deployed as a second function"),
+    );
     set.raw.push(raw);
     set.notes = notes;
     Ok(set)
@@ -118,10 +127,13 @@ pub async fn warm_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
         }
     }
     let raw = x.raw_csv("warm.csv", "request,client_s", lat.iter().enumerate().map(|(i, s)| format!("{},{}", i + 1, fmt_s(*s))))?;
-    let mut set = x
-        .set()
-        .with("client_latency", Metric::samples(lat, "s"))
-        .with("duration", Metric::Missing { reason: "Knative reports no per-invocation duration to the caller (Lambda's REPORT line); the client latency is the figure".into() });
+    let mut set = x.set().with("client_latency", Metric::samples(lat, "s")).with(
+        "duration",
+        Metric::Missing {
+            reason: "Knative reports no per-invocation duration to the caller (Lambda's REPORT line); the client latency is the figure"
+                .into(),
+        },
+    );
     set.notes.push(format!("{samples} sequential requests through {} after one warm-up request", route.describe()));
     if errors + cold > 0 {
         set.notes.push(format!("excluded: {errors} non-2xx answer(s), {cold} answer(s) from a new environment"));
@@ -147,7 +159,9 @@ pub async fn cold_start_rate<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Functi
         let mut tracker = ScaleTracker::start(c, &rev).await?;
         tracker.wait(rollout, &format!("{min_scale} ready pod(s) (min-scale)"), |s| s.ready as u64 >= min_scale).await?;
         let (readiness, task) = PodReadiness::track(c, &rev).await?;
-        let tally = closed_loop(route.clone(), &path, workers, duration, (workers as u64) * duration.as_secs().max(1) * 1000, &InFlight::default()).await;
+        let tally =
+            closed_loop(route.clone(), &path, workers, duration, (workers as u64) * duration.as_secs().max(1) * 1000, &InFlight::default())
+                .await;
         task.abort();
         Ok((tally, readiness))
     };
@@ -155,9 +169,13 @@ pub async fn cold_start_rate<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Functi
     let cold = tally.served.iter().filter(|(sent, env)| readiness.ready_at(env).is_none_or(|ready| ready > *sent)).count();
     let recognised = tally.served.iter().filter(|(_, env)| readiness.ready_at(env).is_some()).count();
     let metric = if tally.served.is_empty() {
-        Metric::Missing { reason: format!("no answer named its environment ({} requests, first error: {:?})", tally.sent, tally.first_error) }
+        Metric::Missing {
+            reason: format!("no answer named its environment ({} requests, first error: {:?})", tally.sent, tally.first_error),
+        }
     } else if recognised == 0 {
-        Metric::Missing { reason: format!("the function's env_id does not name a pod of revision {} (the fixture reports HOSTNAME)", rev.name) }
+        Metric::Missing {
+            reason: format!("the function's env_id does not name a pod of revision {} (the fixture reports HOSTNAME)", rev.name),
+        }
     } else {
         Metric::value(100.0 * cold as f64 / tally.served.len() as f64, "%", tally.served.len() as u64)
     };

@@ -9,7 +9,8 @@ use super::{
     connect::{connect, Cluster},
     error::{Error, Result},
     function::{Function, Revision},
-    kaniko, params::P,
+    kaniko,
+    params::P,
     proc_scale, proc_start, resources,
     route::{HttpRoute, Route},
 };
@@ -82,7 +83,10 @@ impl Ctx<'_> {
 
     /// Writes a CSV file of raw data; returns its path relative to the run directory.
     pub fn raw_csv(&self, file: &str, header: &str, rows: impl IntoIterator<Item = String>) -> Result<PathBuf> {
-        let dir = self.dir.raw_dir(self.procedure).map_err(|e| Error::Io { path: self.dir.path().join("raw"), source: std::io::Error::other(e.to_string()) })?;
+        let dir = self
+            .dir
+            .raw_dir(self.procedure)
+            .map_err(|e| Error::Io { path: self.dir.path().join("raw"), source: std::io::Error::other(e.to_string()) })?;
         let path = dir.join(file);
         let mut text = format!("{header}\n");
         for r in rows {
@@ -129,14 +133,21 @@ pub async fn restore(c: &Cluster, f: &Function, ov: Option<Override>) -> Result<
 }
 
 /// Runs `body`, then restores `ov` whatever happened; a failed restore is reported with the result.
-pub async fn restoring<T>(c: &Cluster, f: &Function, ov: Option<Override>, body: impl std::future::Future<Output = Result<T>>) -> Result<(T, Vec<String>)> {
+pub async fn restoring<T>(
+    c: &Cluster,
+    f: &Function,
+    ov: Option<Override>,
+    body: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, Vec<String>)> {
     let changed = ov.as_ref().map(|o| o.key);
     let out = body.await;
     let restored = restore(c, f, ov).await;
     let mut notes = Vec::new();
     if let Some(key) = changed {
         match &restored {
-            Ok(()) => notes.push(format!("{key} was changed on Knative Service {} for the measurement and restored after it", f.service_name())),
+            Ok(()) => {
+                notes.push(format!("{key} was changed on Knative Service {} for the measurement and restored after it", f.service_name()))
+            }
             Err(e) => notes.push(format!("{key} of Knative Service {} could NOT be restored: {e}", f.service_name())),
         }
     }

@@ -52,11 +52,12 @@ fn has(r: &ResourceRequirements, limits: bool, res: &str) -> bool {
 pub fn limits_report(function: &str, rev: &Revision) -> LimitsFinding {
     let default = ResourceRequirements::default();
     let r = rev.user_container().map_or(&default, |(_, r)| r);
-    let missing = [("cpu", true, "cpu limit"), ("memory", true, "memory limit"), ("cpu", false, "cpu request"), ("memory", false, "memory request")]
-        .into_iter()
-        .filter(|(res, limits, _)| !has(r, *limits, res))
-        .map(|(_, _, what)| what.to_string())
-        .collect();
+    let missing =
+        [("cpu", true, "cpu limit"), ("memory", true, "memory limit"), ("cpu", false, "cpu request"), ("memory", false, "memory request")]
+            .into_iter()
+            .filter(|(res, limits, _)| !has(r, *limits, res))
+            .map(|(_, _, what)| what.to_string())
+            .collect();
     LimitsFinding { function: function.into(), revision: rev.name.clone(), missing }
 }
 
@@ -90,7 +91,13 @@ pub fn utilization_samples(podmetrics: &[DynamicObject], container: &str) -> Vec
         .collect()
 }
 
-async fn poll_metrics(api: Api<DynamicObject>, selector: String, container: String, every: Duration, stop: tokio::sync::oneshot::Receiver<()>) -> Result<Vec<UsageSample>> {
+async fn poll_metrics(
+    api: Api<DynamicObject>,
+    selector: String,
+    container: String,
+    every: Duration,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<Vec<UsageSample>> {
     let mut seen: BTreeMap<(String, String), UsageSample> = BTreeMap::new();
     let mut tick = tokio::time::interval(every);
     tokio::pin!(stop);
@@ -127,9 +134,13 @@ async fn throttled_pods(base: &str, namespace: &str, revision: &str, range: Dura
     );
     let route = HttpRoute::new(base, None, Duration::from_secs(30))?;
     let reply = route.get(&format!("/api/v1/query?query={}", percent_encode(&q))).await?;
-    let body: Value = serde_json::from_slice(&reply.body).map_err(|e| Error::Route { url: format!("{base}/api/v1/query"), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
+    let body: Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| Error::Route { url: format!("{base}/api/v1/query"), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
     if body.get("status").and_then(Value::as_str) != Some("success") {
-        return Err(Error::Route { url: format!("{base}/api/v1/query"), detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)) });
+        return Err(Error::Route {
+            url: format!("{base}/api/v1/query"),
+            detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)),
+        });
     }
     let result = body.pointer("/data/result").and_then(Value::as_array).cloned().unwrap_or_default();
     Ok(result
@@ -158,7 +169,13 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
     let mut findings = Vec::new();
     let scope = p.opt_str("scope")?.unwrap_or("namespace");
     let others = match scope {
-        "namespace" => services.list(&ListParams::default()).await.map_err(Error::api(format!("list Knative Services in namespace {}", c.namespace)))?.items,
+        "namespace" => {
+            services
+                .list(&ListParams::default())
+                .await
+                .map_err(Error::api(format!("list Knative Services in namespace {}", c.namespace)))?
+                .items
+        }
         "function" => vec![f.service.clone()],
         other => return Err(Error::Param { param: "scope".into(), problem: format!("`{other}`: expected namespace or function") }),
     };
@@ -170,20 +187,44 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
             Err(_) => set.notes.push(format!("Knative Service {} has no ready revision; its resources were not checked", fun.name)),
         }
     }
-    let lacking: Vec<String> = findings.iter().filter(|f| !f.missing.is_empty()).map(|f| format!("{} ({}): no {}", f.function, f.revision, f.missing.join(", no "))).collect();
+    let lacking: Vec<String> = findings
+        .iter()
+        .filter(|f| !f.missing.is_empty())
+        .map(|f| format!("{} ({}): no {}", f.function, f.revision, f.missing.join(", no ")))
+        .collect();
     let missing_limits = findings.iter().filter(|f| f.limits_missing()).count();
-    set = set.with("limits_missing", if findings.is_empty() { Metric::Missing { reason: format!("no Knative Service with a ready revision in namespace {}", c.namespace) } } else { Metric::value(missing_limits as f64, "", findings.len() as u64) });
-    set.notes.push(format!("{} function(s) checked for CPU/memory requests and limits ({scope}){}", findings.len(), if lacking.is_empty() { String::new() } else { format!(": {}", lacking.join("; ")) }));
+    set = set.with(
+        "limits_missing",
+        if findings.is_empty() {
+            Metric::Missing { reason: format!("no Knative Service with a ready revision in namespace {}", c.namespace) }
+        } else {
+            Metric::value(missing_limits as f64, "", findings.len() as u64)
+        },
+    );
+    set.notes.push(format!(
+        "{} function(s) checked for CPU/memory requests and limits ({scope}){}",
+        findings.len(),
+        if lacking.is_empty() { String::new() } else { format!(": {}", lacking.join("; ")) }
+    ));
 
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &c.namespace);
     let lp = ListParams::default().labels(&rev.selector());
-    let before: BTreeMap<String, i32> = pods.list(&lp).await.map_err(Error::api(format!("list pods of revision {}", rev.name)))?.items.iter().map(|p| (p.name_any(), restarts(p))).collect();
+    let before: BTreeMap<String, i32> = pods
+        .list(&lp)
+        .await
+        .map_err(Error::api(format!("list pods of revision {}", rev.name)))?
+        .items
+        .iter()
+        .map(|p| (p.name_any(), restarts(p)))
+        .collect();
     let (container, requests) = rev.user_container().cloned().unwrap_or_else(|| ("user-container".into(), ResourceRequirements::default()));
     let pm_api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.pod_metrics);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let poller = tokio::spawn(poll_metrics(pm_api, rev.selector(), container.clone(), every, stopped));
     let route = Arc::new(make_route(&f)?);
-    let tally = constant_rate(route.clone(), p.opt_str("path")?.unwrap_or("/"), rate, duration, p.u64("max_in_flight", 500)?, &InFlight::default()).await;
+    let tally =
+        constant_rate(route.clone(), p.opt_str("path")?.unwrap_or("/"), rate, duration, p.u64("max_in_flight", 500)?, &InFlight::default())
+            .await;
     tokio::time::sleep(every).await;
     let _ = stop.send(());
     let usage = poller.await.map_err(|e| Error::Shape(format!("metrics poller: {e}")))?;
@@ -195,7 +236,8 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
         .collect();
 
     let req = |res: &str| requests.requests.as_ref().and_then(|m| m.get(res)).and_then(|q| quantity(&q.0)).filter(|v| *v > 0.0);
-    let unavailable = |e: &Error| format!("metrics.k8s.io/v1beta1 PodMetrics unavailable ({e}); install metrics-server (scripts/kind/install.sh does)");
+    let unavailable =
+        |e: &Error| format!("metrics.k8s.io/v1beta1 PodMetrics unavailable ({e}); install metrics-server (scripts/kind/install.sh does)");
     let (cpu, mem) = match &usage {
         Err(e) => (Metric::Missing { reason: unavailable(e) }, Metric::Missing { reason: unavailable(e) }),
         Ok(u) if u.is_empty() => {
@@ -205,18 +247,29 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
         Ok(u) => {
             let of = |res: &str, pick: fn(&UsageSample) -> f64| match req(res) {
                 Some(r) => Metric::samples(u.iter().map(|s| 100.0 * pick(s) / r).collect(), "%"),
-                None => Metric::Missing { reason: format!("container {container} of revision {} has no {res} request: utilization against requests is undefined", rev.name) },
+                None => Metric::Missing {
+                    reason: format!(
+                        "container {container} of revision {} has no {res} request: utilization against requests is undefined",
+                        rev.name
+                    ),
+                },
             };
             (of("cpu", |s| s.cpu_cores), of("memory", |s| s.memory_bytes))
         }
     };
     let both = match (&cpu, &mem) {
-        (Metric::Samples { values: c, .. }, Metric::Samples { values: m, .. }) => Metric::samples(c.iter().zip(m).map(|(a, b)| (a + b) / 2.0).collect(), "%"),
+        (Metric::Samples { values: c, .. }, Metric::Samples { values: m, .. }) => {
+            Metric::samples(c.iter().zip(m).map(|(a, b)| (a + b) / 2.0).collect(), "%")
+        }
         (Metric::Missing { reason }, _) | (_, Metric::Missing { reason }) => Metric::Missing { reason: reason.clone() },
         _ => Metric::Missing { reason: "utilization samples missing".into() },
     };
     if let Ok(u) = &usage {
-        set.raw.push(x.raw_csv("usage.csv", "pod,timestamp,cpu_cores,memory_bytes", u.iter().map(|s| format!("{},{},{},{}", s.pod, s.timestamp, s.cpu_cores, s.memory_bytes)))?);
+        set.raw.push(x.raw_csv(
+            "usage.csv",
+            "pod,timestamp,cpu_cores,memory_bytes",
+            u.iter().map(|s| format!("{},{},{},{}", s.pod, s.timestamp, s.cpu_cores, s.memory_bytes)),
+        )?);
     }
     set = set.with("cpu_utilization", cpu).with("memory_utilization", mem).with("utilization", both);
 
@@ -237,7 +290,8 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
             Err(e) => Metric::Missing { reason: e.clone() },
         },
     );
-    let lat = if tally.latencies_s.is_empty() { "no answers".to_string() } else { format!("median latency {:.3}s", median(&tally.latencies_s)) };
+    let lat =
+        if tally.latencies_s.is_empty() { "no answers".to_string() } else { format!("median latency {:.3}s", median(&tally.latencies_s)) };
     set.notes.push(format!(
         "revision {}: {rate} req/s for {}s through {} ({} sent, {} dropped, {lat}); starvation: {} server errors, {} without answer, OOM-killed {:?}, throttled above {throttle_pct}% {:?}",
         rev.name,

@@ -92,7 +92,8 @@ impl HttpRoute {
         let url = f.url().ok_or_else(|| Error::Shape(format!("Knative Service {} has no status.url (is it ready?)", f.service_name())))?;
         match ingress {
             Some(ingress) => {
-                let uri: Uri = url.parse().map_err(|e| Error::Route { url: url.into(), detail: format!("status.url is not a URL: {e}") })?;
+                let uri: Uri =
+                    url.parse().map_err(|e| Error::Route { url: url.into(), detail: format!("status.url is not a URL: {e}") })?;
                 let host = uri.host().ok_or_else(|| Error::Route { url: url.into(), detail: "status.url has no host".into() })?;
                 HttpRoute::new(ingress, Some(host.to_string()), timeout)
             }

@@ -105,7 +105,14 @@ impl Tally {
 }
 
 /// A load spike: `workers` concurrent request loops for `duration`, at most `max_requests` in all.
-pub async fn closed_loop<R: Route>(route: Arc<R>, path: &str, workers: usize, duration: Duration, max_requests: u64, in_flight: &InFlight) -> Tally {
+pub async fn closed_loop<R: Route>(
+    route: Arc<R>,
+    path: &str,
+    workers: usize,
+    duration: Duration,
+    max_requests: u64,
+    in_flight: &InFlight,
+) -> Tally {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let budget = Arc::new(AtomicU64::new(max_requests));
     let end = Instant::now() + duration;
@@ -139,7 +146,14 @@ pub async fn closed_loop<R: Route>(route: Arc<R>, path: &str, workers: usize, du
 
 /// Steady load: `rate` requests per second for `duration` (open model), never more than `max_in_flight`
 /// outstanding; requests that could not start are counted as dropped.
-pub async fn constant_rate<R: Route>(route: Arc<R>, path: &str, rate: f64, duration: Duration, max_in_flight: u64, in_flight: &InFlight) -> Tally {
+pub async fn constant_rate<R: Route>(
+    route: Arc<R>,
+    path: &str,
+    rate: f64,
+    duration: Duration,
+    max_in_flight: u64,
+    in_flight: &InFlight,
+) -> Tally {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let total = (rate * duration.as_secs_f64()).round() as u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
@@ -201,7 +215,8 @@ mod tests {
         assert_eq!(t.sent, 40);
         assert_eq!((t.ok, t.reported, t.cold, t.envs.len()), (40, 40, 0, 1));
         assert_eq!(inf.get(), 0);
-        let capped = closed_loop(Arc::new(Slow { delay: Duration::from_millis(100), status: 503 }), "/", 4, Duration::from_secs(1), 6, &inf).await;
+        let capped =
+            closed_loop(Arc::new(Slow { delay: Duration::from_millis(100), status: 503 }), "/", 4, Duration::from_secs(1), 6, &inf).await;
         assert_eq!((capped.sent, capped.server_errors, capped.starvation()), (6, 6, 6));
         assert_eq!(capped.first_error.as_deref(), Some("HTTP 503"));
     }
@@ -209,9 +224,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_open_model_counts_what_it_could_not_send() {
         let inf = InFlight::default();
-        let t = constant_rate(Arc::new(Slow { delay: Duration::from_millis(10), status: 200 }), "/", 50.0, Duration::from_secs(2), 10, &inf).await;
+        let t =
+            constant_rate(Arc::new(Slow { delay: Duration::from_millis(10), status: 200 }), "/", 50.0, Duration::from_secs(2), 10, &inf)
+                .await;
         assert_eq!((t.sent, t.dropped), (100, 0));
-        let slow = constant_rate(Arc::new(Slow { delay: Duration::from_secs(10), status: 0 }), "/", 10.0, Duration::from_secs(2), 5, &inf).await;
+        let slow =
+            constant_rate(Arc::new(Slow { delay: Duration::from_secs(10), status: 0 }), "/", 10.0, Duration::from_secs(2), 5, &inf).await;
         assert_eq!((slow.sent, slow.dropped, slow.no_answer), (5, 15, 5));
         assert!(slow.first_error.unwrap().contains("refused"));
     }

@@ -51,7 +51,16 @@ where
     /// watcher knows the current state (returned) and every change after it. `what` names it in errors.
     pub async fn start(api: Api<K>, params: WatchParams, what: impl Into<String>) -> Result<(Self, Vec<K>)> {
         let what = what.into();
-        let mut w = Watcher { api, params, version: String::new(), stream: None, what, quiet_reconnects: 0, known: BTreeSet::new(), queued: VecDeque::new() };
+        let mut w = Watcher {
+            api,
+            params,
+            version: String::new(),
+            stream: None,
+            what,
+            quiet_reconnects: 0,
+            known: BTreeSet::new(),
+            queued: VecDeque::new(),
+        };
         let items = w.list().await?;
         w.known = items.iter().map(|o| o.name_any()).collect();
         w.connect().await?;
@@ -229,7 +238,12 @@ pub async fn describe_pod(events: &Api<Event>, pod: &Pod) -> String {
         .iter()
         .filter_map(|cs| {
             let w = cs.state.as_ref()?.waiting.as_ref()?;
-            Some(format!("{} waiting ({}{})", cs.name, w.reason.as_deref().unwrap_or("?"), w.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()))
+            Some(format!(
+                "{} waiting ({}{})",
+                cs.name,
+                w.reason.as_deref().unwrap_or("?"),
+                w.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ))
         })
         .collect();
     if !waiting.is_empty() {
@@ -243,7 +257,14 @@ pub async fn describe_pod(events: &Api<Event>, pod: &Pod) -> String {
                 .iter()
                 .rev()
                 .take(5)
-                .map(|e| format!("{} {}: {}", e.type_.as_deref().unwrap_or(""), e.reason.as_deref().unwrap_or(""), e.message.as_deref().unwrap_or("").trim()))
+                .map(|e| {
+                    format!(
+                        "{} {}: {}",
+                        e.type_.as_deref().unwrap_or(""),
+                        e.reason.as_deref().unwrap_or(""),
+                        e.message.as_deref().unwrap_or("").trim()
+                    )
+                })
                 .collect();
             if shown.is_empty() {
                 parts.push("no events".into());
