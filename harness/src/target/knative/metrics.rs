@@ -93,9 +93,65 @@ pub async fn exposed_names(base: &str) -> Result<BTreeSet<String>> {
     }
 }
 
+/// A note for the report: which name each family has in the Prometheus at `base`, and which have none.
+pub async fn names_note(base: &str) -> String {
+    match exposed_names(base).await {
+        Ok(names) => {
+            let r = resolve(&names);
+            let found: Vec<String> = r.iter().filter_map(|(f, n)| n.map(|n| format!("{} as {n}", f.key))).collect();
+            let missing: Vec<&str> = r.iter().filter(|(_, n)| n.is_none()).map(|(f, _)| f.key).collect();
+            format!(
+                "Knative metrics in Prometheus at {base}: {}; no series for: {}",
+                if found.is_empty() { "none".to_string() } else { found.join(", ") },
+                if missing.is_empty() { "-".to_string() } else { missing.join(", ") }
+            )
+        }
+        Err(e) => format!("Knative metric names could not be read from Prometheus at {base}: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::{body::Incoming, service::service_fn, Request, Response};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    #[tokio::test]
+    async fn names_are_read_from_the_label_values_api() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let svc = service_fn(|req: Request<Incoming>| async move {
+                    let body = if req.uri().path() == "/api/v1/label/__name__/values" {
+                        r#"{"status":"success","data":["autoscaler_actual_pods","kn_revision_pods_desired","up"]}"#
+                    } else {
+                        r#"{"status":"error","errorType":"bad_data","error":"unknown path"}"#
+                    };
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            }
+        });
+        let names = exposed_names(&base).await.unwrap();
+        assert_eq!(names.len(), 3);
+        let note = names_note(&base).await;
+        assert!(
+            note.contains("desired_pods as kn_revision_pods_desired") && note.contains("actual_pods as autoscaler_actual_pods"),
+            "{note}"
+        );
+        assert!(note.contains("no series for: requested_pods, panic_mode"), "{note}");
+        server.abort();
+        let _ = server.await;
+        let refused = names_note(&base).await;
+        assert!(refused.contains("could not be read"), "{refused}");
+    }
 
     fn names(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()

@@ -115,6 +115,9 @@ pub async fn scale_up<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> 
         ));
     }
     set.notes.extend(concurrency_note(&s.rev, &samples));
+    if let Some(base) = &x.c.config.prometheus {
+        set.notes.push(super::metrics::names_note(base).await);
+    }
     Ok(set)
 }
 
