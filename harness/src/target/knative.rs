@@ -25,7 +25,7 @@ mod watch;
 
 pub use cold::{cold_sample, wait_new_revision, wait_no_pods, ColdSample, PodReadiness};
 pub use connect::{connect, pick_context, preflight, Apis, Cluster, Origin, DEFAULT_LAMBDA_API, DEFAULT_SERVING_API};
-pub use error::{within, Error, Result};
+pub use error::{Error, Result};
 pub use function::{annotation, cluster_stable_window, Function, Revision, Source};
 pub use kaniko::{build_of_job, follow_job, parse_kaniko_log, CacheStats, KanikoBuild};
 pub use params::P;

@@ -102,11 +102,6 @@ impl Error {
         move |source| Error::Api { what, source }
     }
 
-    /// Whether this is an API error with HTTP status `code`.
-    pub fn is_status(&self, code: u16) -> bool {
-        matches!(self, Error::Api { source: kube::Error::Api(s), .. } if s.code == code)
-    }
-
     /// The measurement error this becomes in `procedure`.
     pub fn into_measure(self, procedure: &str) -> measure::Error {
         match self {
@@ -122,13 +117,5 @@ impl Error {
                 measure::Error::Failed(format!("knative {procedure}: {e}"))
             }
         }
-    }
-}
-
-/// Runs `fut` until `after` has passed; the timeout error names `what`.
-pub async fn within<T>(after: Duration, what: impl Into<String>, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(after, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Timeout { what: what.into(), after, detail: String::new() }),
     }
 }
