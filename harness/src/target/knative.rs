@@ -30,7 +30,7 @@ pub use function::{annotation, cluster_stable_window, Function, Revision, Source
 pub use kaniko::{build_of_job, follow_job, parse_kaniko_log, CacheStats, KanikoBuild};
 pub use params::P;
 pub use procedures::{measure, run, Ctx, PROCEDURES};
-pub use resources::{limits_report, utilization_samples, LimitsFinding, UsageSample};
+pub use resources::{join_usage, limits_report, utilization_samples, LimitsFinding, UsageSample};
 pub use route::{HttpRoute, Reply, Route, Served};
 pub use scale::{premature_scale_downs, scale_up_latency, Sample, Sampler, ScaleDown, ScalePoint, ScaleTracker, SpikeOutcome};
 pub use traffic::{closed_loop, constant_rate, InFlight, Tally};

@@ -124,25 +124,32 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// The `data.result` of a Prometheus API answer to GET `path` (with query) at `base`.
+async fn prom_result(base: &str, path: &str) -> Result<Vec<Value>> {
+    let url = format!("{base}{}", path.split('?').next().unwrap_or(path));
+    let route = HttpRoute::new(base, None, Duration::from_secs(30))?;
+    let reply = route.get(path).await?;
+    let body: Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| Error::Route { url: url.clone(), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
+    if body.get("status").and_then(Value::as_str) != Some("success") {
+        return Err(Error::Route { url, detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)) });
+    }
+    Ok(body.pointer("/data/result").and_then(Value::as_array).cloned().unwrap_or_default())
+}
+
+fn cadvisor_selector(namespace: &str, revision: &str, container: &str) -> String {
+    format!(r#"namespace="{namespace}",pod=~"{revision}-deployment-.*",container="{container}""#)
+}
+
 /// Pods whose user container was CPU-throttled in more than `pct`% of its CFS periods over `range`,
 /// from cAdvisor series in the Prometheus at `base`.
 async fn throttled_pods(base: &str, namespace: &str, revision: &str, range: Duration, pct: f64) -> Result<Vec<(String, f64)>> {
-    let sel = format!(r#"namespace="{namespace}",pod=~"{revision}-deployment-.*",container="user-container""#);
+    let sel = cadvisor_selector(namespace, revision, "user-container");
     let r = format!("{}s", range.as_secs().max(60));
     let q = format!(
         "sum by (pod) (increase(container_cpu_cfs_throttled_periods_total{{{sel}}}[{r}])) / sum by (pod) (increase(container_cpu_cfs_periods_total{{{sel}}}[{r}]))"
     );
-    let route = HttpRoute::new(base, None, Duration::from_secs(30))?;
-    let reply = route.get(&format!("/api/v1/query?query={}", percent_encode(&q))).await?;
-    let body: Value = serde_json::from_slice(&reply.body)
-        .map_err(|e| Error::Route { url: format!("{base}/api/v1/query"), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
-    if body.get("status").and_then(Value::as_str) != Some("success") {
-        return Err(Error::Route {
-            url: format!("{base}/api/v1/query"),
-            detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)),
-        });
-    }
-    let result = body.pointer("/data/result").and_then(Value::as_array).cloned().unwrap_or_default();
+    let result = prom_result(base, &format!("/api/v1/query?query={}", percent_encode(&q))).await?;
     Ok(result
         .iter()
         .filter_map(|s| {
@@ -151,6 +158,58 @@ async fn throttled_pods(base: &str, namespace: &str, revision: &str, range: Dura
             (ratio * 100.0 > pct).then_some((pod, ratio * 100.0))
         })
         .collect())
+}
+
+fn matrix(series: &[Value]) -> BTreeMap<(String, String), f64> {
+    let mut out = BTreeMap::new();
+    for s in series {
+        let Some(pod) = s.pointer("/metric/pod").and_then(Value::as_str) else { continue };
+        for v in s.get("values").and_then(Value::as_array).into_iter().flatten() {
+            let (Some(t), Some(x)) =
+                (v.get(0).and_then(Value::as_f64), v.get(1).and_then(Value::as_str).and_then(|x| x.parse::<f64>().ok()))
+            else {
+                continue;
+            };
+            out.insert((pod.to_string(), format!("{t:.0}")), x);
+        }
+    }
+    out
+}
+
+/// Usage readings from two Prometheus range answers (CPU cores and memory bytes per pod), joined on pod and
+/// time; a reading needs both.
+pub fn join_usage(cpu: &[Value], memory: &[Value]) -> Vec<UsageSample> {
+    let mem = matrix(memory);
+    matrix(cpu)
+        .into_iter()
+        .filter_map(|((pod, t), cores)| {
+            mem.get(&(pod.clone(), t.clone())).map(|&bytes| UsageSample { pod, timestamp: t, cpu_cores: cores, memory_bytes: bytes })
+        })
+        .collect()
+}
+
+/// Usage of `container` in revision `revision`'s pods between the unix times `start` and `end`, every
+/// `step`, from cAdvisor series in the Prometheus at `base` (when metrics-server is not there).
+async fn prometheus_usage(
+    base: &str,
+    namespace: &str,
+    revision: &str,
+    container: &str,
+    start: f64,
+    end: f64,
+    step: Duration,
+) -> Result<Vec<UsageSample>> {
+    let sel = cadvisor_selector(namespace, revision, container);
+    let range = |q: String| {
+        format!("/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={}s", percent_encode(&q), step.as_secs().max(1))
+    };
+    let cpu = prom_result(base, &range(format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{sel}}}[1m]))"))).await?;
+    let mem = prom_result(base, &range(format!("sum by (pod) (container_memory_working_set_bytes{{{sel}}})"))).await?;
+    Ok(join_usage(&cpu, &mem))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// `resources`: limits per function, then `rate` req/s on the function for `duration_s` with its pods'
@@ -222,12 +281,23 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let poller = tokio::spawn(poll_metrics(pm_api, rev.selector(), container.clone(), every, stopped));
     let route = Arc::new(make_route(&f)?);
+    let load_start = unix_now();
     let tally =
         constant_rate(route.clone(), p.opt_str("path")?.unwrap_or("/"), rate, duration, p.u64("max_in_flight", 500)?, &InFlight::default())
             .await;
     tokio::time::sleep(every).await;
     let _ = stop.send(());
     let usage = poller.await.map_err(|e| Error::Shape(format!("metrics poller: {e}")))?;
+    let usage = match (usage, &c.config.prometheus) {
+        (Err(e), Some(base)) => match prometheus_usage(base, &c.namespace, &rev.name, &container, load_start, unix_now(), every).await {
+            Ok(u) => {
+                set.notes.push(format!("metrics-server unavailable ({e}); usage read from cAdvisor series in Prometheus at {base}"));
+                Ok(u)
+            }
+            Err(pe) => Err(Error::Measurement(format!("{e}; and cAdvisor series from Prometheus at {base}: {pe}"))),
+        },
+        (u, _) => u,
+    };
     let after = pods.list(&lp).await.map_err(Error::api(format!("list pods of revision {}", rev.name)))?.items;
     let oom: Vec<String> = after
         .iter()
@@ -310,6 +380,25 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cadvisor_ranges_are_joined_per_pod_and_time() {
+        let cpu: Vec<Value> = serde_json::from_value(serde_json::json!([
+            {"metric": {"pod": "a"}, "values": [[1795680000, "0.08"], [1795680015, "0.09"]]},
+            {"metric": {"pod": "b"}, "values": [[1795680000, "0.05"]]}
+        ]))
+        .unwrap();
+        let mem: Vec<Value> = serde_json::from_value(serde_json::json!([
+            {"metric": {"pod": "a"}, "values": [[1795680000, "41943040"], [1795680015, "42991616"]]}
+        ]))
+        .unwrap();
+        let u = join_usage(&cpu, &mem);
+        assert_eq!(u.len(), 2, "b has no memory reading");
+        assert_eq!(
+            (u[1].pod.as_str(), u[1].timestamp.as_str(), u[1].cpu_cores, u[1].memory_bytes),
+            ("a", "1795680015", 0.09, 42_991_616.0)
+        );
+    }
 
     #[test]
     fn percent_encoding_keeps_promql_intact() {
