@@ -46,12 +46,20 @@ struct TargetArgs {
     /// Kubeconfig context (knative).
     #[arg(long)]
     context: Option<String>,
+    /// Namespace of the functions (knative; default: HARNESS_KNATIVE_NAMESPACE, else the context's namespace).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Ingress address for requests, the route's host sent as Host header (knative; Kourier on kind:
+    /// http://127.0.0.1:31080; default: HARNESS_KNATIVE_INGRESS, else the Knative Service's status.url).
+    #[arg(long)]
+    ingress: Option<String>,
     /// Functions file of the local target.
     #[arg(long)]
     functions: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up; the target settings make Run the largest")]
 enum Command {
     /// Run the checks of a profile against a target; print the table and write report.json, report.md,
     /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.
@@ -130,13 +138,26 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
             endpoint,
             localstack: kind == TargetKind::Localstack,
         }),
-        TargetKind::Knative => Target::Knative(KnativeConfig { kubeconfig: a.kubeconfig.clone(), context: a.context.clone() }),
+        TargetKind::Knative => {
+            let env = KnativeConfig::from_env();
+            Target::Knative(KnativeConfig {
+                kubeconfig: a.kubeconfig.clone(),
+                context: a.context.clone().or(env.context),
+                namespace: a.namespace.clone().or(env.namespace),
+                ingress: a.ingress.clone().or(env.ingress),
+                ..env
+            })
+        }
     })
 }
 
 fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>) -> Res {
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
+    if let Target::Knative(k) = &target {
+        let origin = harness::target::knative::preflight(k)?;
+        eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
+    }
     let id = run::run_id_from_env();
     let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
     let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;

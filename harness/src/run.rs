@@ -202,7 +202,8 @@ pub fn applicability(check: &Check, target: &Target) -> Result<(), String> {
             return Err(format!("applies to {} only", names.join(", ")));
         }
     }
-    match measure::support(check.procedure().unwrap_or_default(), kind) {
+    let Decision::Measured { measure, .. } = &check.decision else { unreachable!("manual checks returned above") };
+    match measure::support_metric(measure, kind) {
         Support::Yes => Ok(()),
         Support::NotApplicable(why) => Err(why),
     }

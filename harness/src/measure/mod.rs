@@ -34,8 +34,36 @@ pub fn support(procedure: &str, kind: TargetKind) -> Support {
     }
 }
 
+/// Whether the metric `measure` (`procedure.metric`) applies to targets of `kind`: [`support`] of its
+/// procedure, less the metrics that only exist on some platforms.
+pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
+    let (procedure, metric) = measure.split_once('.').unwrap_or((measure, ""));
+    let na = |why: &str| Support::NotApplicable(why.to_string());
+    match (procedure, metric, kind) {
+        ("warm_start", "duration", TargetKind::Knative) => {
+            na("Lambda's per-invocation Duration (REPORT line) has no Knative counterpart; warm_start.client_latency is measured instead")
+        }
+        ("concurrency", "excess_throttled", TargetKind::Knative) => {
+            na("Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429")
+        }
+        ("cold_start", "baseline_reduction", TargetKind::Knative) => {
+            na("needs the baseline (single-stage) image deployed as a second function; measured on the local target")
+        }
+        (
+            "build",
+            "time_reduction" | "incremental_reduction" | "dependency_cache_hit_rate" | "cache_hit_rate" | "quality_failures"
+            | "image_size_reduction" | "clean_duration",
+            TargetKind::Knative,
+        ) => na("compares the baseline and optimized Dockerfiles on the local Docker engine; run it with --target local"),
+        _ => support(procedure, kind),
+    }
+}
+
 /// Runs `procedure` on `target` with `params`.
 pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, Error> {
+    if let Target::Knative(cfg) = target {
+        return crate::target::knative::measure(procedure, params, cfg, dir).await;
+    }
     let _ = (params, dir);
     Err(Error::NotImplemented { procedure: procedure.to_string(), target: target.kind().name().to_string() })
 }
