@@ -86,7 +86,12 @@ async fn run_script(docker: &Docker, script: &PathBuf) -> Result<(), Error> {
         return Err(Error::BaseImage { script: script.clone(), detail: "script not found".into() });
     }
     let mut c = tokio::process::Command::new("bash");
-    c.arg(script).env("DOCKER", docker.cli()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    c.arg(script)
+        .env("DOCKER", docker.cli())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     if let Some(h) = docker.host() {
         c.env("DOCKER_HOST", h);
     }
@@ -95,11 +100,17 @@ async fn run_script(docker: &Docker, script: &PathBuf) -> Result<(), Error> {
     }
     let out = tokio::time::timeout(DEADLINE, c.output())
         .await
-        .map_err(|_| Error::Timeout { what: format!("{} (base images)", script.display()), seconds: DEADLINE.as_secs() })?
+        .map_err(|_| Error::Timeout {
+            what: format!("{} (base images)", script.display()),
+            seconds: DEADLINE.as_secs(),
+        })?
         .map_err(|e| Error::BaseImage { script: script.clone(), detail: format!("cannot run bash: {e}") })?;
     if !out.status.success() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        return Err(Error::BaseImage { script: script.clone(), detail: format!("exit {}: {}", out.status, tail(&text, 15)) });
+        return Err(Error::BaseImage {
+            script: script.clone(),
+            detail: format!("exit {}: {}", out.status, tail(&text, 15)),
+        });
     }
     Ok(())
 }

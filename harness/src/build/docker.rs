@@ -103,10 +103,11 @@ impl Docker {
     pub async fn connect(opts: &DockerOptions) -> Result<Docker, Error> {
         let host = opts.host.clone().or_else(|| std::env::var("DOCKER_HOST").ok()).filter(|h| !h.is_empty());
         let shown = host.clone().unwrap_or_else(|| "the default socket".into());
-        let candidates = match opts.cli.clone().or_else(|| std::env::var_os("PERF_ACCEPTANCE_DOCKER").map(PathBuf::from)) {
-            Some(c) => vec![c],
-            None => default_clis(),
-        };
+        let candidates =
+            match opts.cli.clone().or_else(|| std::env::var_os("PERF_ACCEPTANCE_DOCKER").map(PathBuf::from)) {
+                Some(c) => vec![c],
+                None => default_clis(),
+            };
         if candidates.is_empty() {
             return Err(Error::Engine {
                 host: shown,
@@ -116,14 +117,20 @@ impl Docker {
         }
         let mut tried = Vec::new();
         for cli in candidates {
-            let probe = Docker { cli: cli.clone(), host: host.clone(), client_version: String::new(), server_version: String::new() };
-            let out = match probe.output(&["version", "--format", "{{.Client.Version}}|{{.Server.Version}}"], QUICK).await {
-                Ok(o) => o,
-                Err(e) => {
-                    tried.push(format!("{}: {e}", cli.display()));
-                    continue;
-                }
+            let probe = Docker {
+                cli: cli.clone(),
+                host: host.clone(),
+                client_version: String::new(),
+                server_version: String::new(),
             };
+            let out =
+                match probe.output(&["version", "--format", "{{.Client.Version}}|{{.Server.Version}}"], QUICK).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tried.push(format!("{}: {e}", cli.display()));
+                        continue;
+                    }
+                };
             let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let (client, server) = stdout.split_once('|').unwrap_or((stdout.as_str(), ""));
             if !out.status.success() || server.is_empty() {
@@ -137,7 +144,9 @@ impl Docker {
                     ),
                 });
             }
-            if major(client) >= 23 && !probe.output(&["buildx", "version"], QUICK).await.is_ok_and(|o| o.status.success()) {
+            if major(client) >= 23
+                && !probe.output(&["buildx", "version"], QUICK).await.is_ok_and(|o| o.status.success())
+            {
                 tried.push(format!("{} (client {client}) has no buildx plugin", cli.display()));
                 continue;
             }
@@ -172,7 +181,10 @@ impl Docker {
         let what = format!("`{} {}`", self.cli.display(), args.join(" "));
         match tokio::time::timeout(timeout, c.output()).await {
             Err(_) => Err(Error::Timeout { what, seconds: timeout.as_secs() }),
-            Ok(Err(e)) => Err(Error::Engine { host: self.host.clone().unwrap_or_else(|| "default".into()), detail: format!("cannot run {what}: {e}") }),
+            Ok(Err(e)) => Err(Error::Engine {
+                host: self.host.clone().unwrap_or_else(|| "default".into()),
+                detail: format!("cannot run {what}: {e}"),
+            }),
             Ok(Ok(o)) => Ok(o),
         }
     }
@@ -181,7 +193,10 @@ impl Docker {
     pub async fn run(&self, args: &[&str]) -> Result<String, Error> {
         let out = self.output(args, QUICK).await?;
         if !out.status.success() {
-            return Err(Error::Command { args: args.join(" "), detail: first_line(&String::from_utf8_lossy(&out.stderr)).into() });
+            return Err(Error::Command {
+                args: args.join(" "),
+                detail: first_line(&String::from_utf8_lossy(&out.stderr)).into(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -201,9 +216,17 @@ impl Docker {
         let started = Instant::now();
         let out = match tokio::time::timeout(req.timeout, c.output()).await {
             Err(_) => {
-                return Err(Error::Timeout { what: format!("building {}", req.dockerfile.display()), seconds: req.timeout.as_secs() })
+                return Err(Error::Timeout {
+                    what: format!("building {}", req.dockerfile.display()),
+                    seconds: req.timeout.as_secs(),
+                })
             }
-            Ok(Err(e)) => return Err(Error::Engine { host: self.host.clone().unwrap_or_else(|| "default".into()), detail: format!("cannot run docker build: {e}") }),
+            Ok(Err(e)) => {
+                return Err(Error::Engine {
+                    host: self.host.clone().unwrap_or_else(|| "default".into()),
+                    detail: format!("cannot run docker build: {e}"),
+                })
+            }
             Ok(Ok(o)) => o,
         };
         let finished = Instant::now();
@@ -211,10 +234,21 @@ impl Docker {
         let progress = parse_plain(&log);
         if !out.status.success() {
             let step = progress.failed_step().map(|s| s.name.clone());
-            let detail = progress.error.clone().or_else(|| progress.failed_step().and_then(|s| s.error.clone())).unwrap_or_else(|| tail(&log, 12));
+            let detail = progress
+                .error
+                .clone()
+                .or_else(|| progress.failed_step().and_then(|s| s.error.clone()))
+                .unwrap_or_else(|| tail(&log, 12));
             return Err(Error::BuildFailed { dockerfile: req.dockerfile.clone(), step, detail });
         }
-        Ok(Built { tag: req.tag.clone(), seconds: (finished - started).as_secs_f64(), started, finished, progress, log })
+        Ok(Built {
+            tag: req.tag.clone(),
+            seconds: (finished - started).as_secs_f64(),
+            started,
+            finished,
+            progress,
+            log,
+        })
     }
 
     /// Whether an image exists locally.
@@ -225,7 +259,10 @@ impl Docker {
     /// Size of an image in bytes, as the engine reports it.
     pub async fn image_size(&self, image: &str) -> Result<u64, Error> {
         let s = self.run(&["image", "inspect", "--format", "{{.Size}}", image]).await?;
-        s.trim().parse().map_err(|_| Error::Command { args: format!("image inspect {image}"), detail: format!("size `{}` is not a number", s.trim()) })
+        s.trim().parse().map_err(|_| Error::Command {
+            args: format!("image inspect {image}"),
+            detail: format!("size `{}` is not a number", s.trim()),
+        })
     }
 
     /// The working directory configured in an image (`/` when none).
@@ -239,8 +276,10 @@ impl Docker {
         let out = self.run(&["history", "--no-trunc", "--human=false", "--format", "{{json .}}", image]).await?;
         let mut layers = Vec::new();
         for line in out.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| Error::Command { args: format!("history {image}"), detail: format!("unreadable line `{line}`: {e}") })?;
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Command {
+                args: format!("history {image}"),
+                detail: format!("unreadable line `{line}`: {e}"),
+            })?;
             let size = match &v["Size"] {
                 serde_json::Value::String(s) => s.parse().unwrap_or(0),
                 serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
@@ -266,8 +305,16 @@ impl Docker {
 
     /// Runs `cmd` in a new container of `image` after copying `files` into `dest` inside it; the
     /// container is removed afterwards, also when this future is dropped.
-    pub async fn run_with_files(&self, image: &str, files: &Path, dest: &str, cmd: &[String], timeout: Duration) -> Result<ContainerRun, Error> {
-        let (entry, args) = cmd.split_first().ok_or_else(|| Error::Param { param: "test command".into(), problem: "empty".into() })?;
+    pub async fn run_with_files(
+        &self,
+        image: &str,
+        files: &Path,
+        dest: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ContainerRun, Error> {
+        let (entry, args) =
+            cmd.split_first().ok_or_else(|| Error::Param { param: "test command".into(), problem: "empty".into() })?;
         let mut create = vec!["create", "--label"];
         let label = format!("{OWNER_LABEL}={}", owner());
         create.push(&label);
@@ -324,7 +371,9 @@ pub fn owner() -> String {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Ids from `ID owner` lines whose owner is a process of this host that has exited.
@@ -384,10 +433,8 @@ mod tests {
     #[test]
     fn only_leftovers_of_exited_processes_of_this_host_are_stale() {
         let me = hostname();
-        let listing = format!(
-            "aaa {me}:{}\nbbb {me}:4294967294\nccc otherhost:4294967294\nddd garbage\n",
-            std::process::id()
-        );
+        let listing =
+            format!("aaa {me}:{}\nbbb {me}:4294967294\nccc otherhost:4294967294\nddd garbage\n", std::process::id());
         assert_eq!(stale(&listing), vec!["bbb".to_string()]);
     }
 

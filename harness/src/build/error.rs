@@ -16,7 +16,10 @@ pub enum Error {
         detail: String,
     },
     /// A Docker CLI was found but none can build with BuildKit.
-    #[error("no Docker CLI that builds with BuildKit: {tried}; install the Debian docker.io package (its CLI has BuildKit built in) or the buildx plugin, or point PERF_ACCEPTANCE_DOCKER at such a CLI")]
+    #[error(
+        "no Docker CLI that builds with BuildKit: {tried}; install the Debian docker.io package (its CLI has \
+         BuildKit built in) or the buildx plugin, or point PERF_ACCEPTANCE_DOCKER at such a CLI"
+    )]
     NoBuildKit {
         /// Each CLI tried and why it was rejected.
         tried: String,

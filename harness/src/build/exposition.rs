@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 /// Upper bounds of the build duration buckets, in seconds.
-pub const DURATION_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0];
+pub const DURATION_BUCKETS: &[f64] =
+    &[1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0];
 /// Upper bounds of the image size buckets, in bytes.
 pub const SIZE_BUCKETS: &[f64] = &[10e6, 50e6, 100e6, 150e6, 200e6, 300e6, 400e6, 500e6, 800e6, 1e9, 2e9];
 
@@ -99,7 +100,12 @@ impl BuildMetrics {
         for (dockerfile, ls) in layers {
             for (i, (instruction, size)) in ls.iter().enumerate() {
                 let idx = i.to_string();
-                let labels = [("builder", builder), ("dockerfile", dockerfile.as_str()), ("layer", idx.as_str()), ("instruction", instruction.as_str())];
+                let labels = [
+                    ("builder", builder),
+                    ("dockerfile", dockerfile.as_str()),
+                    ("layer", idx.as_str()),
+                    ("instruction", instruction.as_str()),
+                ];
                 m.types.insert("image_layer_size_bytes".into(), "gauge");
                 m.samples.insert(key("image_layer_size_bytes", &labels), *size as f64);
             }
@@ -144,7 +150,10 @@ impl BuildMetrics {
                 out.push_str(&format!("# TYPE {family} {}\n", self.types.get(&family).copied().unwrap_or("untyped")));
                 last_family = family;
             }
-            let ls: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+            let ls: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
             out.push_str(&format!("{name}{{{}}} {}\n", ls.join(","), fmt(*v)));
         }
         out
@@ -173,8 +182,17 @@ impl BuildMetrics {
     }
 }
 
+/// A bucket bound written the one way this module writes it (`1e+07` and `10000000` are one bound).
+fn canonical_le(v: &str) -> String {
+    match v {
+        "+Inf" | "Inf" | "inf" => "+Inf".into(),
+        s => s.parse::<f64>().map(fmt).unwrap_or_else(|_| s.to_string()),
+    }
+}
+
 fn key(name: &str, labels: &[(&str, &str)]) -> Key {
-    let mut l: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut l: Vec<(String, String)> =
+        labels.iter().map(|(k, v)| (k.to_string(), if *k == "le" { canonical_le(v) } else { v.to_string() })).collect();
     l.sort();
     (name.to_string(), l)
 }
@@ -192,7 +210,11 @@ fn family_of(name: &str, types: &BTreeMap<String, &'static str>) -> String {
 
 fn fmt(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -212,7 +234,7 @@ pub fn parse(text: &str) -> BTreeMap<Key, f64> {
 fn sample(line: &str) -> Option<(Key, f64)> {
     let (name, rest) = match line.find('{') {
         Some(i) => (&line[..i], &line[i..]),
-        None => line.split_once(' ').map(|(n, r)| (n, r)).map(|(n, r)| (n, r))?,
+        None => line.split_once(' ')?,
     };
     let (labels, value_part) = if let Some(body) = rest.strip_prefix('{') {
         let (labels, after) = split_labels(body)?;
@@ -227,7 +249,8 @@ fn sample(line: &str) -> Option<(Key, f64)> {
         "NaN" => f64::NAN,
         s => s.parse().ok()?,
     };
-    let mut labels = labels;
+    let mut labels: Vec<(String, String)> =
+        labels.into_iter().map(|(k, v)| if k == "le" { (k, canonical_le(&v)) } else { (k, v) }).collect();
     labels.sort();
     Some(((name.trim().to_string(), labels), v))
 }
@@ -274,7 +297,12 @@ mod tests {
             cache_requests: q,
             image_size: 123_029_625,
         };
-        vec![r("optimized", "clean", 4.2, 0, 5), r("optimized", "clean", 3.1, 0, 5), r("optimized", "source_change", 1.4, 4, 5), r("baseline", "clean", 12.5, 0, 3)]
+        vec![
+            r("optimized", "clean", 4.2, 0, 5),
+            r("optimized", "clean", 3.1, 0, 5),
+            r("optimized", "source_change", 1.4, 4, 5),
+            r("baseline", "clean", 12.5, 0, 3),
+        ]
     }
 
     fn layers() -> BTreeMap<String, Vec<(String, u64)>> {
@@ -286,15 +314,26 @@ mod tests {
         let m = BuildMetrics::new("buildkit", &records(), &layers());
         let text = m.encode();
         let got = parse(&text);
-        let l = |le: &str| key("build_duration_seconds_bucket", &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "clean"), ("le", le)]);
+        let l = |le: &str| {
+            key(
+                "build_duration_seconds_bucket",
+                &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "clean"), ("le", le)],
+            )
+        };
         assert_eq!(got[&l("2")], 0.0);
         assert_eq!(got[&l("5")], 2.0);
         assert_eq!(got[&l("+Inf")], 2.0);
-        let sum = key("build_duration_seconds_sum", &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "clean")]);
+        let sum = key(
+            "build_duration_seconds_sum",
+            &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "clean")],
+        );
         assert!((got[&sum] - 7.3).abs() < 1e-12);
         assert!(text.contains("# TYPE build_duration_seconds histogram\n"));
         assert!(text.contains("# TYPE kaniko_cache_hits_total counter\n"));
-        let hits = key("build_cache_hits_total", &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "source_change")]);
+        let hits = key(
+            "build_cache_hits_total",
+            &[("builder", "buildkit"), ("dockerfile", "optimized"), ("kind", "source_change")],
+        );
         assert_eq!(got[&hits], 4.0);
         assert_eq!(got.len(), m.len());
     }
@@ -306,13 +345,22 @@ mod tests {
         let scrape: String = m
             .encode()
             .lines()
-            .map(|l| if l.starts_with('#') { format!("{l}\n") } else { format!("{}\n", l.replacen('{', "{instance=\"run-1\",job=\"perf_acceptance_build\",", 1)) })
+            .map(|l| {
+                if l.starts_with('#') {
+                    format!("{l}\n")
+                } else {
+                    format!("{}\n", l.replacen('{', "{instance=\"run-1\",job=\"perf_acceptance_build\",", 1))
+                }
+            })
             .collect();
         assert!(m.compare(&scrape, &extra).is_empty(), "{:?}", m.compare(&scrape, &extra));
-        let lossy: String = scrape.lines().filter(|l| !l.starts_with("image_layer_size_bytes")).map(|l| format!("{l}\n")).collect();
+        let lossy: String =
+            scrape.lines().filter(|l| !l.starts_with("image_layer_size_bytes")).map(|l| format!("{l}\n")).collect();
         let diff = m.compare(&lossy, &extra);
         assert_eq!(diff.keys().copied().collect::<Vec<_>>(), vec![Family::LayerSizes]);
-        let changed = scrape.replace("build_cache_hits_total{instance=\"run-1\",job=\"perf_acceptance_build\",builder=\"buildkit\",dockerfile=\"optimized\",kind=\"source_change\"} 4", "build_cache_hits_total{instance=\"run-1\",job=\"perf_acceptance_build\",builder=\"buildkit\",dockerfile=\"optimized\",kind=\"source_change\"} 3");
+        let sample = "build_cache_hits_total{instance=\"run-1\",job=\"perf_acceptance_build\",builder=\"buildkit\",\
+                      dockerfile=\"optimized\",kind=\"source_change\"}";
+        let changed = scrape.replace(&format!("{sample} 4"), &format!("{sample} 3"));
         let diff = m.compare(&changed, &extra);
         assert!(diff[&Family::CacheHits][0].contains("3 instead of 4"), "{diff:?}");
         assert_eq!(m.compare("", &extra).len(), 3);
@@ -323,5 +371,8 @@ mod tests {
         let got = parse("# HELP x y\nup 1\nm{a=\"q\\\"uote\",b=\"x,y\"} 2.5 1700000000\n");
         assert_eq!(got[&("up".to_string(), vec![])], 1.0);
         assert_eq!(got[&key("m", &[("a", "q\"uote"), ("b", "x,y")])], 2.5);
+        let go = parse("h_bucket{le=\"1e+07\"} 3\nh_bucket{le=\"+Inf\"} 4\n");
+        assert_eq!(go[&key("h_bucket", &[("le", "10000000")])], 3.0, "Go's exponent form is the same bound");
+        assert_eq!(go[&key("h_bucket", &[("le", "+Inf")])], 4.0);
     }
 }

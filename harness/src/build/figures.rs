@@ -56,7 +56,10 @@ pub fn machine() -> (usize, u64) {
 /// Whether a failed build's message says it was killed for memory.
 pub fn looks_oom(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("oomkilled") || m.contains("out of memory") || m.contains("exit code: 137") || m.contains("signal: killed")
+    m.contains("oomkilled")
+        || m.contains("out of memory")
+        || m.contains("exit code: 137")
+        || m.contains("signal: killed")
 }
 
 /// Whether a failed build's message says a registry or API limited its rate.

@@ -79,13 +79,17 @@ impl BuildFixture {
         }
         for v in [Variant::Baseline, Variant::Optimized] {
             if !dir.join(v.dockerfile()).is_file() {
-                return Err(err(format!("no {} (a build fixture needs Dockerfile.baseline and Dockerfile.optimized)", v.dockerfile())));
+                return Err(err(format!(
+                    "no {} (a build fixture needs Dockerfile.baseline and Dockerfile.optimized)",
+                    v.dockerfile()
+                )));
             }
         }
         let find = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| dir.join(p).is_file());
-        let source_file = find(SOURCES).ok_or_else(|| err(format!("no source file to change (looked for {})", SOURCES.join(", "))))?;
-        let dependency_file =
-            find(MANIFESTS).ok_or_else(|| err(format!("no dependency manifest to change (looked for {})", MANIFESTS.join(", "))))?;
+        let source_file = find(SOURCES)
+            .ok_or_else(|| err(format!("no source file to change (looked for {})", SOURCES.join(", "))))?;
+        let dependency_file = find(MANIFESTS)
+            .ok_or_else(|| err(format!("no dependency manifest to change (looked for {})", MANIFESTS.join(", "))))?;
         let tests = Some(PathBuf::from("tests")).filter(|t| dir.join(t).is_dir());
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fixture".into());
         Ok(BuildFixture { name, dir: dir.to_path_buf(), source_file, dependency_file, tests })
@@ -160,7 +164,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
         let entry = entry.map_err(Error::io(from))?;
         let name = entry.file_name();
         let n = name.to_string_lossy();
-        if matches!(n.as_ref(), "__pycache__" | ".pytest_cache" | ".git" | "target" | "node_modules") || n.ends_with(".pyc") {
+        if matches!(n.as_ref(), "__pycache__" | ".pytest_cache" | ".git" | "target" | "node_modules")
+            || n.ends_with(".pyc")
+        {
             continue;
         }
         let (src, dst) = (entry.path(), to.join(&name));
@@ -221,9 +227,14 @@ fn unittest(output: &str) -> Option<TestSummary> {
 }
 
 fn pytest(output: &str) -> Option<TestSummary> {
-    let line = output.lines().rev().map(str::trim).find(|l| l.starts_with('=') && l.contains(" in ") && (l.contains("passed") || l.contains("failed") || l.contains("error")))?;
+    let line = output.lines().rev().map(str::trim).find(|l| {
+        l.starts_with('=')
+            && l.contains(" in ")
+            && (l.contains("passed") || l.contains("failed") || l.contains("error"))
+    })?;
     let mut s = TestSummary::default();
-    let words: Vec<&str> = line.trim_matches('=').split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> =
+        line.trim_matches('=').split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
     for pair in words.windows(2) {
         let Ok(n) = pair[0].parse::<u32>() else { continue };
         match pair[1] {

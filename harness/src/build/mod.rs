@@ -17,7 +17,7 @@ mod pushgateway;
 mod session;
 
 pub use base::{ensure_base_images, BaseImages, BASE_IMAGES};
-pub use docker::{BuildRequest, Built, ContainerRun, Docker, DockerOptions, Layer, OWNER_LABEL};
+pub use docker::{owner, BuildRequest, Built, ContainerRun, Docker, DockerOptions, Layer, OWNER_LABEL};
 pub use error::Error;
 pub use exposition::{BuildMetrics, BuildRecord, Family};
 pub use fixture::{BuildFixture, Change, TestSummary, Variant};

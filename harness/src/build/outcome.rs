@@ -89,6 +89,8 @@ pub struct Outcome {
     pub engine: String,
     /// Fixture directory.
     pub fixture: String,
+    /// The file edited for source-only changes and the manifest edited for the dependency change.
+    pub changed_files: (String, String),
     /// Base images (made or found).
     pub base: Option<BaseImages>,
     /// Leftovers of killed runs removed at the start.
@@ -155,7 +157,11 @@ impl Outcome {
         if let Some(b) = &self.base {
             let sizes: Vec<String> = b.sizes.iter().map(|(i, s)| format!("{i} {}", mb(*s as f64))).collect();
             notes.push(if b.made {
-                format!("base images made locally in {} (debootstrap + docker import + python images): {}", secs(b.seconds), sizes.join(", "))
+                format!(
+                    "base images made locally in {} (debootstrap + docker import + python images): {}",
+                    secs(b.seconds),
+                    sizes.join(", ")
+                )
             } else {
                 format!("base images found locally: {}", sizes.join(", "))
             });
@@ -181,7 +187,12 @@ impl Outcome {
         );
 
         let source = self.seconds(Optimized, SourceChange);
-        notes.push(format!("optimized after a source-only change (cache on): n={} {}", source.len(), p95_text(&source)));
+        notes.push(format!(
+            "optimized after a source-only change ({} edited, cache on): n={} {}",
+            self.changed_files.0,
+            source.len(),
+            p95_text(&source)
+        ));
         set = set.with("duration", Metric::samples(source.clone(), "s"));
         set = set.with(
             "incremental_reduction",
@@ -190,14 +201,22 @@ impl Outcome {
                 None => missing("no clean or no source-change build of the optimized Dockerfile"),
             },
         );
-        let sum = |bs: &[&Measured], f: fn(&Measured) -> (u32, u32)| bs.iter().map(|b| f(b)).fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1));
+        let sum = |bs: &[&Measured], f: fn(&Measured) -> (u32, u32)| {
+            bs.iter().map(|b| f(b)).fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1))
+        };
         let src_builds = self.of(Optimized, SourceChange);
         let (dh, dt) = sum(&src_builds, |b| (b.dependency_hits, b.dependency_steps));
         set = set.with(
             "dependency_cache_hit_rate",
-            rate(dh, dt).map_or_else(|| missing("no dependency step (package install or manifest COPY) found in the optimized build"), |r| Metric::value(r, "%", u64::from(dt))),
+            rate(dh, dt).map_or_else(
+                || missing("no dependency step (package install or manifest COPY) found in the optimized build"),
+                |r| Metric::value(r, "%", u64::from(dt)),
+            ),
         );
-        notes.push(format!("dependency steps served from cache after source-only changes: {dh}/{dt} over {} builds", src_builds.len()));
+        notes.push(format!(
+            "dependency steps served from cache after source-only changes: {dh}/{dt} over {} builds",
+            src_builds.len()
+        ));
         if let Some(b) = self.of(Baseline, SourceChange).first() {
             notes.push(format!(
                 "baseline after the same kind of change: {} ({} of {} dependency steps cached: its COPY . . comes before the install)",
@@ -209,19 +228,27 @@ impl Outcome {
         let (lh, lt) = sum(&src_builds, |b| (b.cache_hits, b.cache_requests));
         set = set.with(
             "layer_cache_hit_rate",
-            rate(lh, lt).map_or_else(|| missing("no cacheable step in the source-change builds"), |r| Metric::value(r, "%", u64::from(lt))),
+            rate(lh, lt).map_or_else(
+                || missing("no cacheable step in the source-change builds"),
+                |r| Metric::value(r, "%", u64::from(lt)),
+            ),
         );
         let unchanged = self.of(Optimized, Unchanged);
         let (uh, ut) = sum(&unchanged, |b| (b.cache_hits, b.cache_requests));
         set = set.with(
             "cache_hit_rate",
-            rate(uh, ut).map_or_else(|| missing("no unchanged rebuild with cacheable steps"), |r| Metric::value(r, "%", u64::from(ut))),
+            rate(uh, ut).map_or_else(
+                || missing("no unchanged rebuild with cacheable steps"),
+                |r| Metric::value(r, "%", u64::from(ut)),
+            ),
         );
-        notes.push(format!("unchanged rebuild: {uh}/{ut} steps from cache; source-change builds: {lh}/{lt} steps from cache"));
+        notes.push(format!(
+            "unchanged rebuild: {uh}/{ut} steps from cache; source-change builds: {lh}/{lt} steps from cache"
+        ));
         for b in self.of(Optimized, DependencyChange) {
             notes.push(format!(
                 "optimized after a dependency change ({} edited, cache on): {}, {} of {} dependency steps cached",
-                "the dependency manifest",
+                self.changed_files.1,
                 secs(b.seconds),
                 b.dependency_hits,
                 b.dependency_steps
@@ -235,7 +262,10 @@ impl Outcome {
         set = self.recorded(set, &mut notes);
         set = set.with(
             "peak_memory",
-            missing("not measured on the local engine: RUN steps of every build on the engine share its cgroups, so one build's memory cannot be told apart (measured per Kaniko pod on the knative target)"),
+            missing(
+                "not measured on the local engine: RUN steps of every build on the engine share its cgroups, so one \
+                 build's memory cannot be told apart (measured per Kaniko pod on the knative target)",
+            ),
         );
         set.notes.extend(notes);
         set
@@ -246,8 +276,17 @@ impl Outcome {
         let (b, o) = (sizes(Variant::Baseline), sizes(Variant::Optimized));
         let metric = match median(&b).zip(median(&o)) {
             Some((mb_, mo)) => {
-                notes.push(format!("image size (median of the clean builds): baseline {} (n={}), optimized {} (n={})", mb(mb_), b.len(), mb(mo), o.len()));
-                reduction(mb_, mo).map_or_else(|| missing("baseline image size is 0"), |r| Metric::value(r, "%", (b.len() + o.len()) as u64))
+                notes.push(format!(
+                    "image size (median of the clean builds): baseline {} (n={}), optimized {} (n={})",
+                    mb(mb_),
+                    b.len(),
+                    mb(mo),
+                    o.len()
+                ));
+                reduction(mb_, mo).map_or_else(
+                    || missing("baseline image size is 0"),
+                    |r| Metric::value(r, "%", (b.len() + o.len()) as u64),
+                )
             }
             None => missing("no clean image of one of the Dockerfiles"),
         };
@@ -312,12 +351,20 @@ impl Outcome {
             return set;
         }
         let p95 = percentile(&b.durations, 95.0).map(|e| e.value).unwrap_or(f64::NAN);
-        notes.push(format!("concurrent builds: {} ; throughput {} builds/s", p95_text(&b.durations), fmt_num(b.ran as f64 / b.last_end)));
+        notes.push(format!(
+            "concurrent builds: {} ; throughput {} builds/s",
+            p95_text(&b.durations),
+            fmt_num(b.ran as f64 / b.last_end)
+        ));
         set = set.with("concurrent_p95", Metric::value(p95, "s", n));
         set = set.with("concurrent_batch_duration", Metric::value(b.last_end, "s", n));
         set.with(
             "concurrent_throughput",
-            if b.last_end > 0.0 { Metric::value(b.ran as f64 / b.last_end, "/s", n) } else { missing("the batch took no time") },
+            if b.last_end > 0.0 {
+                Metric::value(b.ran as f64 / b.last_end, "/s", n)
+            } else {
+                missing("the batch took no time")
+            },
         )
     }
 
@@ -325,13 +372,21 @@ impl Outcome {
         let Some(r) = &self.recorded else {
             return set.with("metrics_missing", missing("nothing was pushed to a Pushgateway"));
         };
-        let kind = if r.private { "a private Pushgateway (Debian prometheus-pushgateway) started for the run" } else { "the Pushgateway" };
+        let kind = if r.private {
+            "a private Pushgateway (Debian prometheus-pushgateway) started for the run"
+        } else {
+            "the Pushgateway"
+        };
         notes.push(format!(
             "{} build records ({} samples) pushed to {kind} at {} and read back from its /metrics: {}",
             self.builds.len(),
             r.samples,
             r.url,
-            if r.differences.is_empty() { "every sample equal".to_string() } else { format!("{} families differ", r.differences.len()) }
+            if r.differences.is_empty() {
+                "every sample equal".to_string()
+            } else {
+                format!("{} families differ", r.differences.len())
+            }
         ));
         for (f, d) in &r.differences {
             let shown: Vec<&String> = d.iter().take(5).collect();
@@ -380,9 +435,26 @@ mod tests {
         }
         Outcome {
             builds,
-            tests: Tests::Ran { summary: TestSummary { ran: 7, ..Default::default() }, exit_code: Some(0), command: "python -m unittest".into() },
-            batch: Batch { ran: 2, allowed: 8, cores: 2, durations: vec![2.0, 3.0], spans: vec![(0.0, 2.0), (0.1, 3.0)], last_end: 3.1, ..Batch::default() },
-            recorded: Some(Recorded { url: "http://127.0.0.1:1".into(), private: true, samples: 10, differences: BTreeMap::new() }),
+            tests: Tests::Ran {
+                summary: TestSummary { ran: 7, ..Default::default() },
+                exit_code: Some(0),
+                command: "python -m unittest".into(),
+            },
+            batch: Batch {
+                ran: 2,
+                allowed: 8,
+                cores: 2,
+                durations: vec![2.0, 3.0],
+                spans: vec![(0.0, 2.0), (0.1, 3.0)],
+                last_end: 3.1,
+                ..Batch::default()
+            },
+            recorded: Some(Recorded {
+                url: "http://127.0.0.1:1".into(),
+                private: true,
+                samples: 10,
+                differences: BTreeMap::new(),
+            }),
             ..Outcome::default()
         }
     }
@@ -412,7 +484,10 @@ mod tests {
         for d in crate::criteria::catalog::CATALOG.iter().filter(|d| d.procedure == "build") {
             assert!(set.metrics.contains_key(d.metric), "catalog metric build.{} not produced", d.metric);
         }
-        assert_eq!(set.metrics.len(), crate::criteria::catalog::CATALOG.iter().filter(|d| d.procedure == "build").count());
+        assert_eq!(
+            set.metrics.len(),
+            crate::criteria::catalog::CATALOG.iter().filter(|d| d.procedure == "build").count()
+        );
     }
 
     #[test]
@@ -432,8 +507,16 @@ mod tests {
     #[test]
     fn failed_tests_and_lost_metrics_are_counted() {
         let mut o = outcome();
-        o.tests = Tests::Ran { summary: TestSummary { ran: 7, failures: 1, errors: 1, skipped: 0 }, exit_code: Some(1), command: "x".into() };
-        o.recorded.as_mut().unwrap().differences.insert(Family::CacheHits, vec!["build_cache_hits_total{}: missing".into()]);
+        o.tests = Tests::Ran {
+            summary: TestSummary { ran: 7, failures: 1, errors: 1, skipped: 0 },
+            exit_code: Some(1),
+            command: "x".into(),
+        };
+        o.recorded
+            .as_mut()
+            .unwrap()
+            .differences
+            .insert(Family::CacheHits, vec!["build_cache_hits_total{}: missing".into()]);
         let set = o.metrics(MeasurementSet::new("build", "local", &Default::default()));
         assert_eq!(value(&set, "quality_failures"), (2.0, 7));
         assert_eq!(value(&set, "metrics_missing"), (1.0, 3));
@@ -446,7 +529,9 @@ mod tests {
         o.batch.failures.push("building x failed: exit code: 137".into());
         o.batch.oom = 1;
         let set = o.metrics(MeasurementSet::new("build", "local", &Default::default()));
-        assert!(matches!(&set.metrics["concurrent_p95"], Metric::Missing { reason } if reason.contains("exit code: 137")));
+        assert!(
+            matches!(&set.metrics["concurrent_p95"], Metric::Missing { reason } if reason.contains("exit code: 137"))
+        );
         assert_eq!(value(&set, "oom_killed"), (1.0, 2));
     }
 }

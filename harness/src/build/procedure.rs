@@ -66,7 +66,10 @@ impl Config {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(v) => match v.as_u64() {
                     Some(n) if (min..=max).contains(&n) => Ok(Some(n as usize)),
-                    _ => Err(Error::Param { param: k.into(), problem: format!("expected a whole number from {min} to {max}, got {v}") }),
+                    _ => Err(Error::Param {
+                        param: k.into(),
+                        problem: format!("expected a whole number from {min} to {max}, got {v}"),
+                    }),
                 },
             }
         };
@@ -77,10 +80,14 @@ impl Config {
         };
         let test_command = match params.get("test_command") {
             None => ["python", "-m", "unittest", "discover", "-v", "-s", "tests", "-t", "."].map(String::from).to_vec(),
-            Some(v) => serde_json::from_value::<Vec<String>>(v.clone())
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| Error::Param { param: "test_command".into(), problem: format!("expected a list of strings, got {v}") })?,
+            Some(v) => {
+                serde_json::from_value::<Vec<String>>(v.clone()).ok().filter(|c| !c.is_empty()).ok_or_else(|| {
+                    Error::Param {
+                        param: "test_command".into(),
+                        problem: format!("expected a list of strings, got {v}"),
+                    }
+                })?
+            }
         };
         Ok(Config {
             fixture,
@@ -132,7 +139,11 @@ pub async fn measure(params: &Params, target: &Target, dir: &RunDir) -> Result<M
     let run = dir.info().map(|i| i.id).unwrap_or_else(|_| format!("pid{}", std::process::id()));
     let outcome = run_local(&cfg, &run, &raw).await?;
     let mut set = outcome.metrics(MeasurementSet::new("build", target.kind().name(), params));
-    set.raw = outcome.raw_files.iter().map(|p| p.strip_prefix(dir.path()).map(PathBuf::from).unwrap_or_else(|_| p.clone())).collect();
+    set.raw = outcome
+        .raw_files
+        .iter()
+        .map(|p| p.strip_prefix(dir.path()).map(PathBuf::from).unwrap_or_else(|_| p.clone()))
+        .collect();
     Ok(set.finish())
 }
 
@@ -158,17 +169,26 @@ pub async fn run_local(cfg: &Config, run: &str, raw: &Path) -> Result<Outcome, E
         docker.client_version
     );
     o.fixture = fixture.dir.display().to_string();
+    o.changed_files = (fixture.source_file.display().to_string(), fixture.dependency_file.display().to_string());
     o.base = Some(base);
     o.swept = swept;
     o.repeats = cfg.repeats;
     Ok(o)
 }
 
-async fn measure_builds(cfg: &Config, s: &mut Session, run: &str, gateway: &Pushgateway, raw: &Path) -> Result<Outcome, Error> {
-    let nonce = |what: &str, i: usize| format!("{run}-{what}-{i}");
+async fn measure_builds(
+    cfg: &Config,
+    s: &mut Session,
+    run: &str,
+    gateway: &Pushgateway,
+    raw: &Path,
+) -> Result<Outcome, Error> {
+    let unique = unique_id();
+    let nonce = |what: &str, i: usize| format!("{run}-{unique}-{what}-{i}");
     let mut kept = BTreeMap::new();
     for i in 0..cfg.repeats {
-        let order = if i % 2 == 0 { [Variant::Baseline, Variant::Optimized] } else { [Variant::Optimized, Variant::Baseline] };
+        let order =
+            if i % 2 == 0 { [Variant::Baseline, Variant::Optimized] } else { [Variant::Optimized, Variant::Baseline] };
         for v in order {
             let b = s.build(&format!("clean-{}-{i}", v.name()), v, Kind::Clean, &Change::None).await?;
             if i + 1 < cfg.repeats {
@@ -181,12 +201,22 @@ async fn measure_builds(cfg: &Config, s: &mut Session, run: &str, gateway: &Push
     let b = s.build("unchanged-optimized", Variant::Optimized, Kind::Unchanged, &Change::None).await?;
     s.discard(&b.tag).await;
     for i in 0..cfg.repeats {
-        let b = s.build(&format!("source-optimized-{i}"), Variant::Optimized, Kind::SourceChange, &Change::Source(nonce("src", i))).await?;
+        let b = s
+            .build(
+                &format!("source-optimized-{i}"),
+                Variant::Optimized,
+                Kind::SourceChange,
+                &Change::Source(nonce("src", i)),
+            )
+            .await?;
         s.discard(&b.tag).await;
     }
-    let b = s.build("source-baseline-0", Variant::Baseline, Kind::SourceChange, &Change::Source(nonce("src", 0))).await?;
+    let b =
+        s.build("source-baseline-0", Variant::Baseline, Kind::SourceChange, &Change::Source(nonce("src", 0))).await?;
     s.discard(&b.tag).await;
-    let b = s.build("deps-optimized-0", Variant::Optimized, Kind::DependencyChange, &Change::Dependencies(nonce("deps", 0))).await?;
+    let b = s
+        .build("deps-optimized-0", Variant::Optimized, Kind::DependencyChange, &Change::Dependencies(nonce("deps", 0)))
+        .await?;
     s.discard(&b.tag).await;
 
     let mut layers = BTreeMap::new();
@@ -197,14 +227,26 @@ async fn measure_builds(cfg: &Config, s: &mut Session, run: &str, gateway: &Push
     for tag in kept.values() {
         s.discard(tag).await;
     }
-    let batch = concurrent_batch(cfg, s, run).await?;
+    let batch = concurrent_batch(cfg, s, &format!("{run}-{unique}")).await?;
 
     let mut o = Outcome { builds: s.builds.clone(), layers, tests, batch, ..Outcome::default() };
     o.recorded = Some(record(&o, gateway, run, raw).await?);
     let builds_json = raw.join("builds.json");
-    std::fs::write(&builds_json, serde_json::to_vec_pretty(&o.builds).unwrap_or_default()).map_err(Error::io(&builds_json))?;
-    o.raw_files = vec![builds_json, raw.join("logs"), raw.join("pushed.prom"), raw.join("readback.prom"), raw.join("tests.log")];
+    std::fs::write(&builds_json, serde_json::to_vec_pretty(&o.builds).unwrap_or_default())
+        .map_err(Error::io(&builds_json))?;
+    o.raw_files =
+        vec![builds_json, raw.join("logs"), raw.join("pushed.prom"), raw.join("readback.prom"), raw.join("tests.log")];
     Ok(o)
+}
+
+/// A value no earlier measurement used: a change must be new to the build cache, also when a run id
+/// is reused (a fixed `HARNESS_RUN_ID`, a rerun of the same test).
+fn unique_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
 }
 
 /// Runs the fixture's tests inside `image`, with its `tests/` copied into the image's working directory.
@@ -212,7 +254,10 @@ async fn run_tests(cfg: &Config, s: &Session, image: &str, raw: &Path) -> Result
     let Some(tests) = &s.fixture.tests else { return Ok(Tests::NoTests) };
     let workdir = s.docker.workdir(image).await?;
     let dest = format!("{}/{}", workdir.trim_end_matches('/'), tests.display());
-    let run = s.docker.run_with_files(image, &s.fixture.dir.join(tests), &dest, &cfg.test_command, Duration::from_secs(300)).await?;
+    let run = s
+        .docker
+        .run_with_files(image, &s.fixture.dir.join(tests), &dest, &cfg.test_command, Duration::from_secs(300))
+        .await?;
     let log = raw.join("tests.log");
     std::fs::write(&log, &run.output).map_err(Error::io(&log))?;
     Ok(match TestSummary::parse(&run.output) {
@@ -229,7 +274,12 @@ async fn concurrent_batch(cfg: &Config, s: &mut Session, run: &str) -> Result<Ba
     let n = cfg.concurrent.unwrap_or(allowed).min(allowed);
     let mut plans = Vec::new();
     for i in 0..n {
-        plans.push(s.plan(&format!("concurrent-{i}"), Variant::Optimized, Kind::Concurrent, &Change::Source(format!("{run}-batch-{i}")))?);
+        plans.push(s.plan(
+            &format!("concurrent-{i}"),
+            Variant::Optimized,
+            Kind::Concurrent,
+            &Change::Source(format!("{run}-batch-{i}")),
+        )?);
     }
     let (triggered, results) = s.build_concurrently(plans).await;
     let mut batch = Batch { asked: cfg.concurrent, allowed, cores, available, ran: n, ..Batch::default() };
@@ -300,7 +350,8 @@ mod tests {
 
     #[test]
     fn parameters_are_read_with_defaults_and_aliases() {
-        let p: Params = serde_json::from_value(serde_json::json!({"runs": 5, "function": "fixture-python", "samples": 9})).unwrap();
+        let p: Params =
+            serde_json::from_value(serde_json::json!({"runs": 5, "function": "fixture-python", "samples": 9})).unwrap();
         let c = Config::from_params(&p).unwrap();
         assert_eq!((c.repeats, c.fixture.as_str(), c.concurrent), (5, "python-fn", None));
         assert_eq!(c.test_command[..3], ["python", "-m", "unittest"].map(String::from));

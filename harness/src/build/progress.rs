@@ -102,10 +102,13 @@ const INSTALLERS: &[(&str, &[&str])] = &[
 /// Whether one shell command of a `RUN` runs a package manager's install verb (`pip ... install`, also
 /// `python -m pip --python /venv install` and `/venv/bin/pip install`).
 fn installs(run: &str) -> bool {
-    run.split(|c| c == ';' || c == '&' || c == '|').any(|cmd| {
+    run.split([';', '&', '|']).any(|cmd| {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         INSTALLERS.iter().any(|(tool, verbs)| {
-            words.iter().position(|w| w.rsplit('/').next() == Some(tool)).is_some_and(|at| words[at + 1..].iter().any(|w| verbs.contains(w)))
+            words
+                .iter()
+                .position(|w| w.rsplit('/').next() == Some(tool))
+                .is_some_and(|at| words[at + 1..].iter().any(|w| verbs.contains(w)))
         })
     })
 }
@@ -350,7 +353,8 @@ mod tests {
         assert!(!step("COPY . .").is_dependency_step());
         assert!(!step("COPY app.py requirements.txt ./").is_dependency_step());
         assert!(!step("RUN python -m compileall .").is_dependency_step());
-        assert!(step("RUN python3 -m venv /v && python3 -m pip --python /v/bin/python install -r r.txt").is_dependency_step());
+        assert!(step("RUN python3 -m venv /v && python3 -m pip --python /v/bin/python install -r r.txt")
+            .is_dependency_step());
         assert!(step("RUN /opt/venv/bin/pip install -r requirements.txt").is_dependency_step());
         assert!(!step("RUN echo pip; echo install").is_dependency_step(), "tool and verb in different commands");
     }

@@ -41,7 +41,10 @@ impl Pushgateway {
             endpoint: BINARIES[0].into(),
             detail: "not installed: apt-get install prometheus-pushgateway (scripts/setup.sh installs it), or pass a running one with the `pushgateway` parameter".into(),
         })?;
-        let dir = tempfile::Builder::new().prefix("perf-acceptance-pushgateway").tempdir().map_err(Error::io(std::env::temp_dir()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("perf-acceptance-pushgateway")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port().map_err(Error::io("127.0.0.1:0"))?;
@@ -55,8 +58,12 @@ impl Pushgateway {
                 .stderr(err)
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| Error::Pushgateway { endpoint: bin.display().to_string(), detail: format!("cannot start: {e}") })?;
-            let mut gw = Pushgateway { url: format!("http://127.0.0.1:{port}"), child: Some(child), _dir: None, log: Some(log) };
+                .map_err(|e| Error::Pushgateway {
+                    endpoint: bin.display().to_string(),
+                    detail: format!("cannot start: {e}"),
+                })?;
+            let mut gw =
+                Pushgateway { url: format!("http://127.0.0.1:{port}"), child: Some(child), _dir: None, log: Some(log) };
             match gw.wait_ready().await {
                 Ok(()) => {
                     gw._dir = Some(dir);
@@ -74,7 +81,10 @@ impl Pushgateway {
         let gw = Pushgateway { url, child: None, _dir: None, log: None };
         let (status, body) = gw.request(Method::GET, "/metrics", None).await?;
         if status != 200 {
-            return Err(Error::Pushgateway { endpoint: gw.url.clone(), detail: format!("GET /metrics answered {status}: {}", short(&body)) });
+            return Err(Error::Pushgateway {
+                endpoint: gw.url.clone(),
+                detail: format!("GET /metrics answered {status}: {}", short(&body)),
+            });
         }
         Ok(gw)
     }
@@ -94,13 +104,19 @@ impl Pushgateway {
         loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 let log = self.log.as_ref().and_then(|l| std::fs::read_to_string(l).ok()).unwrap_or_default();
-                return Err(Error::Pushgateway { endpoint: self.url.clone(), detail: format!("exited with {status}: {}", short(&log)) });
+                return Err(Error::Pushgateway {
+                    endpoint: self.url.clone(),
+                    detail: format!("exited with {status}: {}", short(&log)),
+                });
             }
             if let Ok((200, _)) = self.request(Method::GET, "/-/ready", None).await {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::Timeout { what: format!("Pushgateway {}/-/ready", self.url), seconds: READY.as_secs() });
+                return Err(Error::Timeout {
+                    what: format!("Pushgateway {}/-/ready", self.url),
+                    seconds: READY.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -111,7 +127,10 @@ impl Pushgateway {
         let path = group_path(job, grouping);
         let (status, body) = self.request(Method::PUT, &path, Some(text)).await?;
         if !(200..300).contains(&status) {
-            return Err(Error::Pushgateway { endpoint: format!("{}{path}", self.url), detail: format!("push answered {status}: {}", short(&body)) });
+            return Err(Error::Pushgateway {
+                endpoint: format!("{}{path}", self.url),
+                detail: format!("push answered {status}: {}", short(&body)),
+            });
         }
         Ok(())
     }
@@ -125,7 +144,10 @@ impl Pushgateway {
     pub async fn metrics(&self) -> Result<String, Error> {
         let (status, body) = self.request(Method::GET, "/metrics", None).await?;
         if status != 200 {
-            return Err(Error::Pushgateway { endpoint: format!("{}/metrics", self.url), detail: format!("answered {status}: {}", short(&body)) });
+            return Err(Error::Pushgateway {
+                endpoint: format!("{}/metrics", self.url),
+                detail: format!("answered {status}: {}", short(&body)),
+            });
         }
         Ok(body)
     }
@@ -172,7 +194,13 @@ fn group_path(job: &str, grouping: &[(&str, &str)]) -> String {
 
 fn escape(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

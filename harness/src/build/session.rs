@@ -116,13 +116,34 @@ pub struct Session {
 
 impl Session {
     /// A session writing logs under `raw/logs`.
-    pub fn new(docker: Docker, fixture: BuildFixture, run: &str, raw: &Path, network: Option<String>, timeout: Duration) -> Result<Session, Error> {
+    pub fn new(
+        docker: Docker,
+        fixture: BuildFixture,
+        run: &str,
+        raw: &Path,
+        network: Option<String>,
+        timeout: Duration,
+    ) -> Result<Session, Error> {
         let logs = raw.join("logs");
         std::fs::create_dir_all(&logs).map_err(Error::io(&logs))?;
-        let tmp = tempfile::Builder::new().prefix("perf-acceptance-build").tempdir().map_err(Error::io(std::env::temp_dir()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("perf-acceptance-build")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
         let tag_prefix = format!("perf-acceptance-build/{}:{}", sanitize(&fixture.name), sanitize(run));
         let images = Images { docker: docker.clone(), tags: Vec::new() };
-        Ok(Session { docker, fixture, network, timeout, tag_prefix, tmp, logs, t0: Instant::now(), images, builds: Vec::new() })
+        Ok(Session {
+            docker,
+            fixture,
+            network,
+            timeout,
+            tag_prefix,
+            tmp,
+            logs,
+            t0: Instant::now(),
+            images,
+            builds: Vec::new(),
+        })
     }
 
     /// Prepares a build: copies the context with `change` applied.
@@ -142,7 +163,13 @@ impl Session {
     }
 
     /// Plans and runs one build.
-    pub async fn build(&mut self, label: &str, variant: Variant, kind: Kind, change: &Change) -> Result<Measured, Error> {
+    pub async fn build(
+        &mut self,
+        label: &str,
+        variant: Variant,
+        kind: Kind,
+        change: &Change,
+    ) -> Result<Measured, Error> {
         let p = self.plan(label, variant, kind, change)?;
         let built = self.docker.build(&p.request).await;
         self.finish(p, built).await
