@@ -51,7 +51,10 @@ fn a_dead_engine_socket_is_named_in_the_error() {
     assert!(e.contains(sock) && e.contains("does not answer"), "{e}");
     match run(params(serde_json::json!({ "docker_host": sock }))) {
         Err(Error::Unavailable { what, detail }) => {
-            assert!(what.contains("Docker engine") && detail.contains(sock), "{what}: {detail}");
+            assert!(
+                what.contains("Docker engine") && what.contains(sock) && detail.contains("does not answer"),
+                "{what}: {detail}"
+            );
         }
         other => panic!("expected the engine to be unavailable, got {other:?}"),
     }
@@ -70,7 +73,7 @@ fn a_pushgateway_that_is_down_stops_the_procedure_before_any_build() {
     match run(params(serde_json::json!({ "pushgateway": url }))) {
         Err(Error::Unavailable { what, detail }) => {
             assert!(
-                what.contains("Pushgateway") && detail.contains(&url) && detail.contains("unreachable"),
+                what.contains("Pushgateway") && what.contains(&url) && detail.contains("unreachable"),
                 "{what}: {detail}"
             );
         }
@@ -94,5 +97,7 @@ fn a_dockerfile_whose_run_fails_names_the_step_and_exit_code() {
     let e = run(params(serde_json::json!({ "fixture": f.path() }))).unwrap_err();
     let Error::Failed(msg) = &e else { panic!("expected a failed build, got {e:?}") };
     assert!(msg.contains("RUN echo preparing && exit 3") && msg.contains("exit code: 3"), "{msg}");
+    let dockerfile = f.path().join("Dockerfile.");
+    assert!(msg.contains(&*dockerfile.to_string_lossy()), "names the fixture's own Dockerfile: {msg}");
     assert!(Path::new(f.path()).join("app.py").is_file());
 }

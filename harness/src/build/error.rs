@@ -110,18 +110,19 @@ impl Error {
 impl From<Error> for measure::Error {
     fn from(e: Error) -> measure::Error {
         match e {
-            Error::Engine { ref host, .. } => {
-                measure::Error::Unavailable { what: format!("Docker engine ({host})"), detail: e.to_string() }
+            Error::Engine { host, detail } => {
+                measure::Error::Unavailable { what: format!("Docker engine at {host}"), detail }
             }
             Error::NoBuildKit { .. } => {
                 measure::Error::Unavailable { what: "Docker CLI with BuildKit".into(), detail: e.to_string() }
             }
-            Error::Pushgateway { ref endpoint, .. } => {
-                measure::Error::Unavailable { what: format!("Pushgateway ({endpoint})"), detail: e.to_string() }
+            Error::Pushgateway { endpoint, detail } => {
+                measure::Error::Unavailable { what: format!("Pushgateway {endpoint}"), detail }
             }
-            Error::BaseImage { .. } => {
-                measure::Error::Unavailable { what: "local base images".into(), detail: e.to_string() }
-            }
+            Error::BaseImage { script, detail } => measure::Error::Unavailable {
+                what: format!("local base images (made by {})", script.display()),
+                detail,
+            },
             Error::Param { param, problem } => measure::Error::Param { procedure: "build".into(), param, problem },
             other => measure::Error::Failed(other.to_string()),
         }

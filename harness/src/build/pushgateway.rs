@@ -165,7 +165,7 @@ impl Pushgateway {
         let res = tokio::time::timeout(REQUEST, client.request(req))
             .await
             .map_err(|_| fail(format!("no answer to {method} within {} s", REQUEST.as_secs())))?
-            .map_err(|e| fail(format!("unreachable ({method}): {e}; is it running?")))?;
+            .map_err(|e| fail(format!("unreachable ({method}): {}; is it running?", chain(&e))))?;
         let status = res.status().as_u16();
         let bytes = tokio::time::timeout(REQUEST, res.into_body().collect())
             .await
@@ -182,6 +182,17 @@ impl Drop for Pushgateway {
             let _ = c.start_kill();
         }
     }
+}
+
+/// An error with its causes (`client error (Connect): tcp connect error: Connection refused`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
 }
 
 fn group_path(job: &str, grouping: &[(&str, &str)]) -> String {

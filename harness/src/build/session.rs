@@ -200,7 +200,14 @@ impl Session {
 
     async fn finish(&mut self, p: Planned, built: Result<Built, Error>) -> Result<Measured, Error> {
         let _ = std::fs::remove_dir_all(&p.request.context);
-        let built = built?;
+        let built = built.map_err(|e| match e {
+            Error::BuildFailed { step, detail, .. } => Error::BuildFailed {
+                dockerfile: self.fixture.dir.join(p.variant.dockerfile()),
+                step,
+                detail: format!("{detail} ({} build `{}`)", p.kind.name().replace('_', " "), p.label),
+            },
+            other => other,
+        })?;
         let log = self.logs.join(format!("{}.log", p.label));
         std::fs::write(&log, &built.log).map_err(Error::io(&log))?;
         let image_size = self.docker.image_size(&built.tag).await?;
