@@ -235,7 +235,10 @@ async fn measure_builds(
     std::fs::write(&builds_json, serde_json::to_vec_pretty(&o.builds).unwrap_or_default())
         .map_err(Error::io(&builds_json))?;
     o.raw_files =
-        vec![builds_json, raw.join("logs"), raw.join("pushed.prom"), raw.join("readback.prom"), raw.join("tests.log")];
+        [builds_json, raw.join("logs"), raw.join("pushed.prom"), raw.join("readback.prom"), raw.join("tests.log")]
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
     Ok(o)
 }
 

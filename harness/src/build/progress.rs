@@ -359,6 +359,26 @@ mod tests {
         assert!(!step("RUN echo pip; echo install").is_dependency_step(), "tool and verb in different commands");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_output_parses_into_consistent_counts(lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just("#3 [deps 1/2] RUN pip install x".to_string()),
+                proptest::strategy::Just("#3 CACHED".to_string()),
+                proptest::strategy::Just("#4 [2/2] COPY . .".to_string()),
+                proptest::strategy::Just("#4 DONE 0.2s".to_string()),
+                proptest::strategy::Just("#5 ERROR: boom".to_string()),
+                "#[0-9]{1,2} .{0,30}",
+                ".{0,40}",
+            ], 0..40)) {
+            let p = parse_plain(&lines.join("\n"));
+            let (hits, total) = p.cache_counts();
+            let (dep_hits, deps) = p.dependency_counts();
+            proptest::prop_assert!(hits <= total && dep_hits <= deps && deps <= total);
+            proptest::prop_assert!(total as usize <= p.steps.len());
+        }
+    }
+
     #[test]
     fn garbage_and_truncated_output_do_not_panic() {
         let p = parse_plain("#\n#x y\nrandom\n#7 [1/2] RUN true\n#7 0.1 out\n");

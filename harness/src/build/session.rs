@@ -192,7 +192,12 @@ impl Session {
         }
         let mut out = Vec::new();
         for (p, r) in plans.into_iter().zip(results) {
-            let r = r.unwrap_or_else(|| Err(Error::Timeout { what: format!("build task {}", p.label), seconds: 0 }));
+            let r = r.unwrap_or_else(|| {
+                Err(Error::Command {
+                    args: format!("build {}", p.request.tag),
+                    detail: "the build task panicked".into(),
+                })
+            });
             out.push(self.finish(p, r).await);
         }
         (triggered, out)
