@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the suite needs on a fresh Debian machine: the Docker engine (Debian docker.io,
 # started here when none is running), Prometheus, Alertmanager and Pushgateway (the suite starts its own
-# instances), wrk (load generator peer in benchmarks). Idempotent and quick when everything is present.
+# instances), wrk (load generator peer in benchmarks), debootstrap (the build checks make their base images
+# locally: fixtures/images/). Idempotent and quick when everything is present.
 set -euo pipefail
 
 need=()
@@ -13,6 +14,7 @@ command -v wrk >/dev/null || need+=(wrk)
 # Headless Chromium renders report.html in a test; DejaVu gives its screenshots readable text.
 command -v chromium >/dev/null || need+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2

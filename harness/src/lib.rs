@@ -3,6 +3,7 @@
 //! A [`criteria::Profile`] lists checks; [`run`] takes the measurements they need from a target once per run
 //! and decides each check from evidence; [`report`] writes what was decided.
 
+pub mod build;
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;

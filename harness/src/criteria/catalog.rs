@@ -57,6 +57,9 @@ pub const CATALOG: &[MetricDef] = &[
     m!("build", "concurrent_batch_duration", Time, Scalar, "time from triggering a batch of concurrent builds until the last of them finished"),
     m!("build", "oom_killed", Count, Scalar, "builds of the concurrent batch killed for exceeding their memory limit (OOMKilled)"),
     m!("build", "rate_limited", Count, Scalar, "builds of the concurrent batch that hit a registry or API rate limit"),
+    m!("build", "baseline_clean_duration", Time, Distribution, "clean (no cache) build time of the baseline Dockerfile"),
+    m!("build", "dependency_change_duration", Time, Distribution, "build time of the optimized Dockerfile after a change to its dependency manifest, cache on"),
+    m!("build", "concurrent_throughput", Rate, Scalar, "builds finished per second when a batch of builds is triggered at once"),
     // AC2: cold and warm start
     m!("cold_start", "client_latency", Time, Distribution, "client time of invocations verified to hit a new, cold environment"),
     m!("cold_start", "init_duration", Time, Distribution, "the platform's Init Duration of those cold starts"),

@@ -64,6 +64,8 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
     if let Target::Knative(cfg) = target {
         return crate::target::knative::measure(procedure, params, cfg, dir).await;
     }
-    let _ = (params, dir);
-    Err(Error::NotImplemented { procedure: procedure.to_string(), target: target.kind().name().to_string() })
+    match procedure {
+        "build" => crate::build::measure(params, target, dir).await,
+        _ => Err(Error::NotImplemented { procedure: procedure.to_string(), target: target.kind().name().to_string() }),
+    }
 }
