@@ -325,3 +325,37 @@ mod reqwest_like {
         base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
     }
 }
+
+#[tokio::test]
+async fn serve_local_prints_endpoints_serves_and_cleans_up_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["serve-local", "--mode", "process"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut run_id = String::new();
+    let mut invoke = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("local platform ") {
+            run_id = rest.split_whitespace().next().unwrap().to_string();
+        }
+        if let Some(rest) = line.strip_prefix("Invoke API:") {
+            invoke = rest.split_whitespace().next().unwrap().to_string();
+        }
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    assert!(!run_id.is_empty() && invoke.starts_with("http://127.0.0.1:"), "serve-local printed its endpoints");
+    let out = LambdaClient::new(&invoke, "cli").invoke("fixture-rust", &json!({}), true).await.unwrap();
+    assert_eq!((out.status, out.json().unwrap()["cold"].clone()), (200, json!(true)));
+    assert_eq!(harness::local::leftovers(&run_id).processes, 1);
+    rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let left = harness::local::leftovers(&run_id);
+    assert_eq!((left.containers, left.processes), (0, 0), "serve-local left {left:?}");
+}
