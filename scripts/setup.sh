@@ -10,6 +10,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
 command -v wrk >/dev/null || need+=(wrk)
+# python3 + pip fetch AWS's Runtime Interface Emulator (aws-sam-cli wheel) for the local target's conformance test.
+command -v python3 >/dev/null || need+=(python3 python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2

@@ -23,31 +23,8 @@ use harness::{
 use local_support::{fixture, shutdown_clean, start};
 use serde_json::{json, Value};
 
-/// The RIE binary, fetched from PyPI on first use.
 fn rie_binary() -> PathBuf {
-    let dir = fixtures::workspace_root().join("target/rie");
-    let bin = dir.join("aws-lambda-rie-x86_64");
-    if bin.is_file() {
-        return bin;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let wheel_dir = tempfile::tempdir_in(&dir).unwrap();
-    let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "aws-sam-cli", "-d"])
-        .arg(wheel_dir.path())
-        .output()
-        .expect("python3 runs (needed to fetch the RIE from PyPI)");
-    assert!(out.status.success(), "pip download aws-sam-cli failed: {}", String::from_utf8_lossy(&out.stderr));
-    let script = "import glob, os, sys, zipfile\n\
-                  w = glob.glob(os.path.join(sys.argv[1], 'aws_sam_cli-*.whl'))[0]\n\
-                  data = zipfile.ZipFile(w).read('samcli/local/rapid/aws-lambda-rie-x86_64')\n\
-                  tmp = sys.argv[2] + '.part'\n\
-                  open(tmp, 'wb').write(data)\n\
-                  os.chmod(tmp, 0o755)\n\
-                  os.replace(tmp, sys.argv[2])\n";
-    let out = Command::new("python3").arg("-c").arg(script).arg(wheel_dir.path()).arg(&bin).output().unwrap();
-    assert!(out.status.success(), "extracting the RIE from the wheel failed: {}", String::from_utf8_lossy(&out.stderr));
-    bin
+    fixtures::runtime_interface_emulator().expect("the RIE (python3 and PyPI are needed once to fetch it)")
 }
 
 fn free_port() -> u16 {

@@ -99,3 +99,43 @@ pub fn rust_fixture_image() -> Result<String, Error> {
     let bin = build_rust_fixture()?;
     scratch_image(&Docker::new(None), &bin, "perf-acceptance/fixture-rust")
 }
+
+/// AWS's Runtime Interface Emulator, the reference the platform is checked against: the static binary
+/// inside the aws-sam-cli wheel on PyPI, fetched once (`pip download --no-deps`) and cached under
+/// target/rie/.
+pub fn runtime_interface_emulator() -> Result<PathBuf, Error> {
+    let dir = workspace_root().join("target/rie");
+    let bin = dir.join("aws-lambda-rie-x86_64");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let fail = |message: String| Error::Build { fixture: "aws-lambda-rie".into(), message };
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+    let wheel_dir = tempfile::tempdir_in(&dir).map_err(Error::io("temp dir for the aws-sam-cli wheel"))?;
+    let out = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "aws-sam-cli", "-d"])
+        .arg(wheel_dir.path())
+        .output()
+        .map_err(|e| fail(format!("cannot run python3 -m pip (needed to fetch the RIE from PyPI): {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!("`pip download --no-deps aws-sam-cli` failed: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    let script = "import glob, os, sys, zipfile\n\
+                  w = glob.glob(os.path.join(sys.argv[1], 'aws_sam_cli-*.whl'))[0]\n\
+                  data = zipfile.ZipFile(w).read('samcli/local/rapid/aws-lambda-rie-x86_64')\n\
+                  tmp = sys.argv[2] + '.part' + str(os.getpid())\n\
+                  open(tmp, 'wb').write(data)\n\
+                  os.chmod(tmp, 0o755)\n\
+                  os.replace(tmp, sys.argv[2])\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(wheel_dir.path())
+        .arg(&bin)
+        .output()
+        .map_err(|e| fail(format!("cannot run python3: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!("extracting samcli/local/rapid/aws-lambda-rie-x86_64 failed: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok(bin)
+}
