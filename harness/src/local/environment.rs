@@ -72,8 +72,13 @@ pub struct EnvInfo {
 
 #[derive(Debug)]
 enum Exec {
-    Process { pid: u32, kill: Option<oneshot::Sender<()>> },
-    Container { id: String },
+    Process {
+        pid: u32,
+        kill: Option<oneshot::Sender<()>>,
+    },
+    Container {
+        id: String,
+    },
 }
 
 #[derive(Debug)]
@@ -104,16 +109,31 @@ pub(crate) struct RunMark {
 /// How an invocation ended, as the platform saw it.
 #[derive(Debug)]
 pub(crate) enum Ended {
-    Response { body: Bytes, duration: Duration },
-    Error { error_type: Option<String>, body: Bytes, duration: Duration },
-    Exited { code: Option<i64>, duration: Duration },
-    TimedOut { duration: Duration },
+    Response {
+        body: Bytes,
+        duration: Duration,
+    },
+    Error {
+        error_type: Option<String>,
+        body: Bytes,
+        duration: Duration,
+    },
+    Exited {
+        code: Option<i64>,
+        duration: Duration,
+    },
+    TimedOut {
+        duration: Duration,
+    },
 }
 
 /// Why init failed.
 #[derive(Debug)]
 pub(crate) enum InitFailure {
-    Reported { error_type: Option<String>, body: Bytes },
+    Reported {
+        error_type: Option<String>,
+        body: Bytes,
+    },
     Exited(Option<i64>),
     TimedOut,
 }
@@ -134,13 +154,18 @@ pub(crate) struct Environment {
 
 impl std::fmt::Debug for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Environment").field("id", &self.id).field("function", &self.function).finish()
+        f.debug_struct("Environment")
+            .field("id", &self.id)
+            .field("function", &self.function)
+            .finish()
     }
 }
 
 /// CPU share Lambda gives a memory size: 1769 MB is one vCPU.
 pub(crate) fn nano_cpus(memory_mb: u32) -> u64 {
-    let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1);
     ((memory_mb as u64 * 1_000_000_000) / 1769).clamp(10_000_000, cores * 1_000_000_000)
 }
 
@@ -160,13 +185,24 @@ impl Environment {
         for (k, v) in [
             ("AWS_LAMBDA_RUNTIME_API", api.addr.to_string()),
             ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            ),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
             (
                 "AWS_LAMBDA_INITIALIZATION_TYPE",
-                if provisioned { "provisioned-concurrency" } else { "on-demand" }.into(),
+                if provisioned {
+                    "provisioned-concurrency"
+                } else {
+                    "on-demand"
+                }
+                .into(),
             ),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
@@ -229,28 +265,31 @@ impl Environment {
 
     /// Waits for init to finish and moves to `then` (busy for the invocation that started it, idle for a
     /// provisioned one); its Init Duration.
-    pub async fn wait_ready(&self, timeout: Duration, then: EnvState) -> Result<Duration, InitFailure> {
+    pub async fn wait_ready(
+        &self,
+        timeout: Duration,
+        then: EnvState,
+    ) -> Result<Duration, InitFailure> {
         let mut signals = self.api.signals.lock().await;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let sig = match tokio::time::timeout_at(deadline, signals.recv()).await {
-                Ok(Some(s)) => s,
-                Ok(None) => return Err(InitFailure::Exited(None)),
-                Err(_) => return Err(InitFailure::TimedOut),
-            };
-            match sig {
-                Signal::Ready(at) => {
-                    let mut g = self.lock();
-                    let init = at.saturating_duration_since(g.spawned);
-                    g.init = Some(init);
-                    if g.state == EnvState::Initializing {
-                        g.state = then;
-                    }
-                    return Ok(init);
+        let sig = match tokio::time::timeout(timeout, signals.recv()).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(InitFailure::Exited(None)),
+            Err(_) => return Err(InitFailure::TimedOut),
+        };
+        match sig {
+            Signal::Ready(at) => {
+                let mut g = self.lock();
+                let init = at.saturating_duration_since(g.spawned);
+                g.init = Some(init);
+                if g.state == EnvState::Initializing {
+                    g.state = then;
                 }
-                Signal::InitError { error_type, body } => return Err(InitFailure::Reported { error_type, body }),
-                Signal::Exited(code) => return Err(InitFailure::Exited(code)),
+                Ok(init)
             }
+            Signal::InitError { error_type, body } => {
+                Err(InitFailure::Reported { error_type, body })
+            }
+            Signal::Exited(code) => Err(InitFailure::Exited(code)),
         }
     }
 
@@ -265,14 +304,32 @@ impl Environment {
     }
 
     /// Hands the environment one invocation and waits for its outcome, its exit or the timeout.
-    pub async fn invoke(&self, request_id: &str, payload: Bytes, arn: &str, timeout: Duration) -> Ended {
+    pub async fn invoke(
+        &self,
+        request_id: &str,
+        payload: Bytes,
+        arn: &str,
+        timeout: Duration,
+    ) -> Ended {
         let start = Instant::now();
-        let deadline_ms = (SystemTime::now() + timeout).duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let deadline_ms = (SystemTime::now() + timeout)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let (tx, rx) = oneshot::channel();
-        let inv = Invocation { request_id: request_id.to_string(), payload, deadline_ms, function_arn: arn.to_string(), reply: tx };
+        let inv = Invocation {
+            request_id: request_id.to_string(),
+            payload,
+            deadline_ms,
+            function_arn: arn.to_string(),
+            reply: tx,
+        };
         let mut signals = self.api.signals.lock().await;
         if self.api.invocations.send(inv).await.is_err() {
-            return Ended::Exited { code: None, duration: start.elapsed() };
+            return Ended::Exited {
+                code: None,
+                duration: start.elapsed(),
+            };
         }
         let sleep = tokio::time::sleep(timeout);
         tokio::pin!(sleep);
@@ -408,9 +465,15 @@ fn spawn_process(
         message: format!("cannot start {}: {e}", binary.display()),
     })?;
     let pid = child.id().unwrap_or(0);
-    for out in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-        .into_iter()
-        .flatten()
+    for out in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
     {
         let logs = logs.clone();
         tokio::spawn(async move {
@@ -432,10 +495,20 @@ fn spawn_process(
         };
         let _ = signals.send(Signal::Exited(code));
     });
-    Ok((Exec::Process { pid, kill: Some(kill_tx) }, spawned))
+    Ok((
+        Exec::Process {
+            pid,
+            kill: Some(kill_tx),
+        },
+        spawned,
+    ))
 }
 
-async fn spawn_container(docker: Docker, c: ContainerSpec, api: &RuntimeApi) -> Result<(Exec, Instant), Error> {
+async fn spawn_container(
+    docker: Docker,
+    c: ContainerSpec,
+    api: &RuntimeApi,
+) -> Result<(Exec, Instant), Error> {
     let d = docker.clone();
     let (id, spawned) = tokio::task::spawn_blocking(move || -> Result<(String, Instant), Error> {
         let id = d.create(&c)?;
@@ -447,7 +520,10 @@ async fn spawn_container(docker: Docker, c: ContainerSpec, api: &RuntimeApi) -> 
         Ok((id, spawned))
     })
     .await
-    .map_err(|e| Error::Engine { call: "create/start".into(), message: e.to_string() })??;
+    .map_err(|e| Error::Engine {
+        call: "create/start".into(),
+        message: e.to_string(),
+    })??;
     let signals = api.signal_tx.clone();
     let wid = id.clone();
     // A plain thread, not `spawn_blocking`: a runtime waits for its blocking tasks when it shuts down.

@@ -17,7 +17,10 @@ static BUILD: Mutex<()> = Mutex::new(());
 
 /// The repository root (the workspace this harness was built from).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn newest_mtime(path: &Path) -> Option<SystemTime> {
@@ -25,15 +28,25 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
     if meta.is_file() {
         return meta.modified().ok();
     }
-    std::fs::read_dir(path).ok()?.filter_map(|e| newest_mtime(&e.ok()?.path())).max()
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| newest_mtime(&e.ok()?.path()))
+        .max()
 }
 
 /// Builds (when stale) and returns the static Rust fixture binary.
 pub fn build_rust_fixture() -> Result<PathBuf, Error> {
     let root = workspace_root();
-    let bin = root.join("target/fixtures").join(TARGET).join("release/fixture-fn");
+    let bin = root
+        .join("target/fixtures")
+        .join(TARGET)
+        .join("release/fixture-fn");
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    let sources = [root.join("fixtures/functions/rust-fn/src"), root.join("fixtures/functions/rust-fn/Cargo.toml"), root.join("Cargo.lock")];
+    let sources = [
+        root.join("fixtures/functions/rust-fn/src"),
+        root.join("fixtures/functions/rust-fn/Cargo.toml"),
+        root.join("Cargo.lock"),
+    ];
     let newest = sources.iter().filter_map(|p| newest_mtime(p)).max();
     let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
     if let (Some(b), Some(n)) = (built, newest) {
@@ -44,17 +57,34 @@ pub fn build_rust_fixture() -> Result<PathBuf, Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", "fixture-fn", "--release", "--target", TARGET, "--target-dir", "target/fixtures"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "fixture-fn",
+            "--release",
+            "--target",
+            TARGET,
+            "--target-dir",
+            "target/fixtures",
+        ])
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
-        .map_err(|e| Error::Build { fixture: "rust".into(), message: format!("cannot run {}: {e}", cargo.to_string_lossy()) })?;
+        .map_err(|e| Error::Build {
+            fixture: "rust".into(),
+            message: format!("cannot run {}: {e}", cargo.to_string_lossy()),
+        })?;
     if !out.status.success() || !bin.exists() {
         return Err(Error::Build {
             fixture: "rust".into(),
-            message: format!("`cargo build -p fixture-fn --release --target {TARGET}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)),
+            message: format!(
+                "`cargo build -p fixture-fn --release --target {TARGET}` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
         });
     }
     Ok(bin)
@@ -79,17 +109,31 @@ pub(crate) fn scratch_image(docker: &Docker, binary: &Path, repo: &str) -> Resul
         return Ok(tag);
     }
     let ctx = tempfile::tempdir().map_err(Error::io("temp dir for an image build"))?;
-    std::fs::copy(binary, ctx.path().join("bootstrap")).map_err(Error::io(format!("copy {}", binary.display())))?;
+    std::fs::copy(binary, ctx.path().join("bootstrap"))
+        .map_err(Error::io(format!("copy {}", binary.display())))?;
     let dockerfile = workspace_root().join("fixtures/functions/rust-fn/Dockerfile");
-    std::fs::copy(&dockerfile, ctx.path().join("Dockerfile")).map_err(Error::io(format!("copy {}", dockerfile.display())))?;
+    std::fs::copy(&dockerfile, ctx.path().join("Dockerfile"))
+        .map_err(Error::io(format!("copy {}", dockerfile.display())))?;
     let out = Command::new("docker")
         .args(["build", "-q", "-t", &tag])
         .arg(ctx.path())
-        .env("DOCKER_HOST", format!("unix://{}", docker.socket().display()))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", docker.socket().display()),
+        )
         .output()
-        .map_err(|e| Error::Build { fixture: repo.into(), message: format!("cannot run `docker build` (is the docker CLI installed?): {e}") })?;
+        .map_err(|e| Error::Build {
+            fixture: repo.into(),
+            message: format!("cannot run `docker build` (is the docker CLI installed?): {e}"),
+        })?;
     if !out.status.success() {
-        return Err(Error::Build { fixture: repo.into(), message: format!("`docker build -t {tag}` failed: {}", String::from_utf8_lossy(&out.stderr)) });
+        return Err(Error::Build {
+            fixture: repo.into(),
+            message: format!(
+                "`docker build -t {tag}` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
     }
     Ok(tag)
 }
@@ -109,16 +153,36 @@ pub fn runtime_interface_emulator() -> Result<PathBuf, Error> {
     if bin.is_file() {
         return Ok(bin);
     }
-    let fail = |message: String| Error::Build { fixture: "aws-lambda-rie".into(), message };
+    let fail = |message: String| Error::Build {
+        fixture: "aws-lambda-rie".into(),
+        message,
+    };
     std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
-    let wheel_dir = tempfile::tempdir_in(&dir).map_err(Error::io("temp dir for the aws-sam-cli wheel"))?;
+    let wheel_dir =
+        tempfile::tempdir_in(&dir).map_err(Error::io("temp dir for the aws-sam-cli wheel"))?;
     let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "aws-sam-cli", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "aws-sam-cli",
+            "-d",
+        ])
         .arg(wheel_dir.path())
         .output()
-        .map_err(|e| fail(format!("cannot run python3 -m pip (needed to fetch the RIE from PyPI): {e}")))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run python3 -m pip (needed to fetch the RIE from PyPI): {e}"
+            ))
+        })?;
     if !out.status.success() {
-        return Err(fail(format!("`pip download --no-deps aws-sam-cli` failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(fail(format!(
+            "`pip download --no-deps aws-sam-cli` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     let script = "import glob, os, sys, zipfile\n\
                   w = glob.glob(os.path.join(sys.argv[1], 'aws_sam_cli-*.whl'))[0]\n\
@@ -135,7 +199,10 @@ pub fn runtime_interface_emulator() -> Result<PathBuf, Error> {
         .output()
         .map_err(|e| fail(format!("cannot run python3: {e}")))?;
     if !out.status.success() {
-        return Err(fail(format!("extracting samcli/local/rapid/aws-lambda-rie-x86_64 failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(fail(format!(
+            "extracting samcli/local/rapid/aws-lambda-rie-x86_64 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     Ok(bin)
 }

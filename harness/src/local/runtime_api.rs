@@ -41,9 +41,18 @@ pub(crate) struct Invocation {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// `POST .../response`: the payload.
-    Response { body: Bytes, delivered: Instant, at: Instant },
+    Response {
+        body: Bytes,
+        delivered: Instant,
+        at: Instant,
+    },
     /// `POST .../error`: the error document and its `Lambda-Runtime-Function-Error-Type`.
-    Error { error_type: Option<String>, body: Bytes, delivered: Instant, at: Instant },
+    Error {
+        error_type: Option<String>,
+        body: Bytes,
+        delivered: Instant,
+        at: Instant,
+    },
 }
 
 /// Lifecycle events of the environment.
@@ -52,7 +61,10 @@ pub(crate) enum Signal {
     /// The runtime asked for its first invocation: init is done.
     Ready(Instant),
     /// The runtime reported an init error.
-    InitError { error_type: Option<String>, body: Bytes },
+    InitError {
+        error_type: Option<String>,
+        body: Bytes,
+    },
     /// The process or container stopped (exit code when known).
     Exited(Option<i64>),
 }
@@ -76,8 +88,12 @@ pub(crate) struct RuntimeApi {
 impl RuntimeApi {
     /// Binds a loopback port and serves the Runtime API on it.
     pub async fn start() -> Result<RuntimeApi, Error> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(Error::io("bind 127.0.0.1:0 for a Runtime API"))?;
-        let addr = listener.local_addr().map_err(Error::io("Runtime API address"))?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(Error::io("bind 127.0.0.1:0 for a Runtime API"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(Error::io("Runtime API address"))?;
         let (inv_tx, inv_rx) = mpsc::channel(1);
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -89,12 +105,16 @@ impl RuntimeApi {
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(shared.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -123,10 +143,16 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
         .unwrap_or_default()
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(reply(StatusCode::NOT_FOUND, json!({"errorMessage": format!("unknown path {path}"), "errorType": "InvalidPath"})));
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            json!({"errorMessage": format!("unknown path {path}"), "errorType": "InvalidPath"}),
+        ));
     };
     let method = req.method().clone();
     let error_type = req
@@ -134,7 +160,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let resp = match (method, parts.as_slice()) {
         (Method::GET, ["invocation", "next"]) => return Ok(next(&shared).await),
@@ -144,9 +175,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             match cur.take() {
                 Some((rid, tx, delivered)) if rid == *id => {
                     let outcome = if *kind == "response" {
-                        Outcome::Response { body, delivered, at }
+                        Outcome::Response {
+                            body,
+                            delivered,
+                            at,
+                        }
                     } else {
-                        Outcome::Error { error_type, body, delivered, at }
+                        Outcome::Error {
+                            error_type,
+                            body,
+                            delivered,
+                            at,
+                        }
                     };
                     let _ = tx.send(outcome);
                     reply(StatusCode::ACCEPTED, json!({"status": "OK"}))
@@ -164,7 +204,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let _ = shared.signals.send(Signal::InitError { error_type, body });
             reply(StatusCode::ACCEPTED, json!({"status": "OK"}))
         }
-        _ => reply(StatusCode::NOT_FOUND, json!({"errorMessage": format!("unknown path {path}"), "errorType": "InvalidPath"})),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({"errorMessage": format!("unknown path {path}"), "errorType": "InvalidPath"}),
+        ),
     };
     Ok(resp)
 }
@@ -178,7 +221,10 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         rx.recv().await
     };
     let Some(inv) = inv else {
-        return reply(StatusCode::GONE, json!({"errorMessage": "environment retired", "errorType": "Gone"}));
+        return reply(
+            StatusCode::GONE,
+            json!({"errorMessage": "environment retired", "errorType": "Gone"}),
+        );
     };
     let resp = Response::builder()
         .status(StatusCode::OK)
@@ -186,9 +232,16 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         .header("lambda-runtime-aws-request-id", &inv.request_id)
         .header("lambda-runtime-deadline-ms", inv.deadline_ms.to_string())
         .header("lambda-runtime-invoked-function-arn", &inv.function_arn)
-        .header("lambda-runtime-trace-id", format!("Root=1-00000000-{};Sampled=0", &inv.request_id.replace('-', "")[..24]))
+        .header(
+            "lambda-runtime-trace-id",
+            format!(
+                "Root=1-00000000-{};Sampled=0",
+                &inv.request_id.replace('-', "")[..24]
+            ),
+        )
         .body(Full::new(inv.payload))
         .unwrap_or_default();
-    *shared.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((inv.request_id, inv.reply, Instant::now()));
+    *shared.current.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((inv.request_id, inv.reply, Instant::now()));
     resp
 }

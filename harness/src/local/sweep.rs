@@ -25,8 +25,12 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Whether the owner named by `pid:starttime` still runs.
 pub(crate) fn owner_alive(owner: &str) -> bool {
-    let Some((pid, start)) = owner.split_once(':') else { return false };
-    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
+    let Some((pid, start)) = owner.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
     start_time(pid) == Some(start)
 }
 
@@ -41,7 +45,9 @@ pub struct Swept {
 
 /// Processes carrying `PERF_ACCEPTANCE_RUN` in their environment: (pid, run id, owner).
 pub(crate) fn marked_processes() -> Vec<(u32, String, String)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| {
         let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
         let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -61,16 +67,29 @@ pub(crate) fn marked_processes() -> Vec<(u32, String, String)> {
 
 /// Containers of a run (by label) still on the engine.
 pub(crate) fn run_containers(docker: &Docker, run_id: &str) -> Vec<String> {
-    docker.list(&format!("{RUN_LABEL}={run_id}")).map(|v| v.into_iter().map(|(id, _)| id).collect()).unwrap_or_default()
+    docker
+        .list(&format!("{RUN_LABEL}={run_id}"))
+        .map(|v| v.into_iter().map(|(id, _)| id).collect())
+        .unwrap_or_default()
 }
 
 /// What of run `run_id` still exists: containers on the default engine (by label) and live processes (by
 /// environment). Tests use it to prove a run left nothing behind.
 pub fn leftovers(run_id: &str) -> Swept {
     let docker = Docker::new(None);
-    let containers = if docker.ping().is_ok() { run_containers(&docker, run_id).len() } else { 0 };
-    let processes = marked_processes().into_iter().filter(|(_, run, _)| run == run_id).count();
-    Swept { containers, processes }
+    let containers = if docker.ping().is_ok() {
+        run_containers(&docker, run_id).len()
+    } else {
+        0
+    };
+    let processes = marked_processes()
+        .into_iter()
+        .filter(|(_, run, _)| run == run_id)
+        .count();
+    Swept {
+        containers,
+        processes,
+    }
 }
 
 /// Removes containers and kills processes whose owner is dead (blocking).
