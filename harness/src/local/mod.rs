@@ -15,6 +15,14 @@
 //! change is appended to a JSONL audit log. Everything it starts is labeled with the run id and removed on
 //! [`Platform::shutdown`], on drop (also while a panic unwinds), and swept at the next start when a run was
 //! killed.
+//!
+//! Limits, by design or not yet done: process mode neither caps memory nor shares CPU by memory size (Max
+//! Memory Used is still measured, from `VmHWM`); the log tail carries the function's own output in process
+//! mode only (container mode: START, END and REPORT); errors a runtime posts are reported as
+//! `X-Amz-Function-Error: Unhandled`, as AWS does for the Runtime API (`Handled` is never produced); only
+//! `$LATEST` exists (no versions, aliases or provisioned-concurrency API calls: provisioned concurrency is
+//! set in the functions file); the Invoke API accepts any SigV4 signature and reads only the access key id
+//! (for the audit log), so it must stay on loopback.
 
 mod audit;
 mod config;
