@@ -7,6 +7,7 @@ pub mod build;
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
+pub mod local;
 pub mod measure;
 pub mod progress;
 pub mod report;

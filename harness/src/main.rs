@@ -94,6 +94,31 @@ enum Command {
         #[arg(long)]
         catalog: bool,
     },
+    /// Run the embedded local platform in the foreground and print its endpoints (Ctrl-C stops it and
+    /// removes every environment it started).
+    ServeLocal {
+        /// Functions file (default fixtures/targets/local.yaml).
+        #[arg(long)]
+        functions: Option<PathBuf>,
+        /// Execution mode: auto, container or process (default: the file's `mode`).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Invoke API port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Front door HTTP port (0: any).
+        #[arg(long, default_value_t = 0)]
+        http_port: u16,
+        /// Front door HTTPS port (0: any).
+        #[arg(long, default_value_t = 0)]
+        https_port: u16,
+        /// API key the front door requires (default: random).
+        #[arg(long, env = "HARNESS_API_KEY")]
+        api_key: Option<String>,
+        /// Bearer token of /metrics (default: random).
+        #[arg(long, env = "HARNESS_METRICS_TOKEN")]
+        metrics_token: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,6 +128,10 @@ fn main() -> ExitCode {
         Command::Run { profile, target, out, only } => cmd_run(&profile, &target, out, only.as_deref()),
         Command::Report { run } => cmd_report(&run),
         Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
+        Command::ServeLocal { functions, mode, port, http_port, https_port, api_key, metrics_token } => {
+            let opts = ServeOpts { functions, mode, port, http_port, https_port, api_key, metrics_token };
+            cmd_serve_local(opts)
+        }
     };
     ExitCode::from(code.unwrap_or_else(|e| {
         eprintln!("harness: {e}");
@@ -226,4 +255,53 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
     }
     emit(&text);
     Ok(OK)
+}
+
+struct ServeOpts {
+    functions: Option<PathBuf>,
+    mode: Option<String>,
+    port: u16,
+    http_port: u16,
+    https_port: u16,
+    api_key: Option<String>,
+    metrics_token: Option<String>,
+}
+
+fn cmd_serve_local(o: ServeOpts) -> Res {
+    use harness::local::{ModeChoice, Platform, PlatformConfig};
+    let file = o.functions.unwrap_or_else(harness::target::local::default_functions_file);
+    let mut config = PlatformConfig::from_file(&file)?;
+    if let Some(m) = o.mode.as_deref() {
+        config.mode = match m {
+            "auto" => ModeChoice::Auto,
+            "container" => ModeChoice::Container,
+            "process" => ModeChoice::Process,
+            other => return Err(format!("--mode {other}: expected auto, container or process").into()),
+        };
+    }
+    config.invoke_port = o.port;
+    config.front_door_http_port = o.http_port;
+    config.front_door_https_port = o.https_port;
+    config.api_key = o.api_key;
+    config.metrics_token = o.metrics_token;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let p = Platform::start(config).await?;
+        println!("local platform {} ({} mode: {})", p.run_id(), p.mode().name(), p.mode_reason());
+        println!("functions:        {} (from {})", p.functions().join(", "), file.display());
+        println!("Invoke API:       {}   (aws --endpoint-url, AWS_ENDPOINT_URL_LAMBDA)", p.invoke_url());
+        println!("front door HTTP:  {}/{{function}}   (header x-api-key: {})", p.front_door_http(), p.api_key());
+        println!("front door HTTPS: {}/{{function}}   (CA: {})", p.front_door_https(), p.ca_path().display());
+        println!("metrics:          {}   (Authorization: Bearer {})", p.metrics_url(), p.metrics_token());
+        println!("audit log:        {}", p.audit_log_path().display());
+        println!("Ctrl-C (or SIGTERM) stops the platform and removes its environments.");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: removing environments");
+        p.shutdown().await;
+        Ok::<_, Box<dyn std::error::Error>>(OK)
+    })
 }

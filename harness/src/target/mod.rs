@@ -1,6 +1,8 @@
 //! [`Target`]: where the functions under test run, and how the harness reaches them.
 
 pub mod knative;
+pub mod lambda_client;
+pub mod local;
 
 use crate::criteria::TargetKind;
 
