@@ -2,6 +2,9 @@
 
 use crate::criteria::TargetKind;
 
+pub mod aws;
+pub mod report_line;
+
 /// A target, configured and ready to be measured.
 #[derive(Debug)]
 pub enum Target {
