@@ -186,6 +186,7 @@ pub struct AwsSettings {
 impl AwsSettings {
     /// Reads the settings from outputs, checking every output of the contract.
     pub fn from_outputs(o: &Outputs) -> Result<AwsSettings, Error> {
+        o.check_contract()?;
         let url = |name: &str, required: bool| -> Result<Option<String>, Error> {
             let v = if required { Some(o.string(name)?) } else { o.optional_string(name)? };
             if let Some(u) = &v {
@@ -281,6 +282,21 @@ mod tests {
         for part in ["`api_url`", "string", "terraform/outputs.tf", "t.json"] {
             assert!(m.contains(part), "{part} not in: {m}");
         }
+    }
+
+    #[test]
+    fn every_broken_output_is_listed_at_once() {
+        let e = settings(&[("api_url", Value::Null), ("region", json!({"type": "number", "value": 1})), ("log_group", Value::Null)]).unwrap_err();
+        let Error::Several { errors } = &e else { panic!("{e}") };
+        let names: Vec<String> = errors
+            .iter()
+            .map(|x| match x {
+                Error::Missing { name, .. } | Error::WrongType { name, .. } => name.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        assert_eq!(names, ["region", "api_url", "log_group"]);
+        assert!(e.to_string().starts_with("3 terraform outputs are missing or mistyped"), "{e}");
     }
 
     #[test]

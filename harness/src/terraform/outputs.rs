@@ -127,6 +127,12 @@ pub enum Error {
         /// The module that should declare it.
         module: &'static str,
     },
+    /// Several outputs are missing or mistyped (all of them are listed, in contract order).
+    #[error("{} terraform outputs are missing or mistyped:\n  {}", errors.len(), errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Several {
+        /// One error per output.
+        errors: Vec<Error>,
+    },
     /// An output has the right type but an unusable value.
     #[error("terraform output `{name}` in {source_name}: {problem}; fix `output \"{name}\"` in {module}")]
     BadValue {
@@ -267,6 +273,16 @@ impl Outputs {
             Ok(Some(&o.value))
         } else {
             Err(self.wrong_type(name, o))
+        }
+    }
+
+    /// Checks every output of the contract for presence and type; all problems are reported together.
+    pub fn check_contract(&self) -> Result<(), Error> {
+        let mut errors: Vec<Error> = super::contract::OUTPUTS.iter().filter_map(|s| self.checked(s.name, s.ty).err()).collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Several { errors }),
         }
     }
 
