@@ -285,7 +285,8 @@ where
     }
     let message = if message.is_empty() { short(&detail) } else { message };
     let code_is = |list: &[&str]| list.iter().any(|c| *c == code);
-    if code_is(CREDENTIAL_CODES) || status == 401 || (status == 403 && code.is_empty()) {
+    let token_rejected = message.contains("security token included in the request is invalid");
+    if code_is(CREDENTIAL_CODES) || token_rejected || status == 401 || (status == 403 && code.is_empty()) {
         let code = if code.is_empty() { format!("HTTP {status}") } else { code };
         return Error::Credentials { service, operation, endpoint, code, message };
     }
