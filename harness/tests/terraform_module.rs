@@ -155,6 +155,50 @@ fn cli_reports_bad_outputs() -> Result<()> {
     Ok(())
 }
 
+/// Runs the LocalStack init hook with a stand-in `awslocal` that logs its calls and answers `--output text`
+/// queries with an id, and reads the outputs it writes through the harness.
+fn localstack_hook_writes_the_output_contract() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir()?;
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let log = tmp.path().join("calls.log");
+    let stub = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\ncase \"$*\" in *'--output text'*) echo id-$(wc -l < {} | tr -d ' ');; esac\n",
+        log.display(),
+        log.display()
+    );
+    std::fs::write(bin.join("awslocal"), stub)?;
+    std::fs::set_permissions(bin.join("awslocal"), std::fs::Permissions::from_mode(0o755))?;
+    let zip = tmp.path().join("function.zip");
+    std::fs::write(&zip, b"zip")?;
+    let out_file = tmp.path().join("out/outputs.json");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = Command::new("bash")
+        .arg(root().join("localstack/init/ready.d/10-deploy-fixture.sh"))
+        .env("PATH", path)
+        .env("PERF_ZIP", &zip)
+        .env("PERF_OUT", &out_file)
+        .env("PERF_MEMORY_SIZE", "128")
+        .output()?;
+    ensure!(run.status.success(), "hook failed: {}", String::from_utf8_lossy(&run.stderr));
+    let s = terraform::load_settings(None, Some(&out_file))?;
+    ensure!(s.function_alias.as_deref() == Some("live") && s.endpoint_url.as_deref() == Some("http://localhost:4566"), "{s:?}");
+    ensure!(matches!(&s.api_key, SecretRef::ApiGatewayKey(id) if id.starts_with("id-")), "{:?}", s.api_key);
+    ensure!(s.api_url.ends_with("/perf") && s.api_url.contains(&s.api_id), "{}", s.api_url);
+    let calls = std::fs::read_to_string(&log)?;
+    let count = |needle: &str| calls.lines().filter(|l| l.contains(needle)).count();
+    ensure!(count("cloudwatch put-metric-alarm") == ALARM_ROLES.len(), "{calls}");
+    ensure!(count("logs put-metric-filter") == 3 && count("cloudwatch put-dashboard") == 1, "{calls}");
+    ensure!(calls.contains("--threshold 108 "), "memory alarm at 85% of 128 MB: {calls}");
+    ensure!(calls.contains("path=/*/*/throttling/rateLimit,value=2000") && calls.contains("path=/*/*/throttling/burstLimit,value=5000"), "{calls}");
+    ensure!(count("apigateway put-method") == 2 && calls.contains("--api-key-required"), "{calls}");
+    for (role, name) in &s.alarm_names {
+        ensure!(calls.contains(&format!("--alarm-name {name} ")), "alarm {role} ({name}) not created: {calls}");
+    }
+    Ok(())
+}
+
 fn trial(name: &str, f: fn() -> Result<()>) -> Trial {
     Trial::test(name, move || f().map_err(|e| Failed::from(format!("{e:#}"))))
 }
@@ -169,6 +213,7 @@ fn main() {
         trial("contract::module_declares_every_output_the_harness_reads", || check_contract(&root().join("terraform"))),
         trial("contract::local_example_declares_every_output_the_harness_reads", || check_contract(&root().join("terraform/examples/local"))),
         trial("contract::cli_reports_bad_outputs_before_running", cli_reports_bad_outputs),
+        trial("contract::localstack_init_hook_writes_the_outputs", localstack_hook_writes_the_output_contract),
         trial("terraform::fmt_check", fmt_check).with_ignored_flag(!have_tf),
         trial("terraform::local_example_applies_offline_and_loads", local_example_applies_and_loads).with_ignored_flag(!have_tf),
     ];
