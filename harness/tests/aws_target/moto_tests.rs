@@ -333,3 +333,37 @@ async fn rejected_credentials_are_a_clear_error() {
     let e = t.alarms().await.unwrap_err();
     assert!(matches!(e, Error::Credentials { service: "CloudWatch", .. }), "{e}");
 }
+
+/// The path `harness run --target localstack --tf-outputs FILE` takes: settings from a saved outputs file,
+/// the endpoint from the outputs, LocalStack's default credentials, the audit log in the run directory.
+#[tokio::test]
+async fn the_localstack_target_connects_from_saved_outputs() {
+    let moto = Moto::start(&[]);
+    let s = deploy(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let SecretRef::ApiGatewayKey(key) = &s.api_key else { unreachable!() };
+    let str_out = |v: &str| serde_json::json!({"sensitive": false, "type": "string", "value": v});
+    let doc = serde_json::json!({
+        "region": str_out(&s.region), "function_name": str_out(&s.function_name), "api_id": str_out(&s.api_id),
+        "api_url": str_out(&s.api_url), "api_stage": str_out(&s.api_stage), "usage_plan_id": str_out(&s.usage_plan_id),
+        "api_key_secret": {"sensitive": true, "type": "string", "value": format!("apigateway-key:{key}")},
+        "log_group": str_out(&s.log_group), "alarm_names": {"sensitive": false, "type": ["map", "string"], "value": s.alarm_names},
+        "dashboard_name": str_out(&s.dashboard_name), "endpoint_url": str_out(&moto.url),
+    });
+    let file = dir.path().join("outputs.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let cfg = harness::target::AwsConfig { tf_dir: None, tf_outputs: Some(file), endpoint: None, localstack: true };
+    let run_dir = harness::run::RunDir::open(&dir.path().join("run")).unwrap();
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL"] {
+        std::env::remove_var(var);
+    }
+    let t = harness::target::aws::AwsTarget::from_config(&cfg, &run_dir).await.unwrap();
+    assert_eq!(t.check_function().await.unwrap().state, "Active");
+    assert_eq!(t.api_key().await.unwrap().expose(), API_KEY);
+    let mut changes = t.changes().unwrap();
+    changes.set_reserved_concurrency(Some(2)).await.unwrap();
+    changes.restore().await.unwrap();
+    let audit = AuditLog::read(&dir.path().join("run/audit.jsonl")).unwrap();
+    assert_eq!(audit.len(), 4);
+    assert!(audit.iter().all(|e| e.target == "localstack"), "{audit:?}");
+}
