@@ -43,8 +43,8 @@ if ! docker info >/dev/null 2>&1; then
     exit 2
   fi
 fi
-# moto_server (AWS API emulator for the aws target's tests), pinned, in a venv under target/ so it never touches
-# the system Python; the tests find it at target/tools/moto/bin/moto_server (or $MOTO_SERVER).
+# moto_server (AWS API emulator for the aws target's tests) and cbor2 (its CBOR shim), pinned, in a venv under target/ so it
+# never touches the system Python; the tests run target/tools/moto/bin/python (or $MOTO_PYTHON).
 MOTO_VERSION=5.2.5
 CBOR2_VERSION=6.3.0
 moto_venv="$(cd "$(dirname "$0")/.." && pwd)/target/tools/moto"
