@@ -50,4 +50,17 @@ if ! docker info >/dev/null 2>&1; then
     exit 2
   fi
 fi
+# moto_server (AWS API emulator for the aws target's tests) and cbor2 (its CBOR shim), pinned, in a venv under target/ so it
+# never touches the system Python; the tests run target/tools/moto/bin/python (or $MOTO_PYTHON).
+MOTO_VERSION=5.2.5
+CBOR2_VERSION=6.3.0
+moto_venv="$(cd "$(dirname "$0")/.." && pwd)/target/tools/moto"
+if ! "$moto_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION' or m.version('cbor2') != '$CBOR2_VERSION')" 2>/dev/null; then
+  command -v python3 >/dev/null || { echo "setup: python3 is needed for moto_server (apt-get install python3 python3-venv)" >&2; exit 2; }
+  echo "setup: installing moto[server]==$MOTO_VERSION into $moto_venv"
+  rm -rf "$moto_venv"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cbor2==$CBOR2_VERSION"
+fi
+
 echo "setup: docker $(docker version --format '{{.Server.Version}}'), $(prometheus --version 2>&1 | head -n1)"

@@ -161,12 +161,17 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
     let endpoint = a.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
     Ok(match kind {
         TargetKind::Local => Target::Local(LocalConfig { functions: a.functions.clone() }),
-        TargetKind::Aws | TargetKind::Localstack => Target::Aws(AwsConfig {
-            tf_dir: a.tf_dir.clone(),
-            tf_outputs: a.tf_outputs.clone(),
-            endpoint,
-            localstack: kind == TargetKind::Localstack,
-        }),
+        TargetKind::Aws | TargetKind::Localstack => {
+            let cfg = AwsConfig {
+                tf_dir: a.tf_dir.clone(),
+                tf_outputs: a.tf_outputs.clone(),
+                endpoint,
+                localstack: kind == TargetKind::Localstack,
+            };
+            // Bad or missing outputs are bad input: say so before any check runs, naming the output.
+            harness::terraform::load_settings(cfg.tf_dir.as_deref(), cfg.tf_outputs.as_deref())?;
+            Target::Aws(cfg)
+        }
         TargetKind::Knative => {
             let env = KnativeConfig::from_env();
             Target::Knative(KnativeConfig {

@@ -1,8 +1,10 @@
 //! [`Target`]: where the functions under test run, and how the harness reaches them.
 
+pub mod aws;
 pub mod knative;
 pub mod lambda_client;
 pub mod local;
+pub mod report_line;
 
 use crate::criteria::TargetKind;
 
