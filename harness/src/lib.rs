@@ -7,6 +7,7 @@ pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
 pub mod measure;
+pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod stats;
