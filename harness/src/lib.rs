@@ -3,6 +3,7 @@
 //! A [`criteria::Profile`] lists checks; [`run`] takes the measurements they need from a target once per run
 //! and decides each check from evidence; [`report`] writes what was decided.
 
+pub mod baseline;
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
@@ -10,5 +11,6 @@ pub mod measure;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod services;
 pub mod stats;
 pub mod target;
