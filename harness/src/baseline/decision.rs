@@ -1,21 +1,23 @@
 //! [`decide`]: is a figure a regression against its baseline?
 //!
 //! Figures are compared on a log scale (a relative change), after turning "worse" into "larger". With `d`
-//! the change of the current run's figure against the mean of the baseline runs, `se` its sampling
-//! standard error (from the runs' confidence intervals), `z` the one-sided normal quantile of the decision
-//! confidence (99%: z = 2.33) and `band` the noise band of the environment (z times the run-to-run
-//! jitter σ that history shows beyond sampling error, widened for a baseline of K runs: z·σ·√(1 + 1/K)):
+//! the change of this run's figure against the mean of the K baseline runs, `se` its sampling standard
+//! error (from the runs' 95% confidence intervals), `j = σ·√(1 + 1/K)` the run-to-run jitter of the
+//! environment beyond sampling (σ measured from the history, see `noise`), `t = √(se² + j²)` and `z` the
+//! one-sided normal quantile of the decision's confidence (99%: 2.33):
 //!
-//! - **regression**: the whole interval `d ± z·se` lies beyond the band (`d - z·se > band`: the change is
-//!   significant and larger than the environment's own variation) and the interval reaches the threshold
-//!   (`d + z·se >= ln(1 + threshold)`: the data do not rule out a change of the threshold's size; asking for
-//!   the point estimate itself to pass the threshold would miss a true 10% regression half of the time);
-//! - **below threshold**: beyond the band but shown to be smaller than the threshold;
+//! - the **noise band** is `z_j·j` and the change's **confidence interval** is `d ± z_s·se`, where the
+//!   confidence is split between the two sources in proportion to their size (`z_s = z·se/t`,
+//!   `z_j = z·j/t`), so that the interval lies wholly beyond the band exactly when `d > z·t`: under no
+//!   change that happens with probability 1 - confidence, whichever source dominates (a fixed z on each
+//!   side would hold false alarms to the same bound but need a far larger change to fire);
+//! - **regression**: the interval lies beyond the band, the change is statistically significant on its
+//!   own sampling error (one-sided p < [`SIGNIFICANCE`]), and it reaches the threshold: `d + z·t >=
+//!   ln(1 + threshold)` (the data do not rule out a change of the threshold's size; asking the point
+//!   estimate itself to pass the threshold would miss a true 10% regression half of the time);
+//! - **below threshold**: the same, but shown to be smaller than the threshold;
 //! - **improvement**: the interval lies wholly below `-band`;
 //! - **within noise**: anything else.
-//!
-//! Under no change, the interval's lower bound exceeds the band with probability at most 1 - confidence
-//! (sampling and jitter each get their own z), which bounds false alarms.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,9 @@ impl Estimate {
     }
 }
 
+/// One-sided p-value below which a change is significant on its sampling error alone.
+pub const SIGNIFICANCE: f64 = 0.05;
+
 /// Two-sided 95% normal quantile: the intervals the evidence carries.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -63,6 +68,20 @@ pub struct Noise {
     pub sigma: f64,
     /// Runs it was measured from.
     pub runs: usize,
+    /// Degrees of freedom of the estimate of `sigma` (infinite when known exactly).
+    #[serde(default = "infinite")]
+    pub dof: f64,
+}
+
+fn infinite() -> f64 {
+    f64::INFINITY
+}
+
+impl Noise {
+    /// Noise known exactly (simulations, tests).
+    pub fn exact(sigma: f64) -> Noise {
+        Noise { sigma, runs: usize::MAX, dof: f64::INFINITY }
+    }
 }
 
 /// The decision.
@@ -86,7 +105,7 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// Relative change towards worse (negative: better).
     pub change: f64,
-    /// Its confidence interval at the rule's confidence (both sides).
+    /// Its confidence interval (the confidence left to sampling error, see the module notes).
     pub ci: (f64, f64),
     /// The noise band (relative).
     pub band: f64,
@@ -109,7 +128,7 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     if baseline.is_empty() {
         return Err(Undecided("the baseline holds no figure for it".into()));
     }
-    if !(current.value > 0.0) || baseline.iter().any(|b| !(b.value > 0.0)) {
+    if !positive(current.value) || !baseline.iter().all(|b| positive(b.value)) {
         return Err(Undecided("figures are not all positive: no relative change".into()));
     }
     let se_c = current
@@ -123,12 +142,19 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     let sign = if rule.direction == Direction::HigherIsBetter { -1.0 } else { 1.0 };
     let d = sign * (current.value.ln() - base_log);
     let se = (se_c.powi(2) + se_b.iter().map(|s| s * s).sum::<f64>() / (k * k)).sqrt();
-    let z = normal_quantile(rule.confidence);
-    let band = z * noise.sigma * (1.0 + 1.0 / k).sqrt();
-    let (lo, hi) = (d - z * se, d + z * se);
+    let jitter = noise.sigma * (1.0 + 1.0 / k).sqrt();
+    let total = (se * se + jitter * jitter).sqrt();
+    // σ is estimated from a short history: a Student t quantile with the Welch-Satterthwaite degrees of
+    // freedom of the total (the sampling part is taken as known) keeps false alarms at the bound.
+    let dof = if jitter > 0.0 { total.powi(4) / (jitter.powi(4) / noise.dof) } else { f64::INFINITY };
+    let z = student_t_quantile(rule.confidence, dof);
+    let (z_s, z_j) = if total > 0.0 { (z * se / total, z * jitter / total) } else { (z, 0.0) };
+    let band = z_j * jitter;
+    let (lo, hi) = (d - z_s * se, d + z_s * se);
     let limit = (1.0 + rule.threshold).ln();
-    let verdict = if lo > band {
-        if hi >= limit {
+    let p_value = if se > 0.0 { 1.0 - normal_cdf(d / se) } else if d > 0.0 { 0.0 } else { 1.0 };
+    let verdict = if lo > band && p_value < SIGNIFICANCE {
+        if d + z * total >= limit {
             Verdict::Regression
         } else {
             Verdict::BelowThreshold
@@ -138,17 +164,17 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     } else {
         Verdict::WithinNoise
     };
-    let p_value = if se > 0.0 { 1.0 - normal_cdf(d / se) } else if d > 0.0 { 0.0 } else { 1.0 };
     let rel = |x: f64| x.exp() - 1.0;
     let pct = |x: f64| format!("{:+.1}%", 100.0 * rel(x));
     let explanation = format!(
-        "{} worse ({:.0}% CI {}..{}), noise band ±{:.1}% from {} runs, threshold {:.0}%: {}",
+        "{} worse ({:.0}% CI {}..{}, p={:.2e}), noise band ±{:.1}% from {}, threshold {:.0}%: {}",
         pct(d),
-        100.0 * (2.0 * rule.confidence - 1.0),
+        100.0 * (2.0 * normal_cdf(z_s) - 1.0),
         pct(lo),
         pct(hi),
+        p_value,
         100.0 * rel(band),
-        noise.runs,
+        if noise.runs == usize::MAX { "known noise".to_string() } else { format!("{} runs", noise.runs) },
         100.0 * rule.threshold,
         match verdict {
             Verdict::Regression => "regression",
@@ -158,6 +184,10 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
         }
     );
     Ok(Outcome { verdict, change: rel(d), ci: (rel(lo), rel(hi)), band: rel(band), p_value, explanation })
+}
+
+fn positive(x: f64) -> bool {
+    x > 0.0
 }
 
 /// Standard normal CDF (via erfc; absolute error below 1.2e-7).
@@ -181,6 +211,21 @@ fn erfc(x: f64) -> f64 {
     } else {
         2.0 - r
     }
+}
+
+/// Student t quantile with `dof` degrees of freedom (Cornish-Fisher expansion around the normal quantile;
+/// within 0.5% of tables from 5 degrees of freedom, rounded down to 3 below).
+pub fn student_t_quantile(p: f64, dof: f64) -> f64 {
+    let z = normal_quantile(p);
+    if !dof.is_finite() {
+        return z;
+    }
+    let v = dof.max(3.0);
+    let g1 = (z.powi(3) + z) / 4.0;
+    let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
+    let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
+    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5) - 1920.0 * z.powi(3) - 945.0 * z) / 92160.0;
+    z + g1 / v + g2 / v.powi(2) + g3 / v.powi(3) + g4 / v.powi(4)
 }
 
 /// Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
@@ -220,12 +265,17 @@ mod tests {
         assert!((normal_quantile(0.5)).abs() < 1e-9);
         assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
         assert!((normal_cdf(-2.326_348) - 0.01).abs() < 1e-6);
+        for (dof, t) in [(6.0, 3.143), (10.0, 2.764), (20.0, 2.528), (60.0, 2.390)] {
+            let got = student_t_quantile(0.99, dof);
+            assert!((got - t).abs() / t < 0.005, "t(0.99, {dof}) = {got}, tables say {t}");
+        }
+        assert_eq!(student_t_quantile(0.99, f64::INFINITY), normal_quantile(0.99));
     }
 
     #[test]
     fn a_clear_slowdown_is_a_regression_and_no_change_is_not() {
         let base = [est(100.0, 0.02), est(101.0, 0.02), est(99.0, 0.02)];
-        let noise = Noise { sigma: 0.01, runs: 10 };
+        let noise = Noise::exact(0.01);
         let o = decide(&base, &est(125.0, 0.02), &noise, &RULE).unwrap();
         assert_eq!(o.verdict, Verdict::Regression, "{}", o.explanation);
         assert!(o.change > 0.2 && o.ci.0 > o.band && o.p_value < 1e-6);
@@ -238,16 +288,16 @@ mod tests {
     #[test]
     fn a_precise_small_change_is_below_threshold() {
         let base = [est(100.0, 0.002)];
-        let o = decide(&base, &est(103.0, 0.002), &Noise { sigma: 0.001, runs: 20 }, &RULE).unwrap();
+        let o = decide(&base, &est(103.0, 0.002), &Noise::exact(0.001), &RULE).unwrap();
         assert_eq!(o.verdict, Verdict::BelowThreshold, "{}", o.explanation);
     }
 
     #[test]
     fn a_noisy_environment_absorbs_a_change_the_sampling_error_alone_would_flag() {
         let base = [est(100.0, 0.01)];
-        let quiet = decide(&base, &est(115.0, 0.01), &Noise { sigma: 0.0, runs: 10 }, &RULE).unwrap();
+        let quiet = decide(&base, &est(115.0, 0.01), &Noise::exact(0.0), &RULE).unwrap();
         assert_eq!(quiet.verdict, Verdict::Regression);
-        let noisy = decide(&base, &est(115.0, 0.01), &Noise { sigma: 0.08, runs: 10 }, &RULE).unwrap();
+        let noisy = decide(&base, &est(115.0, 0.01), &Noise::exact(0.08), &RULE).unwrap();
         assert_eq!(noisy.verdict, Verdict::WithinNoise, "{}", noisy.explanation);
     }
 
@@ -255,15 +305,15 @@ mod tests {
     fn higher_is_better_figures_regress_downwards() {
         let rule = Rule { direction: Direction::HigherIsBetter, ..RULE };
         let base = [est(80.0, 0.01)];
-        let o = decide(&base, &est(60.0, 0.01), &Noise { sigma: 0.01, runs: 10 }, &rule).unwrap();
+        let o = decide(&base, &est(60.0, 0.01), &Noise::exact(0.01), &rule).unwrap();
         assert_eq!(o.verdict, Verdict::Regression, "{}", o.explanation);
-        let o = decide(&base, &est(95.0, 0.01), &Noise { sigma: 0.01, runs: 10 }, &rule).unwrap();
+        let o = decide(&base, &est(95.0, 0.01), &Noise::exact(0.01), &rule).unwrap();
         assert_eq!(o.verdict, Verdict::Improvement);
     }
 
     #[test]
     fn undecidable_inputs_say_why() {
-        let noise = Noise { sigma: 0.01, runs: 10 };
+        let noise = Noise::exact(0.01);
         let unbounded = Estimate { value: 1.0, ci_low: Some(0.9), ci_high: None, n: 19 };
         assert!(decide(&[est(1.0, 0.1)], &unbounded, &noise, &RULE).unwrap_err().0.contains("n=19"));
         assert!(decide(&[], &est(1.0, 0.1), &noise, &RULE).unwrap_err().0.contains("no figure"));

@@ -22,7 +22,13 @@ pub fn measure_noise(series: &[Estimate]) -> Option<Noise> {
     let mssd = x.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f64>() / (2.0 * (m - 1) as f64);
     let ses: Vec<f64> = pos.iter().filter_map(|e| e.log_se()).collect();
     let sampling = if ses.is_empty() { 0.0 } else { ses.iter().map(|s| s * s).sum::<f64>() / ses.len() as f64 };
-    Some(Noise { sigma: (mssd - sampling).max(0.0).sqrt(), runs: m })
+    // The mean square successive difference of m normal values has about 2(m-1)²/(3m-4) degrees of
+    // freedom; the jitter is what is left after the sampling variance is taken out, and its relative
+    // uncertainty grows by the share it has of the total.
+    let jitter = (mssd - sampling).max(0.0);
+    let dof_mssd = 2.0 * ((m - 1) as f64).powi(2) / (3 * m - 4) as f64;
+    let dof = if jitter > 0.0 { dof_mssd * (jitter / mssd).powi(2) } else { dof_mssd };
+    Some(Noise { sigma: jitter.sqrt(), runs: m, dof })
 }
 
 #[cfg(test)]
@@ -39,6 +45,7 @@ mod tests {
         assert!(measure_noise(&[exact(1.0); 4]).is_none());
         let n = measure_noise(&[exact(1.0); 5]).unwrap();
         assert_eq!((n.sigma, n.runs), (0.0, 5));
+        assert!((n.dof - 32.0 / 11.0).abs() < 1e-12);
     }
 
     #[test]

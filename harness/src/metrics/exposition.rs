@@ -90,6 +90,9 @@ pub struct Histogram {
     pub count: f64,
 }
 
+/// Buckets, `_sum` and `_count` of one histogram series while it is assembled.
+type HistogramParts = (Vec<(f64, f64)>, Option<f64>, Option<f64>);
+
 impl Family {
     /// The histogram series of a histogram family, validated: buckets cumulative, a `+Inf` bucket equal to
     /// `_count`, a `_sum` present.
@@ -97,7 +100,7 @@ impl Family {
         if self.kind != Kind::Histogram {
             return Err(Error::Histogram { name: self.name.clone(), detail: format!("is a {}, not a histogram", self.kind.name()) });
         }
-        let mut by: BTreeMap<Labels, (Vec<(f64, f64)>, Option<f64>, Option<f64>)> = BTreeMap::new();
+        let mut by: BTreeMap<Labels, HistogramParts> = BTreeMap::new();
         for s in &self.samples {
             let mut labels = s.labels.clone();
             let le = labels.remove("le");

@@ -1,8 +1,9 @@
 //! Metrics from real servers: the Prometheus HTTP API ([`PromClient`]), the Alertmanager API
 //! ([`AmClient`]), Prometheus text exposition ([`exposition`]) and bucketed quantiles ([`quantile`]), over a
-//! small authenticated HTTP client ([`http`]).
+//! small authenticated HTTP client ([`http`]); Grafana [`dashboard`] queries.
 
 mod alertmanager;
+pub mod dashboard;
 mod error;
 pub mod exposition;
 pub mod http;

@@ -63,6 +63,11 @@ impl PushClient {
     pub fn url(&self) -> &str {
         &self.endpoint.url
     }
+
+    /// Base URL and credentials.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 /// A Pushgateway: started by the suite (stopped on drop) or named by the user.
