@@ -71,6 +71,7 @@ pub const RESOURCE: &[Family] =
     &[fam("function_memory_used_bytes", Kind::Sampled, false), fam("function_memory_limit_bytes", Kind::Sampled, false)];
 
 struct Settings {
+    baseline: Option<(PathBuf, String, BTreeMap<String, String>)>,
     cold_starts: usize,
     warm: Duration,
     data_timeout: Duration,
@@ -121,7 +122,18 @@ impl Settings {
                 .ok_or_else(|| param_err("alerts", "expected a list of alert names"))?,
             None => alert_names(&rule_files)?,
         };
+        let history = params.get("history").and_then(|v| v.as_str()).map(String::from).or_else(|| std::env::var("HARNESS_HISTORY").ok().filter(|v| !v.is_empty()));
+        let name = params.get("baseline").and_then(|v| v.as_str()).map(String::from).or_else(|| std::env::var("HARNESS_BASELINE").ok()).unwrap_or_else(|| "main".into());
+        let checks: BTreeMap<String, String> = match params.get("baseline_checks") {
+            None => BTreeMap::new(),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| param_err("baseline_checks", "expected a map from metric (warm_start, cold_start, build) to check id"))?,
+        };
+        let baseline = match (history, checks.is_empty()) {
+            (Some(h), false) => Some((PathBuf::from(h), name, checks)),
+            _ => None,
+        };
         Ok(Settings {
+            baseline,
             cold_starts: num(params, "cold_starts", 20.0)? as usize,
             warm: Duration::from_secs_f64(num(params, "warm_seconds", 5.0)?),
             data_timeout: Duration::from_secs_f64(num(params, "data_timeout_seconds", 60.0)?),
@@ -210,25 +222,46 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
     let init = platform.cold_starts(s.cold_starts).await?;
     let warm = platform.warm_traffic(s.warm).await?;
     set.notes.push(format!("drove {} cold starts and {} warm invocations of {f}", init.len(), warm.len()));
+    let pushed_from = prom_time(prom).await?;
+    let mut pushed = false;
     match &mon.pushgateway {
-        Some(pg) => {
-            if let Err(e) = platform.build(pg.endpoint()).await {
-                set.notes.push(format!("no build pushed its metrics: {e}"));
-            }
-        }
+        Some(pg) => match platform.build(pg.endpoint()).await {
+            Ok(()) => pushed = true,
+            Err(e) => set.notes.push(format!("no build pushed its metrics: {e}")),
+        },
         None => set.notes.push("no Pushgateway: build metrics must come from the user's pipeline".into()),
     }
-    let count = format!("sum(function_cold_start_duration_seconds_count{{function={f}}})");
-    let delta = format!("({count} or vector(0)) - ({count} @ {t0:.3} or vector(0))");
+    match (&mon.pushgateway, &s.baseline) {
+        (Some(pg), Some((dir, name, checks))) => match push_baseline(pg, dir, name, checks, &platform.function()).await {
+            Ok(n) => {
+                pushed = true;
+                set.notes.push(format!("pushed {n} figures of baseline `{name}` as perf_baseline_p95_seconds"));
+            }
+            Err(e) => set.notes.push(format!("no baseline pushed for the dashboard: {e}")),
+        },
+        _ => set.notes.push("no baseline pushed for the dashboard (params history and baseline_checks not set)".into()),
+    }
+    let sel = format!("function_cold_start_duration_seconds_count{{function={f}}}");
+    let delta = format!("(sum({sel}) or vector(0)) - (sum({sel} @ {t0:.3}) or vector(0))");
+    let push_q = format!("max(push_time_seconds) >= {pushed_from:.3}");
     let want = init.len() as f64;
-    wait::until(&format!("Prometheus to count the {want} cold starts ({delta})"), s.data_timeout, Duration::from_millis(250), || async {
+    let what = format!("Prometheus to count the {want} cold starts ({delta}){}", if pushed { format!(" and scrape the pushes ({push_q})") } else { String::new() });
+    let arrived = wait::until(&what, s.data_timeout, Duration::from_millis(250), || async {
         let got = prom.query(&delta, None).await?.first().map_or(0.0, |x| x.value);
-        let rules = prom.rules().await?;
-        let unevaluated = rules.iter().flat_map(|g| &g.rules).filter(|r| r.health == "unknown").count();
-        Ok(if got >= want && unevaluated == 0 { Ok(()) } else { Err(format!("{got} counted, {unevaluated} rules not evaluated yet")) })
+        let scraped = !pushed || !prom.query(&push_q, None).await?.is_empty();
+        Ok(if got >= want && scraped { Ok(()) } else { Err(format!("{got} cold starts counted, pushes scraped: {scraped}")) })
     })
     .await
-    .map_err(|e| Error::Unavailable { what: "cold start data in Prometheus".into(), detail: e.to_string() })?;
+    .and(Ok(prom_time(prom).await?));
+    let arrived = arrived.map_err(|e| Error::Unavailable { what: "this run's data in Prometheus".into(), detail: e.to_string() })?;
+    // Recording rules see the data at their next evaluation.
+    wait::until("every rule group to be evaluated after the data arrived", s.data_timeout, Duration::from_millis(250), || async {
+        let groups = prom.rules().await?;
+        let late: Vec<&str> = groups.iter().filter(|g| g.last_evaluation_unix().is_none_or(|t| t < arrived)).map(|g| g.name.as_str()).collect();
+        Ok(if late.is_empty() { Ok(()) } else { Err(format!("not yet evaluated: {}", late.join(", "))) })
+    })
+    .await
+    .map_err(svc_err)?;
     let t1 = prom_time(prom).await?;
     let window = (t1 - t0).ceil() as u64 + 2;
     let mut raw = BTreeMap::new();
@@ -260,6 +293,38 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
     set.raw.push(PathBuf::from("raw/monitoring/prometheus.json"));
     drop(mon);
     Ok(set.finish())
+}
+
+/// Pushes the figures of baseline `name` (history `dir`) for the checks `checks` maps metric labels to
+/// (`warm_start` -> `AC2.warm_p95` ...) as `perf_baseline_p95_seconds{metric, function}`, in seconds.
+pub async fn push_baseline(
+    pg: &services::PushClient,
+    dir: &Path,
+    name: &str,
+    checks: &BTreeMap<String, String>,
+    function: &str,
+) -> Result<usize, Error> {
+    use crate::metrics::exposition::{Family as Fam, Kind as K, Sample};
+    let b = crate::baseline::named::load(dir, name).map_err(|e| Error::Unavailable { what: format!("baseline `{name}`"), detail: e.to_string() })?;
+    let mut samples = Vec::new();
+    for (metric, check) in checks {
+        let entry = b.checks.get(check).ok_or_else(|| Error::Unavailable { what: format!("baseline `{name}`"), detail: format!("no figure for check {check}") })?;
+        let unit = crate::criteria::Unit::parse(&entry.unit).ok_or_else(|| Error::Failed(format!("baseline `{name}`, check {check}: unknown unit `{}`", entry.unit)))?;
+        let vals: Vec<f64> = entry.figures.iter().map(|f| f.value).filter(|v| *v > 0.0).collect();
+        if vals.is_empty() {
+            return Err(Error::Unavailable { what: format!("baseline `{name}`"), detail: format!("no positive figure for check {check}") });
+        }
+        let geo = (vals.iter().map(|v| v.ln()).sum::<f64>() / vals.len() as f64).exp();
+        let mut labels: BTreeMap<String, String> = [("metric".to_string(), metric.clone())].into();
+        if metric != "build" {
+            labels.insert("function".into(), function.into());
+        }
+        samples.push(Sample { name: "perf_baseline_p95_seconds".into(), labels, value: unit.to_canonical(geo), timestamp_ms: None });
+    }
+    let n = samples.len();
+    let fam = Fam { name: "perf_baseline_p95_seconds".into(), kind: K::Gauge, help: Some(format!("P95 of baseline {name}")), samples };
+    pg.push(crate::measure::regression::BASELINE_JOB, &[("baseline", name)], &[fam]).await.map_err(svc_err)?;
+    Ok(n)
 }
 
 async fn family_has_data(prom: &PromClient, fam: &Family, t0: f64, t1: f64, window: u64) -> (bool, String) {
@@ -323,13 +388,15 @@ async fn dashboards(prom: &PromClient, files: &[PathBuf], t0: f64, t1: f64, note
     let mut raw = Vec::new();
     let range = format!("{}s", (t1 - t0).ceil() as u64 + 2);
     let step = ((t1 - t0) / 30.0).max(1.0);
+    // The last point at t1 exactly: the latest recording-rule outputs are only seconds old.
+    let start = t1 - step * ((t1 - t0) / step).ceil();
     for file in files {
         let d = Dashboard::load(file).map_err(|e| Error::Unavailable { what: "a dashboard".into(), detail: e.to_string() })?;
         for q in &d.queries {
             total += 1;
             let promql = q.promql("1m", &range);
             let unknown: Vec<String> = crate::metrics::dashboard::metric_names(&promql).into_iter().filter(|n| !names.contains(n)).collect();
-            let result = prom.query_range(&promql, t0, t1, step).await;
+            let result = prom.query_range(&promql, start, t1, step).await;
             let points = result.as_ref().map_or(0, |r| r.iter().map(|s| s.points.len()).sum::<usize>());
             if points == 0 {
                 missing += 1;

@@ -43,6 +43,17 @@ pub struct RuleGroup {
     pub file: String,
     /// Rules.
     pub rules: Vec<Rule>,
+    /// When the group was last evaluated (RFC 3339).
+    #[serde(default, rename = "lastEvaluation")]
+    pub last_evaluation: Option<String>,
+}
+
+impl RuleGroup {
+    /// Last evaluation as Unix seconds (`None` before the first).
+    pub fn last_evaluation_unix(&self) -> Option<f64> {
+        let t = chrono::DateTime::parse_from_rfc3339(self.last_evaluation.as_deref()?).ok()?;
+        (t.timestamp() > 0).then(|| t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
+    }
 }
 
 /// A recording or alerting rule with its health.
@@ -131,20 +142,18 @@ impl PromClient {
         &self.endpoint
     }
 
-    /// Calls `path` with form parameters and returns the `data` of a successful answer.
+    /// Calls `path` with parameters and returns the `data` of a successful answer: queries are POSTed as a
+    /// form (PromQL can be long), the read-only listings only answer GET.
     async fn api(&self, path: &str, params: &[(&str, &str)], query: &str) -> Result<Value, Error> {
         let url = self.endpoint.join(path);
-        let r = self
-            .http
-            .send(
-                Method::POST,
-                &url,
-                &self.endpoint.auth,
-                Some("application/x-www-form-urlencoded"),
-                Bytes::from(form_encode(params)),
-                query,
-            )
-            .await?;
+        let post = matches!(path, "/api/v1/query" | "/api/v1/query_range" | "/api/v1/series");
+        let r = if post {
+            let form = Bytes::from(form_encode(params));
+            self.http.send(Method::POST, &url, &self.endpoint.auth, Some("application/x-www-form-urlencoded"), form, query).await?
+        } else {
+            let full = if params.is_empty() { url.clone() } else { format!("{url}?{}", form_encode(params)) };
+            self.http.send(Method::GET, &full, &self.endpoint.auth, None, Bytes::new(), query).await?
+        };
         let body: Value = match serde_json::from_slice(&r.body) {
             Ok(v) => v,
             Err(_) if !(200..300).contains(&r.status) => {
