@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
     for i in 0..runs {
         let out = Command::new(&me).args(["--one-run", &n.to_string()]).output()?;
         anyhow::ensure!(out.status.success(), "run {i}: {}", String::from_utf8_lossy(&out.stderr));
-        let v: Vec<f64> = String::from_utf8(out.stdout)?.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+        let v: Vec<f64> =
+            String::from_utf8(out.stdout)?.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
         let (p50, p95, lo, hi) = (v[0], v[1], v[2], v[3]);
         println!("{i:>4} {:>10.1} {:>10.1} {:>10.1} .. {:>8.1}", p50 * 1e6, p95 * 1e6, lo * 1e6, hi * 1e6);
         p50s.push(p50);
@@ -71,9 +72,13 @@ fn one_run(n: usize) -> anyhow::Result<()> {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}"))))
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
+                            b"{\"ok\":true}",
+                        ))))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });

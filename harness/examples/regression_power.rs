@@ -22,7 +22,10 @@ fn main() {
         base.n
     );
     println!("{trials} trials per row, seed {SEED:#x}\n");
-    println!("{:>9} {:>8} {:>8} {:>9} {:>10} {:>12} {:>10}", "sessions", "σ sess.", "history", "baseline", "detected", "false alarm", "undecided");
+    println!(
+        "{:>9} {:>8} {:>8} {:>9} {:>10} {:>12} {:>10}",
+        "sessions", "σ sess.", "history", "baseline", "detected", "false alarm", "undecided"
+    );
     let quiet = base.sigma_batch;
     let loaded = NoiseModel::LOADED.sigma_batch;
     let rows: &[(usize, f64, usize, usize)] = &[

@@ -87,7 +87,11 @@ async fn missing_families_and_panels_without_data_are_counted_and_named() {
     // Memory utilization reads the missing families; the baseline panel has no baseline pushed.
     assert_eq!(value(&set, "dashboard_missing").0, 2.0, "{:#?}", set.notes);
     assert!(set.notes.iter().any(|n| n.contains("Resource utilization: memory")), "{:#?}", set.notes);
-    assert!(set.notes.iter().any(|n| n.contains("P95 against baseline") && n.contains("perf_baseline_p95_seconds")), "{:#?}", set.notes);
+    assert!(
+        set.notes.iter().any(|n| n.contains("P95 against baseline") && n.contains("perf_baseline_p95_seconds")),
+        "{:#?}",
+        set.notes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,7 +101,8 @@ async fn a_user_named_prometheus_that_is_down_is_named() {
     // This test binary's own process: no other test sees the variable.
     std::env::set_var("HARNESS_PROMETHEUS_URL", format!("http://127.0.0.1:{port}"));
     let tmp = tempfile::tempdir().unwrap();
-    let e = monitoring::measure(&platform, &Params::new(), &RunDir::open(tmp.path()).unwrap(), "local").await.unwrap_err();
+    let e =
+        monitoring::measure(&platform, &Params::new(), &RunDir::open(tmp.path()).unwrap(), "local").await.unwrap_err();
     std::env::remove_var("HARNESS_PROMETHEUS_URL");
     let msg = e.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("cannot reach"), "{msg}");

@@ -44,19 +44,27 @@ async fn stack_requires_auth_scrapes_a_bearer_protected_platform_loads_the_rules
     for ep in [stack.prometheus.endpoint(), stack.alertmanager.endpoint(), stack.pushgateway.endpoint()] {
         let anonymous = http.get(&ep.join("/-/ready"), &Auth::None).await.unwrap();
         assert_eq!(anonymous.status, 401, "{} served without credentials", ep.url);
-        let wrong = http.get(&ep.join("/-/ready"), &Auth::Basic { user: "harness".into(), password: "guess".into() }).await.unwrap();
+        let wrong = http
+            .get(&ep.join("/-/ready"), &Auth::Basic { user: "harness".into(), password: "guess".into() })
+            .await
+            .unwrap();
         assert_eq!(wrong.status, 401, "{} served with a wrong password", ep.url);
         assert_eq!(http.get(&ep.join("/-/ready"), &ep.auth).await.unwrap().status, 200);
     }
 
     assert_eq!(until_value(&prom, "up{job=\"platform\"}").await, 1.0);
-    let targets = wait::until("the wrong-token target to be scraped", Duration::from_secs(30), Duration::from_millis(100), || async {
-        let t = prom.targets().await?;
-        Ok(match t.iter().find(|t| t.labels.get("job").map(String::as_str) == Some("wrong-token")) {
-            Some(t) if t.health == "down" => Ok(t.clone()),
-            other => Err(format!("{other:?}")),
-        })
-    })
+    let targets = wait::until(
+        "the wrong-token target to be scraped",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let t = prom.targets().await?;
+            Ok(match t.iter().find(|t| t.labels.get("job").map(String::as_str) == Some("wrong-token")) {
+                Some(t) if t.health == "down" => Ok(t.clone()),
+                other => Err(format!("{other:?}")),
+            })
+        },
+    )
     .await
     .unwrap();
     assert!(targets.last_error.contains("401"), "{}", targets.last_error);
@@ -64,7 +72,8 @@ async fn stack_requires_auth_scrapes_a_bearer_protected_platform_loads_the_rules
     let groups = prom.rules().await.unwrap();
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, vec!["perf-acceptance-alerts", "perf-acceptance-recording"]);
-    let alerts: Vec<&str> = groups.iter().flat_map(|g| &g.rules).filter(|r| r.kind == "alerting").map(|r| r.name.as_str()).collect();
+    let alerts: Vec<&str> =
+        groups.iter().flat_map(|g| &g.rules).filter(|r| r.kind == "alerting").map(|r| r.name.as_str()).collect();
     assert!(alerts.contains(&"PerformanceRegression") && alerts.contains(&"ColdStartP95High"), "{alerts:?}");
     assert!(prom.metric_names().await.unwrap().iter().any(|n| n == "function_invocations_total"));
 
@@ -73,9 +82,15 @@ async fn stack_requires_auth_scrapes_a_bearer_protected_platform_loads_the_rules
     stack.pushgateway.client().push("perf-baseline", &[("function", "hello")], &gauge).await.unwrap();
     assert_eq!(until_value(&prom, "perf_baseline_p95_seconds{job=\"perf-baseline\",function=\"hello\"}").await, 0.042);
 
-    let pids: Vec<u32> = [stack.prometheus.process(), stack.alertmanager.process(), stack.pushgateway.process()].iter().map(|p| p.unwrap().pid()).collect();
+    let pids: Vec<u32> = [stack.prometheus.process(), stack.alertmanager.process(), stack.pushgateway.process()]
+        .iter()
+        .map(|p| p.unwrap().pid())
+        .collect();
     let dirs: Vec<std::path::PathBuf> =
-        [stack.prometheus.process(), stack.alertmanager.process(), stack.pushgateway.process()].iter().map(|p| p.unwrap().dir().to_path_buf()).collect();
+        [stack.prometheus.process(), stack.alertmanager.process(), stack.pushgateway.process()]
+            .iter()
+            .map(|p| p.unwrap().dir().to_path_buf())
+            .collect();
     let webhook = stack.webhook.url().to_string();
     drop(stack);
     for pid in pids {
@@ -91,7 +106,8 @@ async fn stack_requires_auth_scrapes_a_bearer_protected_platform_loads_the_rules
 async fn a_rule_file_that_fails_to_load_is_named_with_prometheus_own_message() {
     let d = tempfile::tempdir().unwrap();
     let bad = d.path().join("broken.rules.yml");
-    std::fs::write(&bad, "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: rate(foo[1m] >\n").unwrap();
+    std::fs::write(&bad, "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: rate(foo[1m] >\n")
+        .unwrap();
     let opts = PrometheusOptions { rule_files: vec![bad], ..PrometheusOptions::default() };
     let e = Prometheus::start(&opts).await.unwrap_err();
     assert!(matches!(e, services::Error::Exited { .. }), "{e:?}");
@@ -133,7 +149,10 @@ async fn prometheus_down_and_empty_results_name_the_url_and_the_query() {
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_histogram_quantile_agrees_with_the_harness() {
     let platform = FakePlatform::start(9, Exposes { resources: true }).await;
-    let opts = PrometheusOptions { jobs: vec![harness::measure::Platform::scrape_job(&platform)], ..PrometheusOptions::default() };
+    let opts = PrometheusOptions {
+        jobs: vec![harness::measure::Platform::scrape_job(&platform)],
+        ..PrometheusOptions::default()
+    };
     let prom = Prometheus::start(&opts).await.unwrap();
     let c = prom.client();
     let init = harness::measure::Platform::cold_starts(&platform, 200).await.unwrap();
@@ -150,7 +169,8 @@ async fn prometheus_histogram_quantile_agrees_with_the_harness() {
     let from_prometheus = c.query_value(q, None, "scraped histogram").await.unwrap();
     let text = platform.exposition();
     let fams = metrics::exposition::parse(&text, platform.url()).unwrap();
-    let h = fams.iter().find(|f| f.name == "function_cold_start_duration_seconds").unwrap().histograms().unwrap().remove(0);
+    let h =
+        fams.iter().find(|f| f.name == "function_cold_start_duration_seconds").unwrap().histograms().unwrap().remove(0);
     let ours = quantile::histogram_quantile(0.95, &h.buckets).unwrap();
     assert!((from_prometheus - ours).abs() <= 1e-9 * ours, "Prometheus {from_prometheus} vs harness {ours}");
     let bounds: Vec<f64> = h.buckets.iter().map(|b| b.0).collect();

@@ -30,7 +30,12 @@ async fn an_injected_regression_is_detected_alerted_and_resolved() {
     ]
     .into();
     let set = regression::measure(&platform, &params, &run, "local").await.unwrap();
-    assert!(matches!(set.metrics["injected_detected"], Metric::Value { value, .. } if value == 1.0), "{:?}\n{:#?}", set.metrics["injected_detected"], set.notes);
+    assert!(
+        matches!(set.metrics["injected_detected"], Metric::Value { value, .. } if value == 1.0),
+        "{:?}\n{:#?}",
+        set.metrics["injected_detected"],
+        set.notes
+    );
     let Metric::Value { value: seconds, unit, n, .. } = &set.metrics["alert_time"] else {
         panic!("{:?}\n{:#?}", set.metrics["alert_time"], set.notes)
     };
@@ -40,7 +45,9 @@ async fn an_injected_regression_is_detected_alerted_and_resolved() {
     assert!(note.contains("at the webhook after") && note.contains("resolved"), "{note}");
     // The figure for the issue notes (not asserted: timings belong in reports).
     eprintln!("alert path: {note}");
-    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.path().join("raw/regression/platform.json")).unwrap()).unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("raw/regression/platform.json")).unwrap())
+            .unwrap();
     assert_eq!(raw["alert"]["factor"], 1.5);
     assert_eq!(raw["injected"]["batches"].as_array().unwrap().len(), 6);
 }

@@ -21,7 +21,13 @@ fn evidence(id: &str, value: f64) -> Evidence {
         status: Status::Passed,
         reason: String::new(),
         statistic: Some("p95".into()),
-        measured: Some(Measured { value, unit: "ms".into(), n: 2000, ci_low: Some(value * 0.985), ci_high: Some(value * 1.015) }),
+        measured: Some(Measured {
+            value,
+            unit: "ms".into(),
+            n: 2000,
+            ci_low: Some(value * 0.985),
+            ci_high: Some(value * 1.015),
+        }),
         threshold: Some(Threshold { op: "<".into(), value: 100.0, unit: "ms".into() }),
         raw: vec![],
         notes: vec![],
@@ -50,7 +56,12 @@ fn run_dir(root: &std::path::Path, id: &str, env: &Fingerprint, evidence: &[Evid
 fn history(root: &std::path::Path, values: &[f64]) -> History {
     let h = History::open(&root.join("history")).unwrap();
     for (i, v) in values.iter().enumerate() {
-        let d = run_dir(&root.join("runs"), &format!("run{i:02}"), &Fingerprint::current(), &[evidence("AC2.warm_p95", *v)]);
+        let d = run_dir(
+            &root.join("runs"),
+            &format!("run{i:02}"),
+            &Fingerprint::current(),
+            &[evidence("AC2.warm_p95", *v)],
+        );
         h.append_run(&d).unwrap();
     }
     h
@@ -127,10 +138,15 @@ fn a_step_in_the_history_is_marked_as_a_change_point() {
     history(tmp.path(), &values);
     let d = run_dir(tmp.path(), "now", &Fingerprint::current(), &[evidence("AC2.warm_p95", 65.0)]);
     let set = regression::measure_history_only(&params(tmp.path(), "lenient"), &d, "local", "-").unwrap();
-    let note = set.notes.iter().find(|n| n.starts_with("trend AC2.warm_p95: level changed by +")).unwrap_or_else(|| panic!("{:#?}", set.notes));
+    let note = set
+        .notes
+        .iter()
+        .find(|n| n.starts_with("trend AC2.warm_p95: level changed by +"))
+        .unwrap_or_else(|| panic!("{:#?}", set.notes));
     let pct: f64 = note.split('+').nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
     assert!((25.0..35.0).contains(&pct) && note.ends_with("at run run08"), "{note}");
-    let trends: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("raw/regression/trends.json")).unwrap()).unwrap();
+    let trends: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("raw/regression/trends.json")).unwrap()).unwrap();
     assert_eq!(trends[0]["points"].as_array().unwrap().len(), 17);
 }
 

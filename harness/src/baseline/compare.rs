@@ -103,7 +103,12 @@ fn estimate(r: &Record) -> Estimate {
 
 /// Compares `current` (the records of one run) with `baseline`; `history` supplies the noise bands (records
 /// of the current run in it are ignored).
-pub fn compare(baseline: &Baseline, current: &[Record], history: &[Record], opts: &Options) -> Result<Comparison, Error> {
+pub fn compare(
+    baseline: &Baseline,
+    current: &[Record],
+    history: &[Record],
+    opts: &Options,
+) -> Result<Comparison, Error> {
     let first = current.first().ok_or_else(|| Error::Empty("the run has no checks to compare".into()))?;
     let key = first.environment.comparable_key();
     let base_key = baseline.environment.comparable_key();
@@ -122,11 +127,17 @@ pub fn compare(baseline: &Baseline, current: &[Record], history: &[Record], opts
         let outcome = if entry.is_none() {
             Err(format!("baseline `{}` has no figure for this check", baseline.name))
         } else if entry.is_some_and(|e| e.unit != r.unit.clone().unwrap_or_default()) {
-            Err(format!("unit changed from {} to {}", entry.map_or("", |e| e.unit.as_str()), r.unit.as_deref().unwrap_or("")))
+            Err(format!(
+                "unit changed from {} to {}",
+                entry.map_or("", |e| e.unit.as_str()),
+                r.unit.as_deref().unwrap_or("")
+            ))
         } else {
             let series: Vec<Estimate> = history
                 .iter()
-                .filter(|h| h.check == r.check && h.run != r.run && h.has_figure() && h.environment.comparable_key() == key)
+                .filter(|h| {
+                    h.check == r.check && h.run != r.run && h.has_figure() && h.environment.comparable_key() == key
+                })
                 .map(estimate)
                 .collect();
             match measure_noise(&series) {
@@ -143,7 +154,13 @@ pub fn compare(baseline: &Baseline, current: &[Record], history: &[Record], opts
         if let (Err(why), Mode::Strict) = (&outcome, opts.mode) {
             problems.push(format!("{}: {why}", r.check));
         }
-        rows.push(Row { check: r.check.clone(), unit: r.unit.clone().unwrap_or_default(), baseline: base_value, current: cur.value, outcome });
+        rows.push(Row {
+            check: r.check.clone(),
+            unit: r.unit.clone().unwrap_or_default(),
+            baseline: base_value,
+            current: cur.value,
+            outcome,
+        });
     }
     if rows.is_empty() {
         problems.push("no check of this run has a figure that can regress".into());
@@ -210,7 +227,13 @@ mod tests {
         let e = compare(&b, std::slice::from_ref(&other), &hist, &Options::default()).unwrap_err();
         assert!(matches!(e, Error::NotComparable { .. }), "{e}");
         assert!(e.to_string().contains("another environment"));
-        let c = compare(&b, &[other], &hist, &Options { allow_other_environment: true, mode: Mode::Lenient, ..Options::default() }).unwrap();
+        let c = compare(
+            &b,
+            &[other],
+            &hist,
+            &Options { allow_other_environment: true, mode: Mode::Lenient, ..Options::default() },
+        )
+        .unwrap();
         assert!(c.cross_environment);
     }
 }

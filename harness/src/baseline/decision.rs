@@ -131,11 +131,17 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     if !positive(current.value) || !baseline.iter().all(|b| positive(b.value)) {
         return Err(Undecided("figures are not all positive: no relative change".into()));
     }
-    let se_c = current
-        .log_se()
-        .ok_or_else(|| Undecided(format!("this run's figure has no bounded confidence interval (n={}): more samples are needed", current.n)))?;
+    let se_c = current.log_se().ok_or_else(|| {
+        Undecided(format!(
+            "this run's figure has no bounded confidence interval (n={}): more samples are needed",
+            current.n
+        ))
+    })?;
     let se_b: Vec<f64> = baseline.iter().map(Estimate::log_se).collect::<Option<_>>().ok_or_else(|| {
-        Undecided("a baseline figure has no bounded confidence interval: save the baseline from runs with more samples".into())
+        Undecided(
+            "a baseline figure has no bounded confidence interval: save the baseline from runs with more samples"
+                .into(),
+        )
     })?;
     let k = baseline.len() as f64;
     let base_log = baseline.iter().map(|b| b.value.ln()).sum::<f64>() / k;
@@ -152,7 +158,13 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     let band = z_j * jitter;
     let (lo, hi) = (d - z_s * se, d + z_s * se);
     let limit = (1.0 + rule.threshold).ln();
-    let p_value = if se > 0.0 { 1.0 - normal_cdf(d / se) } else if d > 0.0 { 0.0 } else { 1.0 };
+    let p_value = if se > 0.0 {
+        1.0 - normal_cdf(d / se)
+    } else if d > 0.0 {
+        0.0
+    } else {
+        1.0
+    };
     let verdict = if lo > band && p_value < SIGNIFICANCE {
         if d + z * total >= limit {
             Verdict::Regression
@@ -199,13 +211,16 @@ fn erfc(x: f64) -> f64 {
     // Numerical Recipes' erfcc (Chebyshev fit), fractional error < 1.2e-7 everywhere.
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 {
         r
     } else {
@@ -230,12 +245,36 @@ pub fn student_t_quantile(p: f64, dof: f64) -> f64 {
 
 /// Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969_683_028_665_376e1, 2.209_460_984_245_205e2, -2.759_285_104_469_687e2, 1.383_577_518_672_69e2, -3.066_479_806_614_716e1, 2.506_628_277_459_239];
-    const B: [f64; 5] = [-5.447_609_879_822_406e1, 1.615_858_368_580_409e2, -1.556_989_798_598_866e2, 6.680_131_188_771_972e1, -1.328_068_155_288_572e1];
-    const C: [f64; 6] = [-7.784_894_002_430_293e-3, -3.223_964_580_411_365e-1, -2.400_758_277_161_838, -2.549_732_539_343_734, 4.374_664_141_464_968, 2.938_163_982_698_783];
-    const D: [f64; 4] = [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     let p = p.clamp(1e-300, 1.0 - 1e-16);
-    let tail = |q: f64| (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
     if p < 0.02425 {
         tail((-2.0 * p.ln()).sqrt())
     } else if p > 1.0 - 0.02425 {
@@ -253,7 +292,12 @@ mod tests {
     use super::*;
 
     fn est(v: f64, rel_half_width: f64) -> Estimate {
-        Estimate { value: v, ci_low: Some(v * (1.0 - rel_half_width)), ci_high: Some(v * (1.0 + rel_half_width)), n: 500 }
+        Estimate {
+            value: v,
+            ci_low: Some(v * (1.0 - rel_half_width)),
+            ci_high: Some(v * (1.0 + rel_half_width)),
+            n: 500,
+        }
     }
 
     const RULE: Rule = Rule { threshold: 0.10, confidence: 0.99, direction: Direction::LowerIsBetter };

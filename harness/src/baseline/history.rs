@@ -146,7 +146,12 @@ impl History {
     /// Appends `records` as one block under the history lock.
     pub fn append(&self, records: &[Record]) -> Result<(), Error> {
         let lock_path = self.dir.join(".lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
         lock.lock().map_err(|e| Error::io(&lock_path, e))?;
         let path = self.file();
         let mut text = String::new();
@@ -185,8 +190,11 @@ impl History {
             if line.trim().is_empty() {
                 continue;
             }
-            let r: Record =
-                serde_json::from_str(line).map_err(|e| Error::Corrupt { path: path.clone(), line: i + 1, detail: e.to_string() })?;
+            let r: Record = serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                line: i + 1,
+                detail: e.to_string(),
+            })?;
             by_key.insert((r.run.clone(), r.check.clone()), (i, r));
         }
         let mut out: Vec<(usize, Record)> = by_key.into_values().collect();
@@ -254,7 +262,11 @@ pub(crate) mod tests {
         let d = tempfile::tempdir().unwrap();
         let h = History::open(d.path()).unwrap();
         h.append(&[record("r1", "a", 1.0, 0)]).unwrap();
-        fs::write(d.path().join(FILE), format!("{}\nnot json\n", fs::read_to_string(d.path().join(FILE)).unwrap().trim())).unwrap();
+        fs::write(
+            d.path().join(FILE),
+            format!("{}\nnot json\n", fs::read_to_string(d.path().join(FILE)).unwrap().trim()),
+        )
+        .unwrap();
         let e = h.records().unwrap_err().to_string();
         assert!(e.contains("history.jsonl:2:"), "{e}");
     }

@@ -13,7 +13,10 @@ pub mod simulate;
 mod trend;
 
 pub use compare::{compare, Comparison, Mode, Options, Row};
-pub use decision::{decide, normal_cdf, normal_quantile, student_t_quantile, Estimate, Noise, Outcome, Rule, Undecided, Verdict, SIGNIFICANCE, Z95};
+pub use decision::{
+    decide, normal_cdf, normal_quantile, student_t_quantile, Estimate, Noise, Outcome, Rule, Undecided, Verdict,
+    SIGNIFICANCE, Z95,
+};
 pub use error::Error;
 pub use history::{run_ids, Direction, History, Record, FILE as HISTORY_FILE};
 pub use named::Baseline;

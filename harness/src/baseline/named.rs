@@ -73,7 +73,10 @@ pub struct Baseline {
 
 /// The file of baseline `name` under history directory `dir`.
 pub fn path(dir: &Path, name: &str) -> Result<PathBuf, Error> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) || name.starts_with('.') {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        || name.starts_with('.')
+    {
         return Err(Error::BadName(name.into()));
     }
     Ok(dir.join("baselines").join(format!("{name}.json")))
@@ -86,12 +89,21 @@ pub fn save(history: &History, name: &str, runs: usize, until: Option<&str>) -> 
     let records = history.records()?;
     let ids = run_ids(&records);
     let reference = match until {
-        Some(r) => ids.iter().find(|i| *i == r).ok_or_else(|| Error::Empty(format!("run {r} is not in the history {}", history.dir().display())))?,
-        None => ids.last().ok_or_else(|| Error::Empty(format!("the history {} holds no runs: run the suite with --history first", history.dir().display())))?,
+        Some(r) => ids
+            .iter()
+            .find(|i| *i == r)
+            .ok_or_else(|| Error::Empty(format!("run {r} is not in the history {}", history.dir().display())))?,
+        None => ids.last().ok_or_else(|| {
+            Error::Empty(format!(
+                "the history {} holds no runs: run the suite with --history first",
+                history.dir().display()
+            ))
+        })?,
     };
     let first = records.iter().find(|r| &r.run == reference).expect("reference run has records");
     let key = first.environment.comparable_key();
-    let same = |r: &Record| r.environment.comparable_key() == key && r.profile == first.profile && r.target == first.target;
+    let same =
+        |r: &Record| r.environment.comparable_key() == key && r.profile == first.profile && r.target == first.target;
     let upto = ids.iter().position(|i| i == reference).expect("reference is listed");
     let chosen: Vec<String> = ids[..=upto]
         .iter()
@@ -111,7 +123,13 @@ pub fn save(history: &History, name: &str, runs: usize, until: Option<&str>) -> 
             direction: r.direction,
             figures: Vec::new(),
         });
-        e.figures.push(Figure { run: r.run.clone(), value: r.value.unwrap_or(f64::NAN), ci_low: r.ci_low, ci_high: r.ci_high, n: r.n.unwrap_or(0) });
+        e.figures.push(Figure {
+            run: r.run.clone(),
+            value: r.value.unwrap_or(f64::NAN),
+            ci_low: r.ci_low,
+            ci_high: r.ci_high,
+            n: r.n.unwrap_or(0),
+        });
     }
     if checks.is_empty() {
         return Err(Error::Empty(format!("runs {} hold no measured figure to save as a baseline", chosen.join(", "))));
@@ -138,7 +156,9 @@ pub fn load(dir: &Path, name: &str) -> Result<Baseline, Error> {
     let file = path(dir, name)?;
     let text = match fs::read_to_string(&file) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoBaseline { name: name.into(), path: file }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoBaseline { name: name.into(), path: file })
+        }
         Err(e) => return Err(Error::io(&file, e)),
     };
     serde_json::from_str(&text).map_err(|e| Error::Corrupt { path: file, line: e.line(), detail: e.to_string() })
@@ -150,7 +170,12 @@ pub fn list(dir: &Path) -> Vec<String> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| e.path().file_stem().filter(|_| e.path().extension().is_some_and(|x| x == "json")).map(|s| s.to_string_lossy().into_owned()))
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .filter(|_| e.path().extension().is_some_and(|x| x == "json"))
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .collect();
     out.sort();
     out
@@ -166,7 +191,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let h = History::open(d.path()).unwrap();
         for (i, v) in [50.0, 51.0, 52.0, 53.0].iter().enumerate() {
-            h.append(&[record(&format!("r{i}"), "AC2.warm", *v, i as i64), record(&format!("r{i}"), "AC2.cold", 10.0 * v, i as i64)]).unwrap();
+            h.append(&[
+                record(&format!("r{i}"), "AC2.warm", *v, i as i64),
+                record(&format!("r{i}"), "AC2.cold", 10.0 * v, i as i64),
+            ])
+            .unwrap();
         }
         let b = save(&h, "main", 2, None).unwrap();
         assert_eq!(b.runs, vec!["r2", "r3"]);
@@ -183,7 +212,10 @@ mod tests {
         let e = load(d.path(), "nightly").unwrap_err();
         assert!(matches!(e, Error::NoBaseline { .. }));
         let msg = e.to_string();
-        assert!(msg.contains("nightly") && msg.contains("baselines/nightly.json") && msg.contains("harness baseline save"), "{msg}");
+        assert!(
+            msg.contains("nightly") && msg.contains("baselines/nightly.json") && msg.contains("harness baseline save"),
+            "{msg}"
+        );
         assert!(matches!(path(d.path(), "../x"), Err(Error::BadName(_))));
         let h = History::open(d.path()).unwrap();
         assert!(matches!(save(&h, "x", 1, None), Err(Error::Empty(_))));

@@ -170,7 +170,8 @@ pub fn power(model: &NoiseModel, cfg: &PowerConfig, seed: u64) -> Power {
     let mut rng = Rng::new(seed);
     let mut p = Power { trials: cfg.trials, detected: 0, false_alarms: 0, undecided: 0 };
     for _ in 0..cfg.trials {
-        let history: Vec<Estimate> = (0..cfg.history_runs).map(|_| model.estimate(1.0, cfg.percentile, &mut rng)).collect();
+        let history: Vec<Estimate> =
+            (0..cfg.history_runs).map(|_| model.estimate(1.0, cfg.percentile, &mut rng)).collect();
         let Some(noise) = measure_noise(&history) else {
             p.undecided += 1;
             continue;
@@ -195,8 +196,14 @@ mod tests {
 
     #[test]
     fn the_generator_is_reproducible_and_roughly_normal() {
-        let a: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::new(42); (0..5).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::new(42);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::new(42);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
         let mut r = Rng::new(1);
         let xs: Vec<f64> = (0..100_000).map(|_| r.normal()).collect();

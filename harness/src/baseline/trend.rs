@@ -69,7 +69,8 @@ pub fn change_points(values: &[f64], window: usize, z: f64) -> Vec<(usize, f64, 
     diffs.sort_by(f64::total_cmp);
     let median = diffs[diffs.len() / 2];
     // median |Δ| of normal noise is 0.6745·√2·σ; a floor keeps a perfectly flat series from dividing by 0.
-    let sigma = (median / (0.674_49 * std::f64::consts::SQRT_2)).max(1e-9 * x.iter().map(|v| v.abs()).fold(1e-12, f64::max));
+    let sigma =
+        (median / (0.674_49 * std::f64::consts::SQRT_2)).max(1e-9 * x.iter().map(|v| v.abs()).fold(1e-12, f64::max));
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
     let mut cands: Vec<(usize, f64, f64)> = Vec::new();
     for i in MIN_SIDE..=m - MIN_SIDE {
@@ -102,13 +103,21 @@ pub fn trend(check: &str, records: &[&Record], last: usize, window: usize, z: f6
     let points = tail
         .iter()
         .enumerate()
-        .map(|(i, r)| Point { run: r.run.clone(), time: r.time, value: r.value.unwrap_or(f64::NAN), change_point: cps.iter().any(|c| c.0 == i) })
+        .map(|(i, r)| Point {
+            run: r.run.clone(),
+            time: r.time,
+            value: r.value.unwrap_or(f64::NAN),
+            change_point: cps.iter().any(|c| c.0 == i),
+        })
         .collect();
     Trend {
         check: check.into(),
         unit: tail.last().and_then(|r| r.unit.clone()).unwrap_or_default(),
         points,
-        change_points: cps.into_iter().map(|(index, score, change)| ChangePoint { index, run: tail[index].run.clone(), change, score }).collect(),
+        change_points: cps
+            .into_iter()
+            .map(|(index, score, change)| ChangePoint { index, run: tail[index].run.clone(), change, score })
+            .collect(),
     }
 }
 
@@ -118,7 +127,11 @@ mod tests {
     use crate::baseline::simulate::Rng;
 
     fn noisy(rng: &mut Rng, n: usize, sigma: f64, step_at: Option<usize>, step: f64) -> Vec<f64> {
-        (0..n).map(|i| 100.0 * (sigma * rng.normal() + if step_at.is_some_and(|s| i >= s) { step.ln_1p() } else { 0.0 }).exp()).collect()
+        (0..n)
+            .map(|i| {
+                100.0 * (sigma * rng.normal() + if step_at.is_some_and(|s| i >= s) { step.ln_1p() } else { 0.0 }).exp()
+            })
+            .collect()
     }
 
     #[test]
@@ -146,7 +159,8 @@ mod tests {
     #[test]
     fn pure_noise_rarely_has_change_points() {
         let mut rng = Rng::new(2);
-        let series_with = (0..500).filter(|_| !change_points(&noisy(&mut rng, 30, 0.03, None, 0.0), WINDOW, Z).is_empty()).count();
+        let series_with =
+            (0..500).filter(|_| !change_points(&noisy(&mut rng, 30, 0.03, None, 0.0), WINDOW, Z).is_empty()).count();
         assert!(series_with <= 15, "{series_with} of 500 noise-only series had a change point");
     }
 

@@ -67,8 +67,10 @@ pub const SCALING: &[Family] = &[
     fam("function_throttles_total", Kind::Sampled, false),
 ];
 /// Resource metrics (AC4).
-pub const RESOURCE: &[Family] =
-    &[fam("function_memory_used_bytes", Kind::Sampled, false), fam("function_memory_limit_bytes", Kind::Sampled, false)];
+pub const RESOURCE: &[Family] = &[
+    fam("function_memory_used_bytes", Kind::Sampled, false),
+    fam("function_memory_limit_bytes", Kind::Sampled, false),
+];
 
 struct Settings {
     baseline: Option<(PathBuf, String, BTreeMap<String, String>)>,
@@ -88,7 +90,10 @@ fn param_err(param: &str, problem: impl Into<String>) -> Error {
 fn num(params: &Params, name: &str, default: f64) -> Result<f64, Error> {
     match params.get(name) {
         None => Ok(default),
-        Some(v) => v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
+        Some(v) => v
+            .as_f64()
+            .filter(|x| *x > 0.0)
+            .ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
     }
 }
 
@@ -106,7 +111,10 @@ fn paths(params: &Params, name: &str) -> Result<Option<Vec<PathBuf>>, Error> {
 impl Settings {
     fn from_params(params: &Params) -> Result<Settings, Error> {
         let fixtures = fixtures_dir();
-        let unavailable = |e: services::Error| Error::Unavailable { what: "the shipped Prometheus rules".into(), detail: e.to_string() };
+        let unavailable = |e: services::Error| Error::Unavailable {
+            what: "the shipped Prometheus rules".into(),
+            detail: e.to_string(),
+        };
         let rule_files = match paths(params, "rules")? {
             Some(p) => p,
             None => shipped_rule_files(&fixtures).map_err(unavailable)?,
@@ -122,11 +130,22 @@ impl Settings {
                 .ok_or_else(|| param_err("alerts", "expected a list of alert names"))?,
             None => alert_names(&rule_files)?,
         };
-        let history = params.get("history").and_then(|v| v.as_str()).map(String::from).or_else(|| std::env::var("HARNESS_HISTORY").ok().filter(|v| !v.is_empty()));
-        let name = params.get("baseline").and_then(|v| v.as_str()).map(String::from).or_else(|| std::env::var("HARNESS_BASELINE").ok()).unwrap_or_else(|| "main".into());
+        let history = params
+            .get("history")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .or_else(|| std::env::var("HARNESS_HISTORY").ok().filter(|v| !v.is_empty()));
+        let name = params
+            .get("baseline")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .or_else(|| std::env::var("HARNESS_BASELINE").ok())
+            .unwrap_or_else(|| "main".into());
         let checks: BTreeMap<String, String> = match params.get("baseline_checks") {
             None => BTreeMap::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| param_err("baseline_checks", "expected a map from metric (warm_start, cold_start, build) to check id"))?,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                param_err("baseline_checks", "expected a map from metric (warm_start, cold_start, build) to check id")
+            })?,
         };
         let baseline = match (history, checks.is_empty()) {
             (Some(h), false) => Some((PathBuf::from(h), name, checks)),
@@ -163,8 +182,10 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 pub fn alert_names(files: &[PathBuf]) -> Result<Vec<String>, Error> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| Error::Unavailable { what: f.display().to_string(), detail: e.to_string() })?;
-        let v: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| Error::Failed(format!("{}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Error::Unavailable { what: f.display().to_string(), detail: e.to_string() })?;
+        let v: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| Error::Failed(format!("{}: {e}", f.display())))?;
         for g in v["groups"].as_array().into_iter().flatten() {
             for r in g["rules"].as_array().into_iter().flatten() {
                 if let Some(a) = r["alert"].as_str() {
@@ -185,24 +206,40 @@ pub(crate) fn svc_err(e: services::Error) -> Error {
 }
 
 /// The user's servers (`HARNESS_PROMETHEUS_URL` ...) or a stack started for `platform`.
-pub(crate) async fn connect<P: Platform>(platform: &P, rule_files: Vec<PathBuf>, am_config: PathBuf) -> Result<Monitoring, Error> {
+pub(crate) async fn connect<P: Platform>(
+    platform: &P,
+    rule_files: Vec<PathBuf>,
+    am_config: PathBuf,
+) -> Result<Monitoring, Error> {
     if let Some(m) = Monitoring::from_env().map_err(svc_err)? {
         return Ok(m);
     }
-    let opts = StackOptions { rule_files, alertmanager_config: am_config, ..StackOptions::shipped(&fixtures_dir(), vec![platform.scrape_job()]).map_err(svc_err)? };
+    let opts = StackOptions {
+        rule_files,
+        alertmanager_config: am_config,
+        ..StackOptions::shipped(&fixtures_dir(), vec![platform.scrape_job()]).map_err(svc_err)?
+    };
     let stack = Stack::start(&opts).await.map_err(svc_err)?;
     let m = Monitoring::own(stack);
     let job = platform.scrape_job();
-    wait::until(&format!("Prometheus to scrape {} successfully", job.url), Duration::from_secs(30), Duration::from_millis(200), || async {
-        let targets = m.prometheus.targets().await.map_err(services::Error::from)?;
-        Ok(match targets.iter().find(|t| t.labels.get("job") == Some(&job.job)) {
-            Some(t) if t.health == "up" => Ok(()),
-            Some(t) => Err(format!("target {} is {} ({})", t.scrape_url, t.health, t.last_error)),
-            None => Err(format!("no target for job {}", job.job)),
-        })
-    })
+    wait::until(
+        &format!("Prometheus to scrape {} successfully", job.url),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let targets = m.prometheus.targets().await.map_err(services::Error::from)?;
+            Ok(match targets.iter().find(|t| t.labels.get("job") == Some(&job.job)) {
+                Some(t) if t.health == "up" => Ok(()),
+                Some(t) => Err(format!("target {} is {} ({})", t.scrape_url, t.health, t.last_error)),
+                None => Err(format!("no target for job {}", job.job)),
+            })
+        },
+    )
     .await
-    .map_err(|e| Error::Unavailable { what: format!("the platform's metrics at {}", job.url), detail: e.to_string() })?;
+    .map_err(|e| Error::Unavailable {
+        what: format!("the platform's metrics at {}", job.url),
+        detail: e.to_string(),
+    })?;
     Ok(m)
 }
 
@@ -212,7 +249,12 @@ pub(crate) async fn prom_time(prom: &PromClient) -> Result<f64, Error> {
 }
 
 /// Takes the measurement.
-pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, target: &str) -> Result<MeasurementSet, Error> {
+pub async fn measure<P: Platform>(
+    platform: &P,
+    params: &Params,
+    dir: &RunDir,
+    target: &str,
+) -> Result<MeasurementSet, Error> {
     let s = Settings::from_params(params)?;
     let mut set = MeasurementSet::new("monitoring", target, params);
     let mon = connect(platform, s.rule_files.clone(), s.alertmanager_config.clone()).await?;
@@ -232,7 +274,8 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
         None => set.notes.push("no Pushgateway: build metrics must come from the user's pipeline".into()),
     }
     match (&mon.pushgateway, &s.baseline) {
-        (Some(pg), Some((dir, name, checks))) => match push_baseline(pg, dir, name, checks, &platform.function()).await {
+        (Some(pg), Some((dir, name, checks))) => match push_baseline(pg, dir, name, checks, &platform.function()).await
+        {
             Ok(n) => {
                 pushed = true;
                 set.notes.push(format!("pushed {n} figures of baseline `{name}` as perf_baseline_p95_seconds"));
@@ -245,27 +288,49 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
     let delta = format!("(sum({sel}) or vector(0)) - (sum({sel} @ {t0:.3}) or vector(0))");
     let push_q = format!("max(push_time_seconds) >= {pushed_from:.3}");
     let want = init.len() as f64;
-    let what = format!("Prometheus to count the {want} cold starts ({delta}){}", if pushed { format!(" and scrape the pushes ({push_q})") } else { String::new() });
+    let what = format!(
+        "Prometheus to count the {want} cold starts ({delta}){}",
+        if pushed { format!(" and scrape the pushes ({push_q})") } else { String::new() }
+    );
     let arrived = wait::until(&what, s.data_timeout, Duration::from_millis(250), || async {
         let got = prom.query(&delta, None).await?.first().map_or(0.0, |x| x.value);
         let scraped = !pushed || !prom.query(&push_q, None).await?.is_empty();
-        Ok(if got >= want && scraped { Ok(()) } else { Err(format!("{got} cold starts counted, pushes scraped: {scraped}")) })
+        Ok(if got >= want && scraped {
+            Ok(())
+        } else {
+            Err(format!("{got} cold starts counted, pushes scraped: {scraped}"))
+        })
     })
     .await
     .and(Ok(prom_time(prom).await?));
-    let arrived = arrived.map_err(|e| Error::Unavailable { what: "this run's data in Prometheus".into(), detail: e.to_string() })?;
+    let arrived = arrived
+        .map_err(|e| Error::Unavailable { what: "this run's data in Prometheus".into(), detail: e.to_string() })?;
     // Recording rules see the data at their next evaluation.
-    wait::until("every rule group to be evaluated after the data arrived", s.data_timeout, Duration::from_millis(250), || async {
-        let groups = prom.rules().await?;
-        let late: Vec<&str> = groups.iter().filter(|g| g.last_evaluation_unix().is_none_or(|t| t < arrived)).map(|g| g.name.as_str()).collect();
-        Ok(if late.is_empty() { Ok(()) } else { Err(format!("not yet evaluated: {}", late.join(", "))) })
-    })
+    wait::until(
+        "every rule group to be evaluated after the data arrived",
+        s.data_timeout,
+        Duration::from_millis(250),
+        || async {
+            let groups = prom.rules().await?;
+            let late: Vec<&str> = groups
+                .iter()
+                .filter(|g| g.last_evaluation_unix().is_none_or(|t| t < arrived))
+                .map(|g| g.name.as_str())
+                .collect();
+            Ok(if late.is_empty() { Ok(()) } else { Err(format!("not yet evaluated: {}", late.join(", "))) })
+        },
+    )
     .await
     .map_err(svc_err)?;
     let t1 = prom_time(prom).await?;
     let window = (t1 - t0).ceil() as u64 + 2;
     let mut raw = BTreeMap::new();
-    for (metric, families) in [("build_missing", BUILD), ("cold_warm_missing", COLD_WARM), ("scaling_missing", SCALING), ("resource_missing", RESOURCE)] {
+    for (metric, families) in [
+        ("build_missing", BUILD),
+        ("cold_warm_missing", COLD_WARM),
+        ("scaling_missing", SCALING),
+        ("resource_missing", RESOURCE),
+    ] {
         let mut missing = 0;
         for fam in families {
             let (ok, why) = family_has_data(prom, fam, t0, t1, window).await;
@@ -289,7 +354,8 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
         "prometheus": prom.url(), "window": [t0, t1], "cold_start_init_seconds": init,
         "families": raw, "dashboards": dash_raw, "alerts": alerts_raw,
     });
-    std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).map_err(|e| Error::Failed(format!("{}: {e}", file.display())))?;
+    std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json"))
+        .map_err(|e| Error::Failed(format!("{}: {e}", file.display())))?;
     set.raw.push(PathBuf::from("raw/monitoring/prometheus.json"));
     drop(mon);
     Ok(set.finish())
@@ -305,31 +371,51 @@ pub async fn push_baseline(
     function: &str,
 ) -> Result<usize, Error> {
     use crate::metrics::exposition::{Family as Fam, Kind as K, Sample};
-    let b = crate::baseline::named::load(dir, name).map_err(|e| Error::Unavailable { what: format!("baseline `{name}`"), detail: e.to_string() })?;
+    let b = crate::baseline::named::load(dir, name)
+        .map_err(|e| Error::Unavailable { what: format!("baseline `{name}`"), detail: e.to_string() })?;
     let mut samples = Vec::new();
     for (metric, check) in checks {
-        let entry = b.checks.get(check).ok_or_else(|| Error::Unavailable { what: format!("baseline `{name}`"), detail: format!("no figure for check {check}") })?;
-        let unit = crate::criteria::Unit::parse(&entry.unit).ok_or_else(|| Error::Failed(format!("baseline `{name}`, check {check}: unknown unit `{}`", entry.unit)))?;
+        let entry = b.checks.get(check).ok_or_else(|| Error::Unavailable {
+            what: format!("baseline `{name}`"),
+            detail: format!("no figure for check {check}"),
+        })?;
+        let unit = crate::criteria::Unit::parse(&entry.unit)
+            .ok_or_else(|| Error::Failed(format!("baseline `{name}`, check {check}: unknown unit `{}`", entry.unit)))?;
         let vals: Vec<f64> = entry.figures.iter().map(|f| f.value).filter(|v| *v > 0.0).collect();
         if vals.is_empty() {
-            return Err(Error::Unavailable { what: format!("baseline `{name}`"), detail: format!("no positive figure for check {check}") });
+            return Err(Error::Unavailable {
+                what: format!("baseline `{name}`"),
+                detail: format!("no positive figure for check {check}"),
+            });
         }
         let geo = (vals.iter().map(|v| v.ln()).sum::<f64>() / vals.len() as f64).exp();
         let mut labels: BTreeMap<String, String> = [("metric".to_string(), metric.clone())].into();
         if metric != "build" {
             labels.insert("function".into(), function.into());
         }
-        samples.push(Sample { name: "perf_baseline_p95_seconds".into(), labels, value: unit.to_canonical(geo), timestamp_ms: None });
+        samples.push(Sample {
+            name: "perf_baseline_p95_seconds".into(),
+            labels,
+            value: unit.to_canonical(geo),
+            timestamp_ms: None,
+        });
     }
     let n = samples.len();
-    let fam = Fam { name: "perf_baseline_p95_seconds".into(), kind: K::Gauge, help: Some(format!("P95 of baseline {name}")), samples };
+    let fam = Fam {
+        name: "perf_baseline_p95_seconds".into(),
+        kind: K::Gauge,
+        help: Some(format!("P95 of baseline {name}")),
+        samples,
+    };
     pg.push(crate::measure::regression::BASELINE_JOB, &[("baseline", name)], &[fam]).await.map_err(svc_err)?;
     Ok(n)
 }
 
 async fn family_has_data(prom: &PromClient, fam: &Family, t0: f64, t1: f64, window: u64) -> (bool, String) {
     let (sel, q) = match fam.kind {
-        Kind::Histogram => (format!("{}_count", fam.name), format!("max(max_over_time({}_count[{window}s] @ {t1:.3}))", fam.name)),
+        Kind::Histogram => {
+            (format!("{}_count", fam.name), format!("max(max_over_time({}_count[{window}s] @ {t1:.3}))", fam.name))
+        }
         Kind::Sampled => (fam.name.to_string(), format!("count(count_over_time({}[{window}s] @ {t1:.3}))", fam.name)),
     };
     let value = match prom.query(&q, None).await {
@@ -355,13 +441,18 @@ async fn deviation(prom: &PromClient, f: &str, init: &[f64], t0: f64, t1: f64, n
         return Metric::Missing { reason: "the platform reported no cold start Init Duration".into() };
     };
     let b = format!("function_cold_start_duration_seconds_bucket{{function={f}}}");
-    let q = format!("histogram_quantile(0.95, sum by (le) (({b} @ {t1:.3}) - (({b} @ {t0:.3}) or ({b} @ {t1:.3}) * 0)))");
-    let value = match prom.query_value(&q, None, "the platform's cold start histogram over this run's cold starts").await {
-        Ok(v) => v,
-        Err(e) => return Metric::Missing { reason: e.to_string() },
-    };
+    let q =
+        format!("histogram_quantile(0.95, sum by (le) (({b} @ {t1:.3}) - (({b} @ {t0:.3}) or ({b} @ {t1:.3}) * 0)))");
+    let value =
+        match prom.query_value(&q, None, "the platform's cold start histogram over this run's cold starts").await {
+            Ok(v) => v,
+            Err(e) => return Metric::Missing { reason: e.to_string() },
+        };
     let bounds: Vec<f64> = match prom.query(&format!("{b} @ {t1:.3}"), None).await {
-        Ok(r) => r.iter().filter_map(|s| s.metric.get("le").and_then(|le| crate::metrics::exposition::parse_value(le))).collect(),
+        Ok(r) => r
+            .iter()
+            .filter_map(|s| s.metric.get("le").and_then(|le| crate::metrics::exposition::parse_value(le)))
+            .collect(),
         Err(e) => return Metric::Missing { reason: e.to_string() },
     };
     let a = agreement(value, harness.value, &bounds);
@@ -379,7 +470,13 @@ async fn deviation(prom: &PromClient, f: &str, init: &[f64], t0: f64, t1: f64, n
     Metric::value(a.deviation_pct, "%", harness.n)
 }
 
-async fn dashboards(prom: &PromClient, files: &[PathBuf], t0: f64, t1: f64, notes: &mut Vec<String>) -> Result<(usize, usize, serde_json::Value), Error> {
+async fn dashboards(
+    prom: &PromClient,
+    files: &[PathBuf],
+    t0: f64,
+    t1: f64,
+    notes: &mut Vec<String>,
+) -> Result<(usize, usize, serde_json::Value), Error> {
     if files.is_empty() {
         return Err(Error::Unavailable { what: "dashboards".into(), detail: "no dashboard files to check".into() });
     }
@@ -391,11 +488,13 @@ async fn dashboards(prom: &PromClient, files: &[PathBuf], t0: f64, t1: f64, note
     // The last point at t1 exactly: the latest recording-rule outputs are only seconds old.
     let start = t1 - step * ((t1 - t0) / step).ceil();
     for file in files {
-        let d = Dashboard::load(file).map_err(|e| Error::Unavailable { what: "a dashboard".into(), detail: e.to_string() })?;
+        let d = Dashboard::load(file)
+            .map_err(|e| Error::Unavailable { what: "a dashboard".into(), detail: e.to_string() })?;
         for q in &d.queries {
             total += 1;
             let promql = q.promql("1m", &range);
-            let unknown: Vec<String> = crate::metrics::dashboard::metric_names(&promql).into_iter().filter(|n| !names.contains(n)).collect();
+            let unknown: Vec<String> =
+                crate::metrics::dashboard::metric_names(&promql).into_iter().filter(|n| !names.contains(n)).collect();
             let result = prom.query_range(&promql, start, t1, step).await;
             let points = result.as_ref().map_or(0, |r| r.iter().map(|s| s.points.len()).sum::<usize>());
             if points == 0 {
@@ -413,15 +512,24 @@ async fn dashboards(prom: &PromClient, files: &[PathBuf], t0: f64, t1: f64, note
     Ok((missing, total, serde_json::Value::Array(raw)))
 }
 
-async fn alerts(prom: &PromClient, required: &[String], notes: &mut Vec<String>) -> Result<(usize, serde_json::Value), Error> {
+async fn alerts(
+    prom: &PromClient,
+    required: &[String],
+    notes: &mut Vec<String>,
+) -> Result<(usize, serde_json::Value), Error> {
     let groups = prom.rules().await.map_err(prom_err)?;
     let mut missing = 0;
     let mut raw = Vec::new();
     for name in required {
-        let rule = groups.iter().flat_map(|g| g.rules.iter().map(move |r| (g, r))).find(|(_, r)| r.kind == "alerting" && &r.name == name);
+        let rule = groups
+            .iter()
+            .flat_map(|g| g.rules.iter().map(move |r| (g, r)))
+            .find(|(_, r)| r.kind == "alerting" && &r.name == name);
         let problem = match rule {
             None => Some("not loaded in Prometheus".to_string()),
-            Some((_, r)) if r.health != "ok" => Some(format!("unhealthy ({}): {}", r.health, r.last_error.clone().unwrap_or_default())),
+            Some((_, r)) if r.health != "ok" => {
+                Some(format!("unhealthy ({}): {}", r.health, r.last_error.clone().unwrap_or_default()))
+            }
             Some(_) => None,
         };
         if let Some(p) = &problem {

@@ -34,6 +34,11 @@ pub trait Platform: Sync {
     /// original).
     fn set_slowdown(&self, factor: f64) -> impl Future<Output = Result<(), Error>> + Send {
         let _ = factor;
-        async { Err(Error::Unavailable { what: "a slower variant".into(), detail: "this platform cannot deploy one".into() }) }
+        async {
+            Err(Error::Unavailable {
+                what: "a slower variant".into(),
+                detail: "this platform cannot deploy one".into(),
+            })
+        }
     }
 }

@@ -19,7 +19,10 @@ use super::{
     Error, MeasurementSet, Metric,
 };
 use crate::{
-    baseline::{self, compare, decide, Options as CompareOptions, measure_noise, named, trend, Estimate, History, Mode, Record, Rule, Verdict},
+    baseline::{
+        self, compare, decide, measure_noise, named, trend, Estimate, History, Mode, Options as CompareOptions, Record,
+        Rule, Verdict,
+    },
     criteria::Params,
     metrics::{
         exposition::{Family, Kind, Sample},
@@ -56,17 +59,27 @@ fn param_err(param: &str, problem: impl Into<String>) -> Error {
 fn num(params: &Params, name: &str, default: f64) -> Result<f64, Error> {
     match params.get(name) {
         None => Ok(default),
-        Some(v) => v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
+        Some(v) => v
+            .as_f64()
+            .filter(|x| *x > 0.0)
+            .ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
     }
 }
 
 fn text(params: &Params, name: &str, env: &str) -> Option<String> {
-    params.get(name).and_then(|v| v.as_str()).map(String::from).or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+    params
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
 }
 
 impl Settings {
     fn from_params(params: &Params) -> Result<Settings, Error> {
-        let mode: Mode = text(params, "mode", "HARNESS_BASELINE_MODE").unwrap_or_else(|| "strict".into()).parse().map_err(|e: String| param_err("mode", e))?;
+        let mode: Mode = text(params, "mode", "HARNESS_BASELINE_MODE")
+            .unwrap_or_else(|| "strict".into())
+            .parse()
+            .map_err(|e: String| param_err("mode", e))?;
         let threshold = num(params, "threshold_pct", 10.0)? / 100.0;
         let allow = params.get("allow_other_environment").and_then(|v| v.as_bool()).unwrap_or(false);
         Ok(Settings {
@@ -96,7 +109,12 @@ pub fn measure_history_only(params: &Params, dir: &RunDir, target: &str, why: &s
 }
 
 /// Takes the whole measurement.
-pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, target: &str) -> Result<MeasurementSet, Error> {
+pub async fn measure<P: Platform>(
+    platform: &P,
+    params: &Params,
+    dir: &RunDir,
+    target: &str,
+) -> Result<MeasurementSet, Error> {
     let s = Settings::from_params(params)?;
     let mut set = history_part(&s, params, dir, target)?;
     let mut raw = BTreeMap::new();
@@ -109,7 +127,10 @@ pub async fn measure<P: Platform>(platform: &P, params: &Params, dir: &RunDir, t
 }
 
 /// Runs `work`, then restores the platform's original function whatever happened.
-async fn with_restore<P: Platform, T>(platform: &P, work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+async fn with_restore<P: Platform, T>(
+    platform: &P,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let r = work.await;
     let restored = platform.set_slowdown(1.0).await;
     match (r, restored) {
@@ -122,7 +143,8 @@ async fn with_restore<P: Platform, T>(platform: &P, work: impl std::future::Futu
 fn write_raw(dir: &RunDir, name: &str, v: &serde_json::Value, set: &mut MeasurementSet) -> Result<(), Error> {
     let raw_dir = dir.raw_dir("regression").map_err(|e| Error::Failed(e.to_string()))?;
     let file = raw_dir.join(name);
-    std::fs::write(&file, serde_json::to_string_pretty(v).expect("json")).map_err(|e| Error::Failed(format!("{}: {e}", file.display())))?;
+    std::fs::write(&file, serde_json::to_string_pretty(v).expect("json"))
+        .map_err(|e| Error::Failed(format!("{}: {e}", file.display())))?;
     set.raw.push(PathBuf::from(format!("raw/regression/{name}")));
     Ok(())
 }
@@ -136,10 +158,18 @@ fn history_part(s: &Settings, params: &Params, dir: &RunDir, target: &str) -> Re
         }
         return Ok(set);
     };
-    let bad = |e: baseline::Error| Error::Unavailable { what: format!("the history store {}", hdir.display()), detail: e.to_string() };
+    let bad = |e: baseline::Error| Error::Unavailable {
+        what: format!("the history store {}", hdir.display()),
+        detail: e.to_string(),
+    };
     let history = History::open(hdir).map_err(bad)?;
     let info = dir.info().map_err(|e| Error::Failed(e.to_string()))?;
-    let current: Vec<Record> = dir.evidence().map_err(|e| Error::Failed(e.to_string()))?.iter().map(|e| Record::from_evidence(e, &info)).collect();
+    let current: Vec<Record> = dir
+        .evidence()
+        .map_err(|e| Error::Failed(e.to_string()))?
+        .iter()
+        .map(|e| Record::from_evidence(e, &info))
+        .collect();
     let past: Vec<Record> = history.records().map_err(bad)?.into_iter().filter(|r| r.run != info.id).collect();
     let runs = baseline::run_ids(&past).len() + 1;
     set = set.with("history_runs", Metric::value(runs as f64, "", runs as u64));
@@ -149,7 +179,11 @@ fn history_part(s: &Settings, params: &Params, dir: &RunDir, target: &str) -> Re
     checks.sort();
     checks.dedup();
     for check in checks {
-        let series: Vec<&Record> = past.iter().chain(&current).filter(|r| &r.check == check && r.environment.comparable_key() == key).collect();
+        let series: Vec<&Record> = past
+            .iter()
+            .chain(&current)
+            .filter(|r| &r.check == check && r.environment.comparable_key() == key)
+            .collect();
         let t = trend(check, &series, s.trend_last, baseline::WINDOW, baseline::Z);
         for c in &t.change_points {
             set.notes.push(format!("trend {check}: level changed by {:+.1}% at run {}", 100.0 * c.change, c.run));
@@ -166,7 +200,9 @@ fn history_part(s: &Settings, params: &Params, dir: &RunDir, target: &str) -> Re
             set.notes.push(format!("{} mode: {reason}", if s.mode == Mode::Strict { "strict" } else { "lenient" }));
             match s.mode {
                 Mode::Strict => (Metric::Missing { reason: reason.clone() }, Metric::Missing { reason }),
-                Mode::Lenient => (Metric::flag(false, 1), Metric::Missing { reason: format!("nothing compared: {reason}") }),
+                Mode::Lenient => {
+                    (Metric::flag(false, 1), Metric::Missing { reason: format!("nothing compared: {reason}") })
+                }
             }
         }
         Err(e) => return Err(bad(e)),
@@ -179,15 +215,25 @@ fn history_part(s: &Settings, params: &Params, dir: &RunDir, target: &str) -> Re
                 write_raw(dir, "comparison.json", &json!(c), &mut set)?;
                 for r in &c.rows {
                     match &r.outcome {
-                        Ok(o) if o.verdict != Verdict::WithinNoise => set.notes.push(format!("{}: {}", r.check, o.explanation)),
+                        Ok(o) if o.verdict != Verdict::WithinNoise => {
+                            set.notes.push(format!("{}: {}", r.check, o.explanation))
+                        }
                         Err(why) => set.notes.push(format!("{}: not compared: {why}", r.check)),
                         Ok(_) => {}
                     }
                 }
                 let reg = if !c.problems.is_empty() {
-                    Metric::Missing { reason: format!("strict comparison with baseline `{}` failed: {}", b.name, c.problems.join("; ")) }
+                    Metric::Missing {
+                        reason: format!(
+                            "strict comparison with baseline `{}` failed: {}",
+                            b.name,
+                            c.problems.join("; ")
+                        ),
+                    }
                 } else if c.decided() == 0 {
-                    Metric::Missing { reason: format!("no check of this run could be compared with baseline `{}`", b.name) }
+                    Metric::Missing {
+                        reason: format!("no check of this run could be compared with baseline `{}`", b.name),
+                    }
                 } else {
                     Metric::value(c.regressions().len() as f64, "", c.decided() as u64)
                 };
@@ -199,11 +245,17 @@ fn history_part(s: &Settings, params: &Params, dir: &RunDir, target: &str) -> Re
 }
 
 fn p95(samples: &[f64]) -> Result<Estimate, Error> {
-    let e = stats::percentile(samples, 95.0, 0.95).ok_or_else(|| Error::Failed("the platform reported no warm invocation".into()))?;
+    let e = stats::percentile(samples, 95.0, 0.95)
+        .ok_or_else(|| Error::Failed("the platform reported no warm invocation".into()))?;
     Ok(Estimate { value: e.value, ci_low: e.ci_low, ci_high: e.ci_high, n: e.n })
 }
 
-async fn injected<P: Platform>(platform: &P, s: &Settings, notes: &mut Vec<String>, raw: &mut BTreeMap<String, serde_json::Value>) -> Result<Metric, Error> {
+async fn injected<P: Platform>(
+    platform: &P,
+    s: &Settings,
+    notes: &mut Vec<String>,
+    raw: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<Metric, Error> {
     let mut batches = Vec::new();
     for _ in 0..s.batches {
         batches.push(p95(&platform.warm_traffic(s.batch).await?)?);
@@ -214,7 +266,11 @@ async fn injected<P: Platform>(platform: &P, s: &Settings, notes: &mut Vec<Strin
     let slowed = p95(&platform.warm_traffic(s.batch).await?)?;
     platform.set_slowdown(1.0).await?;
     let base = &batches[batches.len() - baseline::MIN_RUNS.min(batches.len())..];
-    let rule = Rule { threshold: s.options.threshold, confidence: s.options.confidence, direction: baseline::Direction::LowerIsBetter };
+    let rule = Rule {
+        threshold: s.options.threshold,
+        confidence: s.options.confidence,
+        direction: baseline::Direction::LowerIsBetter,
+    };
     let undecided = |u: baseline::Undecided| Error::Failed(format!("warm P95 batches: {u}"));
     let c = decide(base, &control, &noise, &rule).map_err(undecided)?;
     let i = decide(base, &slowed, &noise, &rule).map_err(undecided)?;
@@ -226,7 +282,10 @@ async fn injected<P: Platform>(platform: &P, s: &Settings, notes: &mut Vec<Strin
 }
 
 /// Runs `work` while warm traffic flows; a traffic failure ends it.
-async fn under_traffic<P: Platform, T>(platform: &P, work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+async fn under_traffic<P: Platform, T>(
+    platform: &P,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let stop = AtomicBool::new(false);
     let traffic = async {
         while !stop.load(Ordering::Relaxed) {
@@ -240,16 +299,29 @@ async fn under_traffic<P: Platform, T>(platform: &P, work: impl std::future::Fut
     }
 }
 
-async fn alert_time<P: Platform>(platform: &P, s: &Settings, notes: &mut Vec<String>, raw: &mut BTreeMap<String, serde_json::Value>) -> Result<Metric, Error> {
+async fn alert_time<P: Platform>(
+    platform: &P,
+    s: &Settings,
+    notes: &mut Vec<String>,
+    raw: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<Metric, Error> {
     let fixtures = fixtures_dir();
     let rules = shipped_rule_files(&fixtures).map_err(svc_err)?;
     let mon = connect(platform, rules, fixtures.join("prometheus/alertmanager.yml")).await?;
     let (Some(pg), Some(am)) = (&mon.pushgateway, &mon.alertmanager) else {
-        return Err(Error::Unavailable { what: "Pushgateway and Alertmanager".into(), detail: "set HARNESS_PUSHGATEWAY_URL and HARNESS_ALERTMANAGER_URL next to HARNESS_PROMETHEUS_URL".into() });
+        return Err(Error::Unavailable {
+            what: "Pushgateway and Alertmanager".into(),
+            detail: "set HARNESS_PUSHGATEWAY_URL and HARNESS_ALERTMANAGER_URL next to HARNESS_PROMETHEUS_URL".into(),
+        });
     };
     let prom = &mon.prometheus;
     let f = platform.function();
-    let labels: BTreeMap<String, String> = [("alertname".to_string(), ALERT.to_string()), ("function".into(), f.clone()), ("metric".into(), "warm_start".into())].into();
+    let labels: BTreeMap<String, String> = [
+        ("alertname".to_string(), ALERT.to_string()),
+        ("function".into(), f.clone()),
+        ("metric".into(), "warm_start".into()),
+    ]
+    .into();
     let p95_q = format!("perf:p95_seconds{{metric=\"warm_start\",function={}}}", promql_string(&f));
     under_traffic(platform, async {
         tokio::time::sleep(s.warmup).await;

@@ -70,6 +70,9 @@ impl AmClient {
 
     /// `GET /-/ready` answered 200.
     pub async fn ready(&self) -> Result<(), Error> {
-        self.http.send_ok(Method::GET, &self.endpoint.join("/-/ready"), &self.endpoint.auth, None, Bytes::new(), "").await.map(drop)
+        self.http
+            .send_ok(Method::GET, &self.endpoint.join("/-/ready"), &self.endpoint.auth, None, Bytes::new(), "")
+            .await
+            .map(drop)
     }
 }

@@ -38,8 +38,11 @@ impl Dashboard {
     pub fn load(path: &Path) -> Result<Dashboard, Error> {
         let bad = |detail: String| Error::Exposition { source_name: path.display().to_string(), line: 0, detail };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Exposition { source_name: path.display().to_string(), line: e.line(), detail: e.to_string() })?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| Error::Exposition {
+            source_name: path.display().to_string(),
+            line: e.line(),
+            detail: e.to_string(),
+        })?;
         let title = v["title"].as_str().ok_or_else(|| bad("no dashboard title".into()))?.to_string();
         let mut panels = Vec::new();
         let mut queries = Vec::new();
@@ -55,7 +58,11 @@ impl Dashboard {
             let name = p["title"].as_str().unwrap_or("(untitled)").to_string();
             for t in p["targets"].as_array().into_iter().flatten() {
                 if let Some(expr) = t["expr"].as_str().filter(|e| !e.trim().is_empty()) {
-                    queries.push(PanelQuery { panel: name.clone(), ref_id: t["refId"].as_str().unwrap_or("").into(), expr: expr.into() });
+                    queries.push(PanelQuery {
+                        panel: name.clone(),
+                        ref_id: t["refId"].as_str().unwrap_or("").into(),
+                        expr: expr.into(),
+                    });
                 }
             }
             panels.push(name);
@@ -96,8 +103,31 @@ impl PanelQuery {
 }
 
 const KEYWORDS: &[&str] = &[
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "sum", "min",
-    "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile", "inf", "nan",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "inf",
+    "nan",
 ];
 
 /// Metric names a PromQL expression reads (functions, keywords, labels, strings and durations left out).
@@ -149,7 +179,12 @@ pub fn metric_names(expr: &str) -> Vec<String> {
                 let is_call = j < b.len() && b[j] == b'(';
                 let number = start > 0 && ((b[start - 1] as char).is_ascii_digit() || b[start - 1] == b'.');
                 after_grouping = matches!(word, "by" | "without" | "on" | "ignoring" | "group_left" | "group_right");
-                if depth_braces == 0 && !is_call && !number && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str()) && !out.iter().any(|o| o == word) {
+                if depth_braces == 0
+                    && !is_call
+                    && !number
+                    && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
+                    && !out.iter().any(|o| o == word)
+                {
                     out.push(word.to_string());
                 }
             }
@@ -174,10 +209,12 @@ mod tests {
         assert_eq!(metric_names(e), vec!["function_cold_start_duration_seconds_bucket"]);
         let e = "perf:p95_seconds > on (metric, function) group_left () (1.1 * max by (metric, function) (perf_baseline_p95_seconds)) offset 1m";
         assert_eq!(metric_names(e), vec!["perf:p95_seconds", "perf_baseline_p95_seconds"]);
-        assert_eq!(metric_names("sum(build_cache_hits_total) / sum without (job) (build_cache_requests_total) or vector(0) > 1e3"), vec![
-            "build_cache_hits_total",
-            "build_cache_requests_total"
-        ]);
+        assert_eq!(
+            metric_names(
+                "sum(build_cache_hits_total) / sum without (job) (build_cache_requests_total) or vector(0) > 1e3"
+            ),
+            vec!["build_cache_hits_total", "build_cache_requests_total"]
+        );
         assert_eq!(metric_names(r#"label_replace(up, "x", "$1", "job", "(.*)")"#), vec!["up"]);
     }
 

@@ -98,7 +98,10 @@ impl Family {
     /// `_count`, a `_sum` present.
     pub fn histograms(&self) -> Result<Vec<Histogram>, Error> {
         if self.kind != Kind::Histogram {
-            return Err(Error::Histogram { name: self.name.clone(), detail: format!("is a {}, not a histogram", self.kind.name()) });
+            return Err(Error::Histogram {
+                name: self.name.clone(),
+                detail: format!("is a {}, not a histogram", self.kind.name()),
+            });
         }
         let mut by: BTreeMap<Labels, HistogramParts> = BTreeMap::new();
         for s in &self.samples {
@@ -108,7 +111,8 @@ impl Family {
             match s.name.strip_prefix(&self.name) {
                 Some("_bucket") => {
                     let le = le.ok_or_else(|| self.hist_err(&s.labels, "a _bucket sample without `le`".into()))?;
-                    let bound = parse_value(&le).ok_or_else(|| self.hist_err(&s.labels, format!("le=\"{le}\" is not a number")))?;
+                    let bound = parse_value(&le)
+                        .ok_or_else(|| self.hist_err(&s.labels, format!("le=\"{le}\" is not a number")))?;
                     e.0.push((bound, s.value));
                 }
                 Some("_sum") => e.1 = Some(s.value),
@@ -195,7 +199,12 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Family>, Error> {
         let at = match family {
             Some(at) => at,
             None => {
-                families.push(Family { name: sample.name.clone(), kind: Kind::Untyped, help: None, samples: Vec::new() });
+                families.push(Family {
+                    name: sample.name.clone(),
+                    kind: Kind::Untyped,
+                    help: None,
+                    samples: Vec::new(),
+                });
                 index.insert(sample.name.clone(), families.len() - 1);
                 families.len() - 1
             }
@@ -237,7 +246,8 @@ fn is_metric_name(s: &str) -> bool {
 
 fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
@@ -406,8 +416,18 @@ impl Histogram {
             labels.insert("le".into(), fmt_value(le));
             out.push(Sample { name: format!("{name}_bucket"), labels, value: c, timestamp_ms: None });
         }
-        out.push(Sample { name: format!("{name}_sum"), labels: self.labels.clone(), value: self.sum, timestamp_ms: None });
-        out.push(Sample { name: format!("{name}_count"), labels: self.labels.clone(), value: self.count, timestamp_ms: None });
+        out.push(Sample {
+            name: format!("{name}_sum"),
+            labels: self.labels.clone(),
+            value: self.sum,
+            timestamp_ms: None,
+        });
+        out.push(Sample {
+            name: format!("{name}_count"),
+            labels: self.labels.clone(),
+            value: self.count,
+            timestamp_ms: None,
+        });
         out
     }
 }

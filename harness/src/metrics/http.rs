@@ -53,9 +53,10 @@ impl Auth {
     fn header(&self) -> Option<String> {
         match self {
             Auth::None => None,
-            Auth::Basic { user, password } => {
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))))
-            }
+            Auth::Basic { user, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
             Auth::Bearer(t) => Some(format!("Bearer {t}")),
         }
     }
@@ -132,7 +133,9 @@ impl HttpClient {
         self.tls
             .get_or_init(|| {
                 let b = HttpsConnectorBuilder::new().with_native_roots().map_err(|e| {
-                    format!("no TLS root certificates on this machine ({e}); install the Debian package ca-certificates")
+                    format!(
+                        "no TLS root certificates on this machine ({e}); install the Debian package ca-certificates"
+                    )
                 })?;
                 Ok(Client::builder(TokioExecutor::new()).build(b.https_or_http().enable_http1().build()))
             })
@@ -155,7 +158,9 @@ impl HttpClient {
         body: Bytes,
         query: &str,
     ) -> Result<Response, Error> {
-        let uri: Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| Error::Url { url: url.into(), detail: e.to_string() })?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| Error::Url { url: url.into(), detail: e.to_string() })?;
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -173,19 +178,18 @@ impl HttpClient {
         let req = req.body(Full::new(body)).map_err(|e| Error::Url { url: url.into(), detail: e.to_string() })?;
         let unreachable = |detail: String| Error::Unreachable { url: url.into(), query: query.into(), detail };
         let call = async {
-            let resp = if https {
-                self.tls().map_err(unreachable)?.request(req).await
-            } else {
-                self.plain.request(req).await
-            }
-            .map_err(|e| unreachable(error_chain(&e)))?;
+            let resp =
+                if https { self.tls().map_err(unreachable)?.request(req).await } else { self.plain.request(req).await }
+                    .map_err(|e| unreachable(error_chain(&e)))?;
             let status = resp.status().as_u16();
             let body = resp.into_body().collect().await.map_err(|e| unreachable(error_chain(&e)))?.to_bytes();
             Ok(Response { status, body })
         };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| Error::Timeout { url: url.into(), query: query.into(), after: self.timeout })?
+        tokio::time::timeout(self.timeout, call).await.map_err(|_| Error::Timeout {
+            url: url.into(),
+            query: query.into(),
+            after: self.timeout,
+        })?
     }
 
     /// Sends a request and fails unless the status is 2xx.

@@ -149,7 +149,9 @@ impl PromClient {
         let post = matches!(path, "/api/v1/query" | "/api/v1/query_range" | "/api/v1/series");
         let r = if post {
             let form = Bytes::from(form_encode(params));
-            self.http.send(Method::POST, &url, &self.endpoint.auth, Some("application/x-www-form-urlencoded"), form, query).await?
+            self.http
+                .send(Method::POST, &url, &self.endpoint.auth, Some("application/x-www-form-urlencoded"), form, query)
+                .await?
         } else {
             let full = if params.is_empty() { url.clone() } else { format!("{url}?{}", form_encode(params)) };
             self.http.send(Method::GET, &full, &self.endpoint.auth, None, Bytes::new(), query).await?
@@ -195,7 +197,8 @@ impl PromClient {
                 .ok_or_else(|| self.decode_err(path, query, "vector without a result array"))?
                 .iter()
                 .map(|s| {
-                    let (time, value) = point(&s["value"]).ok_or_else(|| self.decode_err(path, query, format!("bad sample {s}")))?;
+                    let (time, value) =
+                        point(&s["value"]).ok_or_else(|| self.decode_err(path, query, format!("bad sample {s}")))?;
                     Ok(Sample { metric: labels(&s["metric"]), time, value })
                 })
                 .collect(),
@@ -211,7 +214,11 @@ impl PromClient {
     pub async fn query_nonempty(&self, query: &str, time: Option<f64>, hint: &str) -> Result<Vec<Sample>, Error> {
         let r = self.query(query, time).await?;
         if r.is_empty() {
-            return Err(Error::Empty { url: self.endpoint.join("/api/v1/query"), query: query.into(), hint: hint.into() });
+            return Err(Error::Empty {
+                url: self.endpoint.join("/api/v1/query"),
+                query: query.into(),
+                hint: hint.into(),
+            });
         }
         Ok(r)
     }
@@ -267,7 +274,12 @@ impl PromClient {
     }
 
     /// Label sets of the series matching any of `matchers` between `start` and `end`.
-    pub async fn series(&self, matchers: &[&str], start: f64, end: f64) -> Result<Vec<BTreeMap<String, String>>, Error> {
+    pub async fn series(
+        &self,
+        matchers: &[&str],
+        start: f64,
+        end: f64,
+    ) -> Result<Vec<BTreeMap<String, String>>, Error> {
         let (s, e) = (format!("{start:.3}"), format!("{end:.3}"));
         let mut params: Vec<(&str, &str)> = matchers.iter().map(|m| ("match[]", *m)).collect();
         params.extend([("start", s.as_str()), ("end", e.as_str())]);
@@ -287,12 +299,16 @@ impl PromClient {
     /// Active scrape targets.
     pub async fn targets(&self) -> Result<Vec<ScrapeTarget>, Error> {
         let data = self.api("/api/v1/targets", &[("state", "active")], "").await?;
-        serde_json::from_value(data["activeTargets"].clone()).map_err(|e| self.decode_err("/api/v1/targets", "", e.to_string()))
+        serde_json::from_value(data["activeTargets"].clone())
+            .map_err(|e| self.decode_err("/api/v1/targets", "", e.to_string()))
     }
 
     /// `GET /-/ready` answered 200.
     pub async fn ready(&self) -> Result<(), Error> {
-        self.http.send_ok(Method::GET, &self.endpoint.join("/-/ready"), &self.endpoint.auth, None, Bytes::new(), "").await.map(drop)
+        self.http
+            .send_ok(Method::GET, &self.endpoint.join("/-/ready"), &self.endpoint.auth, None, Bytes::new(), "")
+            .await
+            .map(drop)
     }
 }
 

@@ -49,7 +49,8 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 
 /// Cumulative bucket counts of `samples` for the finite `bounds` (ascending), with the `+Inf` bucket added.
 pub fn bucket_counts(samples: &[f64], bounds: &[f64]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = bounds.iter().map(|&b| (b, samples.iter().filter(|&&s| s <= b).count() as f64)).collect();
+    let mut out: Vec<(f64, f64)> =
+        bounds.iter().map(|&b| (b, samples.iter().filter(|&&s| s <= b).count() as f64)).collect();
     out.push((f64::INFINITY, samples.len() as f64));
     out
 }
@@ -83,11 +84,8 @@ pub fn agreement(prometheus: f64, harness: f64, bounds: &[f64]) -> Agreement {
         None => (finite.last().copied().unwrap_or(0.0), f64::INFINITY),
     };
     // A value beyond the last finite bound is reported by Prometheus as that bound.
-    let within = if bucket.1.is_infinite() {
-        prometheus == bucket.0
-    } else {
-        prometheus >= bucket.0 && prometheus <= bucket.1
-    };
+    let within =
+        if bucket.1.is_infinite() { prometheus == bucket.0 } else { prometheus >= bucket.0 && prometheus <= bucket.1 };
     let rel = |d: f64| if harness != 0.0 { 100.0 * d / harness.abs() } else { f64::INFINITY };
     Agreement {
         prometheus,
@@ -120,7 +118,10 @@ mod tests {
         assert_eq!(histogram_quantile(-1.0, &b), Some(f64::NEG_INFINITY));
         // non-monotonic counts are forced monotonic
         let nm = [(0.1, 5.0), (0.5, 4.0), (f64::INFINITY, 10.0)];
-        assert_eq!(histogram_quantile(0.4, &nm), histogram_quantile(0.4, &[(0.1, 5.0), (0.5, 5.0), (f64::INFINITY, 10.0)]));
+        assert_eq!(
+            histogram_quantile(0.4, &nm),
+            histogram_quantile(0.4, &[(0.1, 5.0), (0.5, 5.0), (f64::INFINITY, 10.0)])
+        );
     }
 
     #[test]

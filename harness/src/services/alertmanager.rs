@@ -36,8 +36,8 @@ impl AlertmanagerOptions {
     /// The configuration to run: the file's, with webhook URLs replaced.
     pub fn config(&self) -> Result<Value, Error> {
         let text = std::fs::read_to_string(&self.config).map_err(|e| Error::io(&self.config, e))?;
-        let mut cfg: Value =
-            serde_saphyr::from_str(&text).map_err(|e| Error::Config { path: self.config.clone(), detail: e.to_string() })?;
+        let mut cfg: Value = serde_saphyr::from_str(&text)
+            .map_err(|e| Error::Config { path: self.config.clone(), detail: e.to_string() })?;
         if let Some(url) = &self.webhook_url {
             let mut replaced = 0;
             for r in cfg["receivers"].as_array_mut().into_iter().flatten() {
@@ -69,23 +69,25 @@ impl Alertmanager {
     pub async fn start(opts: &AlertmanagerOptions) -> Result<Alertmanager, Error> {
         let cfg = opts.config()?;
         let auth = opts.web_auth.as_ref().map_or(Auth::None, WebAuth::auth);
-        let Launched { process, endpoint } = launch("alertmanager", &ALERTMANAGER, auth, opts.ready_timeout, |dir, listen| {
-            let path = dir.join("alertmanager.yml");
-            std::fs::write(&path, serde_json::to_string_pretty(&cfg).expect("json")).map_err(|e| Error::io(&path, e))?;
-            let mut args: Vec<OsString> = vec![
-                format!("--config.file={}", path.display()).into(),
-                format!("--storage.path={}", dir.join("data").display()).into(),
-                format!("--web.listen-address={listen}").into(),
-                // An empty address turns clustering off (no second port, no gossip delay).
-                "--cluster.listen-address=".into(),
-                "--log.level=info".into(),
-            ];
-            if let Some(w) = &opts.web_auth {
-                args.push(format!("--web.config.file={}", w.write_web_config(dir)?.display()).into());
-            }
-            Ok(args)
-        })
-        .await?;
+        let Launched { process, endpoint } =
+            launch("alertmanager", &ALERTMANAGER, auth, opts.ready_timeout, |dir, listen| {
+                let path = dir.join("alertmanager.yml");
+                std::fs::write(&path, serde_json::to_string_pretty(&cfg).expect("json"))
+                    .map_err(|e| Error::io(&path, e))?;
+                let mut args: Vec<OsString> = vec![
+                    format!("--config.file={}", path.display()).into(),
+                    format!("--storage.path={}", dir.join("data").display()).into(),
+                    format!("--web.listen-address={listen}").into(),
+                    // An empty address turns clustering off (no second port, no gossip delay).
+                    "--cluster.listen-address=".into(),
+                    "--log.level=info".into(),
+                ];
+                if let Some(w) = &opts.web_auth {
+                    args.push(format!("--web.config.file={}", w.write_web_config(dir)?.display()).into());
+                }
+                Ok(args)
+            })
+            .await?;
         Ok(Alertmanager { endpoint, process: Some(process) })
     }
 

@@ -34,7 +34,8 @@ impl WebAuth {
         let urandom = Path::new("/dev/urandom");
         std::fs::File::open(urandom).and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| Error::io(urandom, e))?;
         let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let hash = bcrypt::hash(&password, COST).map_err(|e| Error::Config { path: "bcrypt".into(), detail: e.to_string() })?;
+        let hash = bcrypt::hash(&password, COST)
+            .map_err(|e| Error::Config { path: "bcrypt".into(), detail: e.to_string() })?;
         Ok(WebAuth { password, hash })
     }
 

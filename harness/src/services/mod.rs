@@ -19,5 +19,7 @@ pub use auth::WebAuth;
 pub use error::Error;
 pub use prometheus::{Prometheus, PrometheusOptions, ScrapeJob};
 pub use pushgateway::{PushClient, Pushgateway};
-pub use stack::{endpoint_from_env, fixtures_dir, shipped_rule_files, Monitoring, Stack, StackOptions, PUSHGATEWAY_JOB};
-pub use webhook::{NotifiedAlert, Notification, WebhookReceiver};
+pub use stack::{
+    endpoint_from_env, fixtures_dir, shipped_rule_files, Monitoring, Stack, StackOptions, PUSHGATEWAY_JOB,
+};
+pub use webhook::{Notification, NotifiedAlert, WebhookReceiver};

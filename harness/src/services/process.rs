@@ -45,7 +45,8 @@ impl Binary {
 
     /// The program's path: the override variable, else the first match on PATH.
     pub fn locate(&self) -> Result<PathBuf, Error> {
-        let missing = || Error::MissingBinary { program: self.program.into(), package: self.package.into(), env: self.env_var() };
+        let missing =
+            || Error::MissingBinary { program: self.program.into(), package: self.package.into(), env: self.env_var() };
         if let Some(p) = std::env::var_os(self.env_var()) {
             let p = PathBuf::from(p);
             return if p.is_file() { Ok(p) } else { Err(missing()) };
@@ -103,7 +104,10 @@ pub fn sweep() -> usize {
         }
         let Some(rec) = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else {
             // A record being written right now, or garbage: leave fresh files alone, drop old ones.
-            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e > Duration::from_secs(600)));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > Duration::from_secs(600)));
             if old {
                 let _ = fs::remove_file(&path);
             }
@@ -119,7 +123,9 @@ pub fn sweep() -> usize {
                 tracing::warn!(pid = rec.pid, program = %rec.program, "stopped a server left behind by process {}", rec.owner);
             }
         }
-        if rec.dir.starts_with(std::env::temp_dir()) && rec.dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("perf-acceptance-")) {
+        if rec.dir.starts_with(std::env::temp_dir())
+            && rec.dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("perf-acceptance-"))
+        {
             let _ = fs::remove_dir_all(&rec.dir);
         }
         let _ = fs::remove_file(&path);
@@ -129,7 +135,10 @@ pub fn sweep() -> usize {
 
 /// A new temp directory for a server, named so that a sweep recognizes it.
 pub fn server_dir(name: &str) -> Result<TempDir, Error> {
-    tempfile::Builder::new().prefix(&format!("perf-acceptance-{name}-")).tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))
+    tempfile::Builder::new()
+        .prefix(&format!("perf-acceptance-{name}-"))
+        .tempdir()
+        .map_err(|e| Error::io(&std::env::temp_dir(), e))
 }
 
 /// A running server program; stopped (with its whole process group) on drop.
@@ -204,7 +213,8 @@ impl ServerProcess {
     /// The log's error lines, else its last 15 lines.
     pub fn log_excerpt(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let errors: Vec<&str> = text.lines().filter(|l| l.contains("level=error") || l.contains("level=ERROR")).collect();
+        let errors: Vec<&str> =
+            text.lines().filter(|l| l.contains("level=error") || l.contains("level=ERROR")).collect();
         let lines: Vec<&str> = if errors.is_empty() {
             let all: Vec<&str> = text.lines().collect();
             all[all.len().saturating_sub(15)..].to_vec()
@@ -266,7 +276,8 @@ mod tests {
         let dir = server_dir("test").unwrap();
         let dir_path = dir.path().to_path_buf();
         // The shell starts a grandchild in the same group and waits.
-        let args: Vec<OsString> = ["-c", "sleep 300 & echo $! > grandchild.pid; wait"].iter().map(OsString::from).collect();
+        let args: Vec<OsString> =
+            ["-c", "sleep 300 & echo $! > grandchild.pid; wait"].iter().map(OsString::from).collect();
         let p = ServerProcess::spawn("sh", &sh, &args, dir).unwrap();
         let pid = p.pid() as i32;
         let gc_file = dir_path.join("grandchild.pid");
@@ -295,7 +306,14 @@ mod tests {
         let pid = child.id() as i32;
         let reg = registry_dir();
         fs::create_dir_all(&reg).unwrap();
-        let rec = Record { pid, start: start_ticks(pid).unwrap(), program: "sleep".into(), owner: i32::MAX - 7, owner_start: 1, dir: dir.clone() };
+        let rec = Record {
+            pid,
+            start: start_ticks(pid).unwrap(),
+            program: "sleep".into(),
+            owner: i32::MAX - 7,
+            owner_start: 1,
+            dir: dir.clone(),
+        };
         let file = reg.join(format!("{pid}.json"));
         fs::write(&file, serde_json::to_vec(&rec).unwrap()).unwrap();
         sweep();

@@ -110,8 +110,10 @@ impl PrometheusOptions {
     pub fn config(&self, dir: &std::path::Path) -> Result<Value, Error> {
         let mut scrape = Vec::new();
         for (i, j) in self.jobs.iter().enumerate() {
-            let (scheme, host, path) = split_url(&j.url)
-                .ok_or_else(|| Error::Config { path: "scrape job".into(), detail: format!("job {}: `{}` is not an http(s) URL", j.job, j.url) })?;
+            let (scheme, host, path) = split_url(&j.url).ok_or_else(|| Error::Config {
+                path: "scrape job".into(),
+                detail: format!("job {}: `{}` is not an http(s) URL", j.job, j.url),
+            })?;
             let (path, params) = path.split_once('?').unwrap_or((path, ""));
             let path = if path.is_empty() { "/metrics" } else { path };
             let mut job = json!({
@@ -144,8 +146,10 @@ impl PrometheusOptions {
             "scrape_configs": scrape,
         });
         if let Some(am) = &self.alertmanager {
-            let (scheme, host, path) = split_url(&am.url)
-                .ok_or_else(|| Error::Config { path: "alertmanager".into(), detail: format!("`{}` is not an http(s) URL", am.url) })?;
+            let (scheme, host, path) = split_url(&am.url).ok_or_else(|| Error::Config {
+                path: "alertmanager".into(),
+                detail: format!("`{}` is not an http(s) URL", am.url),
+            })?;
             let prefix = if path.is_empty() { "/" } else { path };
             let target = merge(
                 json!({ "scheme": scheme, "path_prefix": prefix, "static_configs": [{ "targets": [host] }] }),
@@ -168,23 +172,25 @@ impl Prometheus {
     /// Starts Prometheus with `opts` on a free loopback port and waits until it is ready.
     pub async fn start(opts: &PrometheusOptions) -> Result<Prometheus, Error> {
         let auth = opts.web_auth.as_ref().map_or(Auth::None, WebAuth::auth);
-        let Launched { process, endpoint } = launch("prometheus", &PROMETHEUS, auth, opts.ready_timeout, |dir, listen| {
-            let cfg_path = dir.join("prometheus.yml");
-            let cfg = opts.config(dir)?;
-            std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).expect("json")).map_err(|e| Error::io(&cfg_path, e))?;
-            let mut args: Vec<OsString> = vec![
-                format!("--config.file={}", cfg_path.display()).into(),
-                format!("--storage.tsdb.path={}", dir.join("data").display()).into(),
-                format!("--web.listen-address={listen}").into(),
-                "--storage.tsdb.retention.time=1d".into(),
-                "--log.level=info".into(),
-            ];
-            if let Some(w) = &opts.web_auth {
-                args.push(format!("--web.config.file={}", w.write_web_config(dir)?.display()).into());
-            }
-            Ok(args)
-        })
-        .await?;
+        let Launched { process, endpoint } =
+            launch("prometheus", &PROMETHEUS, auth, opts.ready_timeout, |dir, listen| {
+                let cfg_path = dir.join("prometheus.yml");
+                let cfg = opts.config(dir)?;
+                std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).expect("json"))
+                    .map_err(|e| Error::io(&cfg_path, e))?;
+                let mut args: Vec<OsString> = vec![
+                    format!("--config.file={}", cfg_path.display()).into(),
+                    format!("--storage.tsdb.path={}", dir.join("data").display()).into(),
+                    format!("--web.listen-address={listen}").into(),
+                    "--storage.tsdb.retention.time=1d".into(),
+                    "--log.level=info".into(),
+                ];
+                if let Some(w) = &opts.web_auth {
+                    args.push(format!("--web.config.file={}", w.write_web_config(dir)?.display()).into());
+                }
+                Ok(args)
+            })
+            .await?;
         Ok(Prometheus { endpoint, process: Some(process) })
     }
 
@@ -219,7 +225,14 @@ mod tests {
         let opts = PrometheusOptions {
             jobs: vec![
                 ScrapeJob::new("platform", "https://127.0.0.1:8443/metrics?x=1", Auth::Bearer("tok".into())),
-                ScrapeJob { honor_labels: true, ..ScrapeJob::new("pushgateway", "http://127.0.0.1:9091", Auth::Basic { user: "u".into(), password: "p".into() }) },
+                ScrapeJob {
+                    honor_labels: true,
+                    ..ScrapeJob::new(
+                        "pushgateway",
+                        "http://127.0.0.1:9091",
+                        Auth::Basic { user: "u".into(), password: "p".into() },
+                    )
+                },
             ],
             alertmanager: Some(Endpoint::new("http://127.0.0.1:9093", Auth::None)),
             ..Default::default()
@@ -237,7 +250,10 @@ mod tests {
         assert_eq!(j1["basic_auth"]["username"], "u");
         assert_eq!(cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0], "127.0.0.1:9093");
         assert_eq!(cfg["global"]["scrape_interval"], "1000ms");
-        let bad = PrometheusOptions { jobs: vec![ScrapeJob::new("x", "127.0.0.1:1/metrics", Auth::None)], ..Default::default() };
+        let bad = PrometheusOptions {
+            jobs: vec![ScrapeJob::new("x", "127.0.0.1:1/metrics", Auth::None)],
+            ..Default::default()
+        };
         assert!(bad.config(d.path()).unwrap_err().to_string().contains("127.0.0.1:1/metrics"));
     }
 }

@@ -105,11 +105,16 @@ impl Stack {
             web_auth: web_auth.clone(),
             ..AlertmanagerOptions::new(opts.alertmanager_config.clone())
         };
-        let (alertmanager, pushgateway) = tokio::try_join!(Alertmanager::start(&am_opts), Pushgateway::start(web_auth.as_ref()))?;
+        let (alertmanager, pushgateway) =
+            tokio::try_join!(Alertmanager::start(&am_opts), Pushgateway::start(web_auth.as_ref()))?;
         let mut jobs = opts.jobs.clone();
         jobs.push(ScrapeJob {
             honor_labels: true,
-            ..ScrapeJob::new(PUSHGATEWAY_JOB, &pushgateway.endpoint().join("/metrics"), pushgateway.endpoint().auth.clone())
+            ..ScrapeJob::new(
+                PUSHGATEWAY_JOB,
+                &pushgateway.endpoint().join("/metrics"),
+                pushgateway.endpoint().auth.clone(),
+            )
         });
         let prom_opts = PrometheusOptions {
             scrape_interval: opts.scrape_interval,
@@ -173,7 +178,10 @@ pub fn endpoint_from_env(name: &str) -> Result<Option<Endpoint>, Error> {
     let var = |s: &str| std::env::var(format!("HARNESS_{name}_{s}")).ok().filter(|v| !v.is_empty());
     let Some(url) = var("URL") else { return Ok(None) };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(Error::Env { var: format!("HARNESS_{name}_URL"), detail: format!("`{url}` is not an http(s) URL") });
+        return Err(Error::Env {
+            var: format!("HARNESS_{name}_URL"),
+            detail: format!("`{url}` is not an http(s) URL"),
+        });
     }
     let auth = match (var("TOKEN"), var("USER"), var("PASSWORD")) {
         (Some(t), None, None) => Auth::Bearer(t),

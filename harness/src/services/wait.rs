@@ -50,11 +50,12 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_names_what_and_the_last_state() {
-        let e = until::<(), _, _>("the alert to fire", Duration::from_millis(200), Duration::from_millis(20), || async {
-            Ok(Err("state=pending".to_string()))
-        })
-        .await
-        .unwrap_err();
+        let e =
+            until::<(), _, _>("the alert to fire", Duration::from_millis(200), Duration::from_millis(20), || async {
+                Ok(Err("state=pending".to_string()))
+            })
+            .await
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("the alert to fire") && msg.contains("state=pending") && msg.contains("200ms"), "{msg}");
     }

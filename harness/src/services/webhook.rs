@@ -78,7 +78,8 @@ impl WebhookReceiver {
                 let s = s.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(req, s.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         });
@@ -129,7 +130,9 @@ fn summary(all: &[Notification], since: Instant) -> String {
     let recent: Vec<String> = all
         .iter()
         .filter(|n| n.at >= since)
-        .flat_map(|n| n.alerts.iter().map(|a| format!("{} {}", a.labels.get("alertname").map_or("?", String::as_str), a.status)))
+        .flat_map(|n| {
+            n.alerts.iter().map(|a| format!("{} {}", a.labels.get("alertname").map_or("?", String::as_str), a.status))
+        })
         .collect();
     if recent.is_empty() {
         format!("no notification since the wait began ({} before)", all.len())
@@ -197,7 +200,10 @@ mod tests {
         let n = w.wait_for("PerformanceRegression", "firing", &labels, since, Duration::from_secs(5)).await.unwrap();
         assert_eq!((n.receiver.as_str(), n.alerts.len()), ("suite", 1));
         assert_eq!(w.notifications().len(), 1);
-        let e = w.wait_for("PerformanceRegression", "resolved", &labels, since, Duration::from_millis(200)).await.unwrap_err();
+        let e = w
+            .wait_for("PerformanceRegression", "resolved", &labels, since, Duration::from_millis(200))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("PerformanceRegression firing"), "{e}");
     }
 }

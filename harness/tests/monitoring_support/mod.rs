@@ -131,7 +131,8 @@ impl FakePlatform {
                 let (s, t) = (s.clone(), t.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| serve(req, s.clone(), t.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         });
@@ -154,8 +155,13 @@ impl FakePlatform {
     }
 }
 
-async fn serve(req: Request<Incoming>, state: Arc<Mutex<State>>, token: String) -> Result<Response<Full<Bytes>>, Infallible> {
-    let authorized = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(format!("Bearer {token}").as_str());
+async fn serve(
+    req: Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    token: String,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let authorized = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        == Some(format!("Bearer {token}").as_str());
     let (code, body) = if !authorized {
         (401, "unauthorized\n".to_string())
     } else if req.uri().path() != "/metrics" {
@@ -177,34 +183,58 @@ fn scalar(name: &str, kind: Kind, samples: Vec<(Labels, f64)>) -> Family {
         name: name.into(),
         kind,
         help: Some(format!("{name} of the fake platform")),
-        samples: samples.into_iter().map(|(labels, value)| Sample { name: name.into(), labels, value, timestamp_ms: None }).collect(),
+        samples: samples
+            .into_iter()
+            .map(|(labels, value)| Sample { name: name.into(), labels, value, timestamp_ms: None })
+            .collect(),
     }
 }
 
 fn exposition(s: &State) -> String {
     let f = labels(&[("function", FUNCTION)]);
-    let hist = |name: &str, h: &Hist| Family { name: name.into(), kind: Kind::Histogram, help: Some(name.into()), samples: h.histogram(&f).samples(name) };
+    let hist = |name: &str, h: &Hist| Family {
+        name: name.into(),
+        kind: Kind::Histogram,
+        help: Some(name.into()),
+        samples: h.histogram(&f).samples(name),
+    };
     let mut fams = vec![
         hist("function_cold_start_duration_seconds", &s.cold),
         hist("function_invocation_duration_seconds", &s.warm),
-        scalar("function_invocations_total", Kind::Counter, vec![
-            (labels(&[("function", FUNCTION), ("status", "ok")]), s.ok as f64),
-            (labels(&[("function", FUNCTION), ("status", "error")]), s.errors as f64),
-        ]),
+        scalar(
+            "function_invocations_total",
+            Kind::Counter,
+            vec![
+                (labels(&[("function", FUNCTION), ("status", "ok")]), s.ok as f64),
+                (labels(&[("function", FUNCTION), ("status", "error")]), s.errors as f64),
+            ],
+        ),
         scalar("function_throttles_total", Kind::Counter, vec![(f.clone(), s.throttles as f64)]),
         scalar("function_concurrent_executions", Kind::Gauge, vec![(f.clone(), 1.0)]),
-        scalar("function_environments", Kind::Gauge, vec![
-            (labels(&[("function", FUNCTION), ("state", "busy")]), 1.0),
-            (labels(&[("function", FUNCTION), ("state", "idle")]), (s.environments - 1) as f64),
-        ]),
-        scalar("function_scale_events_total", Kind::Counter, vec![
-            (labels(&[("function", FUNCTION), ("direction", "up")]), s.scale_up as f64),
-            (labels(&[("function", FUNCTION), ("direction", "down")]), s.scale_down as f64),
-        ]),
+        scalar(
+            "function_environments",
+            Kind::Gauge,
+            vec![
+                (labels(&[("function", FUNCTION), ("state", "busy")]), 1.0),
+                (labels(&[("function", FUNCTION), ("state", "idle")]), (s.environments - 1) as f64),
+            ],
+        ),
+        scalar(
+            "function_scale_events_total",
+            Kind::Counter,
+            vec![
+                (labels(&[("function", FUNCTION), ("direction", "up")]), s.scale_up as f64),
+                (labels(&[("function", FUNCTION), ("direction", "down")]), s.scale_down as f64),
+            ],
+        ),
         scalar("function_cpu_seconds_total", Kind::Counter, vec![(f.clone(), s.cpu_seconds)]),
     ];
     if s.exposes.resources {
-        fams.push(scalar("function_memory_used_bytes", Kind::Gauge, vec![(labels(&[("function", FUNCTION), ("environment", "e1")]), 61e6)]));
+        fams.push(scalar(
+            "function_memory_used_bytes",
+            Kind::Gauge,
+            vec![(labels(&[("function", FUNCTION), ("environment", "e1")]), 61e6)],
+        ));
         fams.push(scalar("function_memory_limit_bytes", Kind::Gauge, vec![(f, 128e6)]));
     }
     encode(&fams)
@@ -263,7 +293,12 @@ impl Platform for FakePlatform {
         }
         let none = Labels::new();
         let fams = vec![
-            Family { name: "build_duration_seconds".into(), kind: Kind::Histogram, help: Some("build time".into()), samples: h.histogram(&none).samples("build_duration_seconds") },
+            Family {
+                name: "build_duration_seconds".into(),
+                kind: Kind::Histogram,
+                help: Some("build time".into()),
+                samples: h.histogram(&none).samples("build_duration_seconds"),
+            },
             scalar("build_cache_hits_total", Kind::Counter, vec![(none.clone(), 8.0)]),
             scalar("build_cache_requests_total", Kind::Counter, vec![(none.clone(), 10.0)]),
             scalar("image_size_bytes", Kind::Gauge, vec![(labels(&[("image", "hello:latest")]), 2.1e6)]),
