@@ -10,6 +10,7 @@ mod history;
 pub mod named;
 mod noise;
 pub mod simulate;
+pub mod text;
 mod trend;
 
 pub use compare::{compare, Comparison, Mode, Options, Row};
