@@ -51,3 +51,26 @@ async fn an_injected_regression_is_detected_alerted_and_resolved() {
     assert_eq!(raw["alert"]["factor"], 1.5);
     assert_eq!(raw["injected"]["batches"].as_array().unwrap().len(), 6);
 }
+
+/// The same path with production-like 15 s scrape and evaluation intervals (a figure for the report:
+/// `cargo nextest run -p harness --test regression_alert --run-ignored only --no-capture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "slow (about 4 minutes): alert time with 15 s intervals, a figure for the report"]
+async fn alert_time_with_production_intervals() {
+    let platform = FakePlatform::start(32, Exposes { resources: true }).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunDir::open(tmp.path()).unwrap();
+    let params: Params = [
+        ("mode".to_string(), json!("lenient")),
+        ("batch_seconds".to_string(), json!(1)),
+        ("injected_factor".to_string(), json!(2.0)),
+        ("alert_factor".to_string(), json!(1.5)),
+        ("scrape_interval_seconds".to_string(), json!(15)),
+        ("warmup_seconds".to_string(), json!(45)),
+    ]
+    .into();
+    let set = regression::measure(&platform, &params, &run, "local").await.unwrap();
+    let note = set.notes.iter().find(|n| n.starts_with("PerformanceRegression:")).unwrap_or_else(|| panic!("{:#?}", set.notes));
+    assert!(matches!(set.metrics["alert_time"], Metric::Value { .. }));
+    eprintln!("alert path, 15 s intervals: {note}");
+}

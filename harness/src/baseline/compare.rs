@@ -124,6 +124,7 @@ pub fn compare(
         let base: Vec<Estimate> = entry.map(|e| e.figures.iter().map(|f| f.estimate()).collect()).unwrap_or_default();
         let base_value = (!base.is_empty() && base.iter().all(|b| b.value > 0.0))
             .then(|| (base.iter().map(|b| b.value.ln()).sum::<f64>() / base.len() as f64).exp());
+        let relative = cur.value > 0.0 && base.iter().all(|b| b.value > 0.0);
         let outcome = if entry.is_none() {
             Err(format!("baseline `{}` has no figure for this check", baseline.name))
         } else if entry.is_some_and(|e| e.unit != r.unit.clone().unwrap_or_default()) {
@@ -132,6 +133,8 @@ pub fn compare(
                 entry.map_or("", |e| e.unit.as_str()),
                 r.unit.as_deref().unwrap_or("")
             ))
+        } else if !relative {
+            Err("figures are not all positive: no relative change to judge".to_string())
         } else {
             let series: Vec<Estimate> = history
                 .iter()
@@ -151,7 +154,8 @@ pub fn compare(
                 }
             }
         };
-        if let (Err(why), Mode::Strict) = (&outcome, opts.mode) {
+        // A zero figure (no errors, nothing throttled) has no relative change to judge: reported, not a problem.
+        if let (Err(why), Mode::Strict, true) = (&outcome, opts.mode, relative || entry.is_none()) {
             problems.push(format!("{}: {why}", r.check));
         }
         rows.push(Row {
@@ -215,6 +219,19 @@ mod tests {
         let lenient = compare(&b, &run, &hist, &Options { mode: Mode::Lenient, ..Options::default() }).unwrap();
         assert!(lenient.problems.is_empty());
         assert_eq!(lenient.decided(), 0);
+    }
+
+    #[test]
+    fn a_zero_figure_is_reported_but_not_a_strict_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let h = History::open(d.path()).unwrap();
+        for i in 0..6 {
+            h.append(&[record(&format!("r{i}"), "AC3.throttled", 0.0, i)]).unwrap();
+        }
+        let b = named::save(&h, "main", 3, None).unwrap();
+        let c = compare(&b, &[record("now", "AC3.throttled", 0.0, 100)], &h.records().unwrap(), &Options::default()).unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(matches!(&c.rows[0].outcome, Err(why) if why.contains("not all positive")));
     }
 
     #[test]

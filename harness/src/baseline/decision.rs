@@ -131,18 +131,11 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     if !positive(current.value) || !baseline.iter().all(|b| positive(b.value)) {
         return Err(Undecided("figures are not all positive: no relative change".into()));
     }
-    let se_c = current.log_se().ok_or_else(|| {
-        Undecided(format!(
-            "this run's figure has no bounded confidence interval (n={}): more samples are needed",
-            current.n
-        ))
-    })?;
-    let se_b: Vec<f64> = baseline.iter().map(Estimate::log_se).collect::<Option<_>>().ok_or_else(|| {
-        Undecided(
-            "a baseline figure has no bounded confidence interval: save the baseline from runs with more samples"
-                .into(),
-        )
-    })?;
+    // A figure without a bounded interval (a single value, or a percentile of few samples) brings no
+    // sampling error of its own: the history's run-to-run variation, which then holds all of its noise,
+    // decides alone.
+    let se_c = current.log_se().unwrap_or(0.0);
+    let se_b: Vec<f64> = baseline.iter().map(|b| b.log_se().unwrap_or(0.0)).collect();
     let k = baseline.len() as f64;
     let base_log = baseline.iter().map(|b| b.value.ln()).sum::<f64>() / k;
     let sign = if rule.direction == Direction::HigherIsBetter { -1.0 } else { 1.0 };
@@ -358,8 +351,9 @@ mod tests {
     #[test]
     fn undecidable_inputs_say_why() {
         let noise = Noise::exact(0.01);
-        let unbounded = Estimate { value: 1.0, ci_low: Some(0.9), ci_high: None, n: 19 };
-        assert!(decide(&[est(1.0, 0.1)], &unbounded, &noise, &RULE).unwrap_err().0.contains("n=19"));
+        let unbounded = Estimate { value: 1.3, ci_low: Some(0.9), ci_high: None, n: 19 };
+        let o = decide(&[est(1.0, 0.1)], &unbounded, &noise, &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::Regression, "an unbounded figure is judged on the noise band alone");
         assert!(decide(&[], &est(1.0, 0.1), &noise, &RULE).unwrap_err().0.contains("no figure"));
         let flag = Rule { direction: Direction::None, ..RULE };
         assert!(decide(&[est(1.0, 0.1)], &est(1.0, 0.1), &noise, &flag).is_err());

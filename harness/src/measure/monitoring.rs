@@ -74,6 +74,7 @@ pub const RESOURCE: &[Family] = &[
 
 struct Settings {
     baseline: Option<(PathBuf, String, BTreeMap<String, String>)>,
+    interval: Duration,
     cold_starts: usize,
     warm: Duration,
     data_timeout: Duration,
@@ -153,6 +154,7 @@ impl Settings {
         };
         Ok(Settings {
             baseline,
+            interval: Duration::from_secs_f64(num(params, "scrape_interval_seconds", 1.0)?),
             cold_starts: num(params, "cold_starts", 20.0)? as usize,
             warm: Duration::from_secs_f64(num(params, "warm_seconds", 5.0)?),
             data_timeout: Duration::from_secs_f64(num(params, "data_timeout_seconds", 60.0)?),
@@ -206,10 +208,12 @@ pub(crate) fn svc_err(e: services::Error) -> Error {
 }
 
 /// The user's servers (`HARNESS_PROMETHEUS_URL` ...) or a stack started for `platform`.
+/// `interval` is the scrape and rule evaluation interval of a started stack.
 pub(crate) async fn connect<P: Platform>(
     platform: &P,
     rule_files: Vec<PathBuf>,
     am_config: PathBuf,
+    interval: Duration,
 ) -> Result<Monitoring, Error> {
     if let Some(m) = Monitoring::from_env().map_err(svc_err)? {
         return Ok(m);
@@ -217,6 +221,8 @@ pub(crate) async fn connect<P: Platform>(
     let opts = StackOptions {
         rule_files,
         alertmanager_config: am_config,
+        scrape_interval: interval,
+        evaluation_interval: interval,
         ..StackOptions::shipped(&fixtures_dir(), vec![platform.scrape_job()]).map_err(svc_err)?
     };
     let stack = Stack::start(&opts).await.map_err(svc_err)?;
@@ -257,7 +263,7 @@ pub async fn measure<P: Platform>(
 ) -> Result<MeasurementSet, Error> {
     let s = Settings::from_params(params)?;
     let mut set = MeasurementSet::new("monitoring", target, params);
-    let mon = connect(platform, s.rule_files.clone(), s.alertmanager_config.clone()).await?;
+    let mon = connect(platform, s.rule_files.clone(), s.alertmanager_config.clone(), s.interval).await?;
     let prom = &mon.prometheus;
     let f = promql_string(&platform.function());
     let t0 = prom_time(prom).await?;

@@ -50,6 +50,7 @@ struct Settings {
     alert_factor: f64,
     warmup: Duration,
     alert_timeout: Duration,
+    interval: Duration,
 }
 
 fn param_err(param: &str, problem: impl Into<String>) -> Error {
@@ -94,6 +95,7 @@ impl Settings {
             alert_factor: num(params, "alert_factor", 1.5)?,
             warmup: Duration::from_secs_f64(num(params, "warmup_seconds", 20.0)?),
             alert_timeout: Duration::from_secs_f64(num(params, "alert_timeout_seconds", 300.0)?),
+            interval: Duration::from_secs_f64(num(params, "scrape_interval_seconds", 1.0)?),
         })
     }
 }
@@ -307,7 +309,7 @@ async fn alert_time<P: Platform>(
 ) -> Result<Metric, Error> {
     let fixtures = fixtures_dir();
     let rules = shipped_rule_files(&fixtures).map_err(svc_err)?;
-    let mon = connect(platform, rules, fixtures.join("prometheus/alertmanager.yml")).await?;
+    let mon = connect(platform, rules, fixtures.join("prometheus/alertmanager.yml"), s.interval).await?;
     let (Some(pg), Some(am)) = (&mon.pushgateway, &mon.alertmanager) else {
         return Err(Error::Unavailable {
             what: "Pushgateway and Alertmanager".into(),
