@@ -4,14 +4,17 @@
 //! and decides each check from evidence; [`report`] writes what was decided.
 
 pub mod build;
+pub mod baseline;
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
 pub mod local;
 pub mod measure;
 pub mod progress;
+pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod services;
 pub mod stats;
 pub mod target;
 pub mod terraform;

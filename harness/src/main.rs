@@ -4,6 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use harness::{
+    baseline::{self, named, History, Mode},
     criteria::{catalog, Decision, Profile, TargetKind},
     evidence::Status,
     progress,
@@ -75,6 +76,14 @@ enum Command {
         /// Only checks whose id contains this text (several: comma-separated).
         #[arg(long)]
         only: Option<String>,
+        /// History directory to append this run's evidence to (nightly CI keeps it).
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: Option<PathBuf>,
+    },
+    /// Run history and named baselines: save, show, compare, trend, record.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
     },
     /// Write the report files of a run from the evidence its test processes wrote.
     Report {
@@ -121,11 +130,88 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Save a named baseline from the last runs of the history that share the latest run's environment.
+    Save {
+        /// Baseline name.
+        #[arg(long, default_value = "main", env = "HARNESS_BASELINE")]
+        name: String,
+        /// History directory.
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+        /// Runs to take (a baseline of several runs is steadier than one).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Take the runs up to this run id instead of the latest.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Show a named baseline.
+    Show {
+        /// Baseline name.
+        #[arg(long, default_value = "main", env = "HARNESS_BASELINE")]
+        name: String,
+        /// History directory.
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+    },
+    /// Compare a run with a named baseline (exit 1 on a regression, or in strict mode on anything undecided).
+    Compare {
+        /// Baseline name.
+        #[arg(long, default_value = "main", env = "HARNESS_BASELINE")]
+        name: String,
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// History directory (noise bands come from it).
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+        /// strict: a missing baseline or an undecidable check fails; lenient: they are reported.
+        #[arg(long, default_value = "strict", env = "HARNESS_BASELINE_MODE")]
+        mode: String,
+        /// Relative change that counts as a regression, in %.
+        #[arg(long, default_value_t = 10.0)]
+        threshold_pct: f64,
+        /// Compare with a baseline from another environment anyway.
+        #[arg(long)]
+        allow_other_environment: bool,
+    },
+    /// Show the last runs of each check with change points marked.
+    Trend {
+        /// Only checks whose id contains this text.
+        #[arg(long)]
+        check: Option<String>,
+        /// Runs per check.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// History directory.
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+    },
+    /// Append a run's evidence to the history.
+    Record {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+        /// History directory.
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+    },
+    /// List the named baselines.
+    List {
+        /// History directory.
+        #[arg(long, env = "HARNESS_HISTORY")]
+        history: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG")).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only } => cmd_run(&profile, &target, out, only.as_deref()),
+        Command::Run { profile, target, out, only, history } => cmd_run(&profile, &target, out, only.as_deref(), history),
+        Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run } => cmd_report(&run),
         Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
         Command::ServeLocal { functions, mode, port, http_port, https_port, api_key, metrics_token } => {
@@ -185,7 +271,7 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
     })
 }
 
-fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>) -> Res {
+fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>, history: Option<PathBuf>) -> Res {
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
     if let Target::Knative(k) = &target {
@@ -216,8 +302,73 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     for p in report.write(&out)? {
         emit(&format!("wrote {}\n", p.display()));
     }
+    if let Some(h) = history {
+        let n = History::open(&h)?.append_run(&runner.dir)?;
+        println!("appended {n} checks to the history {}", h.display());
+    }
     let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
+}
+
+fn cmd_baseline(command: BaselineCommand) -> Res {
+    match command {
+        BaselineCommand::Save { name, history, runs, until } => {
+            let b = named::save(&History::open(&history)?, &name, runs, until.as_deref())?;
+            print!("{}", baseline::text::baseline(&b));
+            println!("saved {}", named::path(&history, &name)?.display());
+            Ok(OK)
+        }
+        BaselineCommand::Show { name, history } => {
+            print!("{}", baseline::text::baseline(&named::load(&history, &name)?));
+            Ok(OK)
+        }
+        BaselineCommand::Compare { name, run, history, mode, threshold_pct, allow_other_environment } => {
+            let mode: Mode = mode.parse()?;
+            let h = History::open(&history)?;
+            let dir = RunDir::open(&run)?;
+            let info = dir.info()?;
+            let current: Vec<baseline::Record> = dir.evidence()?.iter().map(|e| baseline::Record::from_evidence(e, &info)).collect();
+            let b = match named::load(&history, &name) {
+                Err(e @ baseline::Error::NoBaseline { .. }) if mode == Mode::Lenient => {
+                    println!("lenient: {e}; nothing compared");
+                    return Ok(OK);
+                }
+                other => other?,
+            };
+            let past: Vec<baseline::Record> = h.records()?.into_iter().filter(|r| r.run != info.id).collect();
+            let opts = baseline::Options { mode, threshold: threshold_pct / 100.0, confidence: 0.99, allow_other_environment };
+            let c = baseline::compare(&b, &current, &past, &opts)?;
+            print!("{}", baseline::text::comparison(&c));
+            Ok(if c.regressions().is_empty() && c.problems.is_empty() { OK } else { CHECKS_FAILED })
+        }
+        BaselineCommand::Trend { check, last, history } => {
+            let records = History::open(&history)?.records()?;
+            let mut checks: Vec<&String> = records.iter().map(|r| &r.check).filter(|c| check.as_ref().is_none_or(|f| c.contains(f.as_str()))).collect();
+            checks.sort();
+            checks.dedup();
+            let latest = records.last().map(|r| r.environment.comparable_key()).unwrap_or_default();
+            let trends: Vec<baseline::Trend> = checks
+                .iter()
+                .map(|c| {
+                    let series: Vec<&baseline::Record> = records.iter().filter(|r| &&r.check == c && r.environment.comparable_key() == latest).collect();
+                    baseline::trend(c, &series, last, baseline::WINDOW, baseline::Z)
+                })
+                .collect();
+            print!("{}", baseline::text::trends(&trends));
+            Ok(OK)
+        }
+        BaselineCommand::Record { run, history } => {
+            let n = History::open(&history)?.append_run(&RunDir::open(&run)?)?;
+            println!("appended {n} checks of {} to {}", run.display(), history.display());
+            Ok(OK)
+        }
+        BaselineCommand::List { history } => {
+            for n in named::list(&history) {
+                println!("{n}");
+            }
+            Ok(OK)
+        }
+    }
 }
 
 fn cmd_report(run_dir: &std::path::Path) -> Res {

@@ -1,0 +1,73 @@
+//! Detection and false-alarm rates of the regression decision on simulated runs of this machine's noise
+//! model (`NoiseModel::THIS_MACHINE`, calibrated by `examples/noise_calibration.rs`), with a fixed seed.
+//!
+//! `cargo run --release -p harness --example regression_power [-- TRIALS]` (default 2000 per row).
+//! Each trial simulates a fresh history of unchanged runs (noise band from it, baseline = its last K
+//! runs), then decides one unchanged run (a false alarm if flagged) and one run 10% slower (detected if
+//! flagged) on the P95.
+//!
+//! Figures (4000 trials per row, 2026-11-23, 2 vCPU VM; MC standard error of a 1% rate: 0.16 points):
+//!
+//! ```text
+//!  sessions  σ sess.  history  baseline   detected  false alarm
+//!         1    0.020       10         1      40.4%        0.70%
+//!         1    0.020       20         5      77.3%        0.97%
+//!         2    0.020       20         5      91.4%        0.80%
+//!         4    0.020       10         5      88.9%        0.25%
+//!         4    0.020       20         5      96.3%        0.40%   <- reaches >= 95% / <= 1%
+//!         8    0.020       10         5      93.5%        0.05%
+//!         8    0.020       20         5      97.8%        0.17%   <- reaches >= 95% / <= 1%
+//!         1    0.090       20         5       7.3%        1.27%   (machine loaded by parallel builds)
+//!        16    0.090       20         5      63.9%        0.88%
+//!        32    0.090       20         5      84.7%        0.68%
+//!        64    0.090       20         5      93.7%        0.53%
+//! ```
+
+use harness::baseline::simulate::{power, NoiseModel, PowerConfig};
+
+const SEED: u64 = 0x5EED_2026;
+
+fn main() {
+    let trials: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let base = NoiseModel::THIS_MACHINE;
+    println!(
+        "model: median {:.0}µs, σ within {:.2}, σ session {:.3}, σ run {:.3}, {} samples per run; decision: 10% threshold, 99% one-sided",
+        base.median * 1e6,
+        base.sigma_within,
+        base.sigma_batch,
+        base.sigma_run,
+        base.n
+    );
+    println!("{trials} trials per row, seed {SEED:#x}\n");
+    println!(
+        "{:>9} {:>8} {:>8} {:>9} {:>10} {:>12} {:>10}",
+        "sessions", "σ sess.", "history", "baseline", "detected", "false alarm", "undecided"
+    );
+    let quiet = base.sigma_batch;
+    let loaded = NoiseModel::LOADED.sigma_batch;
+    let rows: &[(usize, f64, usize, usize)] = &[
+        (1, quiet, 10, 1),
+        (1, quiet, 20, 5),
+        (2, quiet, 20, 5),
+        (4, quiet, 10, 5),
+        (4, quiet, 20, 5),
+        (8, quiet, 10, 5),
+        (8, quiet, 20, 5),
+        (1, loaded, 20, 5),
+        (16, loaded, 20, 5),
+        (32, loaded, 20, 5),
+        (64, loaded, 20, 5),
+    ];
+    for &(batches, sigma_batch, history_runs, baseline_runs) in rows {
+        let model = NoiseModel { batches, sigma_batch, ..base };
+        let cfg = PowerConfig { history_runs, baseline_runs, trials, ..PowerConfig::default() };
+        let p = power(&model, &cfg, SEED);
+        let decided = (p.trials - p.undecided).max(1) as f64;
+        println!(
+            "{batches:>9} {sigma_batch:>8.3} {history_runs:>8} {baseline_runs:>9} {:>9.1}% {:>11.2}% {:>10}",
+            100.0 * p.detected as f64 / decided,
+            100.0 * p.false_alarms as f64 / decided,
+            p.undecided
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! [`decide`]: is a figure a regression against its baseline?
+//!
+//! Figures are compared on a log scale (a relative change), after turning "worse" into "larger". With `d`
+//! the change of this run's figure against the mean of the K baseline runs, `se` its sampling standard
+//! error (from the runs' 95% confidence intervals), `j = σ·√(1 + 1/K)` the run-to-run jitter of the
+//! environment beyond sampling (σ measured from the history, see `noise`), `t = √(se² + j²)` and `z` the
+//! one-sided normal quantile of the decision's confidence (99%: 2.33):
+//!
+//! - the **noise band** is `z_j·j` and the change's **confidence interval** is `d ± z_s·se`, where the
+//!   confidence is split between the two sources in proportion to their size (`z_s = z·se/t`,
+//!   `z_j = z·j/t`), so that the interval lies wholly beyond the band exactly when `d > z·t`: under no
+//!   change that happens with probability 1 - confidence, whichever source dominates (a fixed z on each
+//!   side would hold false alarms to the same bound but need a far larger change to fire);
+//! - **regression**: the interval lies beyond the band, the change is statistically significant on its
+//!   own sampling error (one-sided p < [`SIGNIFICANCE`]), and it reaches the threshold: `d + z·t >=
+//!   ln(1 + threshold)` (the data do not rule out a change of the threshold's size; asking the point
+//!   estimate itself to pass the threshold would miss a true 10% regression half of the time);
+//! - **below threshold**: the same, but shown to be smaller than the threshold;
+//! - **improvement**: the interval lies wholly below `-band`;
+//! - **within noise**: anything else.
+
+use serde::{Deserialize, Serialize};
+
+use super::history::Direction;
+
+/// A figure of one run with its 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The figure.
+    pub value: f64,
+    /// Lower bound of its 95% confidence interval.
+    pub ci_low: Option<f64>,
+    /// Upper bound of its 95% confidence interval.
+    pub ci_high: Option<f64>,
+    /// Samples behind it.
+    pub n: u64,
+}
+
+impl Estimate {
+    /// Standard error of `ln(value)` from the 95% interval (`None` when unbounded or not positive).
+    pub fn log_se(&self) -> Option<f64> {
+        let (lo, hi) = (self.ci_low?, self.ci_high?);
+        (lo > 0.0 && hi >= lo && self.value > 0.0).then(|| (hi.ln() - lo.ln()) / (2.0 * Z95))
+    }
+}
+
+/// One-sided p-value below which a change is significant on its sampling error alone.
+pub const SIGNIFICANCE: f64 = 0.05;
+
+/// Two-sided 95% normal quantile: the intervals the evidence carries.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// How to decide.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Relative change that counts as a regression (0.10 for 10%).
+    pub threshold: f64,
+    /// One-sided confidence of the decision (0.99).
+    pub confidence: f64,
+    /// Which way the figure gets worse.
+    pub direction: Direction,
+}
+
+/// The environment's run-to-run jitter of a figure beyond its sampling error, on a log scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Noise {
+    /// Standard deviation of the run-to-run jitter of `ln(figure)`.
+    pub sigma: f64,
+    /// Runs it was measured from.
+    pub runs: usize,
+    /// Degrees of freedom of the estimate of `sigma` (infinite when known exactly).
+    #[serde(default = "infinite")]
+    pub dof: f64,
+}
+
+fn infinite() -> f64 {
+    f64::INFINITY
+}
+
+impl Noise {
+    /// Noise known exactly (simulations, tests).
+    pub fn exact(sigma: f64) -> Noise {
+        Noise { sigma, runs: usize::MAX, dof: f64::INFINITY }
+    }
+}
+
+/// The decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Worse beyond noise, and possibly by the threshold or more.
+    Regression,
+    /// Worse beyond noise but shown to be smaller than the threshold.
+    BelowThreshold,
+    /// Better beyond noise.
+    Improvement,
+    /// Not distinguishable from the environment's noise.
+    WithinNoise,
+}
+
+/// A decision with its figures (relative changes: 0.12 means 12% worse).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The decision.
+    pub verdict: Verdict,
+    /// Relative change towards worse (negative: better).
+    pub change: f64,
+    /// Its confidence interval (the confidence left to sampling error, see the module notes).
+    pub ci: (f64, f64),
+    /// The noise band (relative).
+    pub band: f64,
+    /// One-sided p-value of "no change" from sampling error alone.
+    pub p_value: f64,
+    /// One line for the report.
+    pub explanation: String,
+}
+
+/// Why no decision could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Undecided(pub String);
+
+/// Decides whether `current` regressed against `baseline` (one estimate per baseline run).
+pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &Rule) -> Result<Outcome, Undecided> {
+    if rule.direction == Direction::None {
+        return Err(Undecided("not a performance figure (its threshold has no better direction)".into()));
+    }
+    if baseline.is_empty() {
+        return Err(Undecided("the baseline holds no figure for it".into()));
+    }
+    if !positive(current.value) || !baseline.iter().all(|b| positive(b.value)) {
+        return Err(Undecided("figures are not all positive: no relative change".into()));
+    }
+    // A figure without a bounded interval (a single value, or a percentile of few samples) brings no
+    // sampling error of its own: the history's run-to-run variation, which then holds all of its noise,
+    // decides alone.
+    let se_c = current.log_se().unwrap_or(0.0);
+    let se_b: Vec<f64> = baseline.iter().map(|b| b.log_se().unwrap_or(0.0)).collect();
+    let k = baseline.len() as f64;
+    let base_log = baseline.iter().map(|b| b.value.ln()).sum::<f64>() / k;
+    let sign = if rule.direction == Direction::HigherIsBetter { -1.0 } else { 1.0 };
+    let d = sign * (current.value.ln() - base_log);
+    let se = (se_c.powi(2) + se_b.iter().map(|s| s * s).sum::<f64>() / (k * k)).sqrt();
+    let jitter = noise.sigma * (1.0 + 1.0 / k).sqrt();
+    let total = (se * se + jitter * jitter).sqrt();
+    // σ is estimated from a short history: a Student t quantile with the Welch-Satterthwaite degrees of
+    // freedom of the total (the sampling part is taken as known) keeps false alarms at the bound.
+    let dof = if jitter > 0.0 { total.powi(4) / (jitter.powi(4) / noise.dof) } else { f64::INFINITY };
+    let z = student_t_quantile(rule.confidence, dof);
+    let (z_s, z_j) = if total > 0.0 { (z * se / total, z * jitter / total) } else { (z, 0.0) };
+    let band = z_j * jitter;
+    let (lo, hi) = (d - z_s * se, d + z_s * se);
+    let limit = (1.0 + rule.threshold).ln();
+    let p_value = if se > 0.0 {
+        1.0 - normal_cdf(d / se)
+    } else if d > 0.0 {
+        0.0
+    } else {
+        1.0
+    };
+    let verdict = if lo > band && p_value < SIGNIFICANCE {
+        if d + z * total >= limit {
+            Verdict::Regression
+        } else {
+            Verdict::BelowThreshold
+        }
+    } else if hi < -band {
+        Verdict::Improvement
+    } else {
+        Verdict::WithinNoise
+    };
+    let rel = |x: f64| x.exp() - 1.0;
+    let pct = |x: f64| format!("{:+.1}%", 100.0 * rel(x));
+    let explanation = format!(
+        "{} worse ({:.0}% CI {}..{}, p={:.2e}), noise band ±{:.1}% from {}, threshold {:.0}%: {}",
+        pct(d),
+        100.0 * (2.0 * normal_cdf(z_s) - 1.0),
+        pct(lo),
+        pct(hi),
+        p_value,
+        100.0 * rel(band),
+        if noise.runs == usize::MAX { "known noise".to_string() } else { format!("{} runs", noise.runs) },
+        100.0 * rule.threshold,
+        match verdict {
+            Verdict::Regression => "regression",
+            Verdict::BelowThreshold => "a real change, smaller than the threshold",
+            Verdict::Improvement => "improvement",
+            Verdict::WithinNoise => "within noise",
+        }
+    );
+    Ok(Outcome { verdict, change: rel(d), ci: (rel(lo), rel(hi)), band: rel(band), p_value, explanation })
+}
+
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// Standard normal CDF (via erfc; absolute error below 1.2e-7).
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+fn erfc(x: f64) -> f64 {
+    // Numerical Recipes' erfcc (Chebyshev fit), fractional error < 1.2e-7 everywhere.
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// Student t quantile with `dof` degrees of freedom (Cornish-Fisher expansion around the normal quantile;
+/// within 0.5% of tables from 5 degrees of freedom, rounded down to 3 below).
+pub fn student_t_quantile(p: f64, dof: f64) -> f64 {
+    let z = normal_quantile(p);
+    if !dof.is_finite() {
+        return z;
+    }
+    let v = dof.max(3.0);
+    let g1 = (z.powi(3) + z) / 4.0;
+    let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
+    let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
+    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5) - 1920.0 * z.powi(3) - 945.0 * z) / 92160.0;
+    z + g1 / v + g2 / v.powi(2) + g3 / v.powi(3) + g4 / v.powi(4)
+}
+
+/// Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn est(v: f64, rel_half_width: f64) -> Estimate {
+        Estimate {
+            value: v,
+            ci_low: Some(v * (1.0 - rel_half_width)),
+            ci_high: Some(v * (1.0 + rel_half_width)),
+            n: 500,
+        }
+    }
+
+    const RULE: Rule = Rule { threshold: 0.10, confidence: 0.99, direction: Direction::LowerIsBetter };
+
+    #[test]
+    fn normal_functions_match_tables() {
+        assert!((normal_quantile(0.99) - 2.326_347_874).abs() < 1e-6);
+        assert!((normal_quantile(0.975) - Z95).abs() < 1e-6);
+        assert!((normal_quantile(0.5)).abs() < 1e-9);
+        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+        assert!((normal_cdf(-2.326_348) - 0.01).abs() < 1e-6);
+        for (dof, t) in [(6.0, 3.143), (10.0, 2.764), (20.0, 2.528), (60.0, 2.390)] {
+            let got = student_t_quantile(0.99, dof);
+            assert!((got - t).abs() / t < 0.005, "t(0.99, {dof}) = {got}, tables say {t}");
+        }
+        assert_eq!(student_t_quantile(0.99, f64::INFINITY), normal_quantile(0.99));
+    }
+
+    #[test]
+    fn a_clear_slowdown_is_a_regression_and_no_change_is_not() {
+        let base = [est(100.0, 0.02), est(101.0, 0.02), est(99.0, 0.02)];
+        let noise = Noise::exact(0.01);
+        let o = decide(&base, &est(125.0, 0.02), &noise, &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::Regression, "{}", o.explanation);
+        assert!(o.change > 0.2 && o.ci.0 > o.band && o.p_value < 1e-6);
+        let o = decide(&base, &est(100.5, 0.02), &noise, &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::WithinNoise, "{}", o.explanation);
+        let o = decide(&base, &est(80.0, 0.02), &noise, &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::Improvement, "{}", o.explanation);
+    }
+
+    #[test]
+    fn a_precise_small_change_is_below_threshold() {
+        let base = [est(100.0, 0.002)];
+        let o = decide(&base, &est(103.0, 0.002), &Noise::exact(0.001), &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::BelowThreshold, "{}", o.explanation);
+    }
+
+    #[test]
+    fn a_noisy_environment_absorbs_a_change_the_sampling_error_alone_would_flag() {
+        let base = [est(100.0, 0.01)];
+        let quiet = decide(&base, &est(115.0, 0.01), &Noise::exact(0.0), &RULE).unwrap();
+        assert_eq!(quiet.verdict, Verdict::Regression);
+        let noisy = decide(&base, &est(115.0, 0.01), &Noise::exact(0.08), &RULE).unwrap();
+        assert_eq!(noisy.verdict, Verdict::WithinNoise, "{}", noisy.explanation);
+    }
+
+    #[test]
+    fn higher_is_better_figures_regress_downwards() {
+        let rule = Rule { direction: Direction::HigherIsBetter, ..RULE };
+        let base = [est(80.0, 0.01)];
+        let o = decide(&base, &est(60.0, 0.01), &Noise::exact(0.01), &rule).unwrap();
+        assert_eq!(o.verdict, Verdict::Regression, "{}", o.explanation);
+        let o = decide(&base, &est(95.0, 0.01), &Noise::exact(0.01), &rule).unwrap();
+        assert_eq!(o.verdict, Verdict::Improvement);
+    }
+
+    #[test]
+    fn undecidable_inputs_say_why() {
+        let noise = Noise::exact(0.01);
+        let unbounded = Estimate { value: 1.3, ci_low: Some(0.9), ci_high: None, n: 19 };
+        let o = decide(&[est(1.0, 0.1)], &unbounded, &noise, &RULE).unwrap();
+        assert_eq!(o.verdict, Verdict::Regression, "an unbounded figure is judged on the noise band alone");
+        assert!(decide(&[], &est(1.0, 0.1), &noise, &RULE).unwrap_err().0.contains("no figure"));
+        let flag = Rule { direction: Direction::None, ..RULE };
+        assert!(decide(&[est(1.0, 0.1)], &est(1.0, 0.1), &noise, &flag).is_err());
+        assert!(decide(&[est(1.0, 0.1)], &est(0.0, 0.1), &noise, &RULE).unwrap_err().0.contains("positive"));
+    }
+}
