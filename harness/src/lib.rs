@@ -6,6 +6,7 @@
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
+pub mod load;
 pub mod measure;
 pub mod report;
 pub mod run;
