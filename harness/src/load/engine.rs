@@ -94,7 +94,7 @@ pub(crate) async fn run(spec: LoadSpec) -> Result<LoadReport, Error> {
         client: client.clone(),
         recorder: Mutex::new(Recorder::new(phases)),
         start,
-        deadline: start + spec.max_duration,
+        deadline: start + spec.deadline(),
         timeout: spec.timeout,
         observer: spec.observer.clone(),
         seq_header: spec.seq_header.clone(),
@@ -103,7 +103,10 @@ pub(crate) async fn run(spec: LoadSpec) -> Result<LoadReport, Error> {
         Model::Open { schedule, max_in_flight, late_tolerance } => {
             open(&shared, schedule, *max_in_flight, *late_tolerance, spec.max_requests).await
         }
-        Model::Closed { workers, think_time } => closed(&shared, *workers, *think_time, spec.max_requests).await,
+        Model::Closed { workers, think_time, duration } => {
+            let until = (start + *duration).min(shared.deadline);
+            closed(&shared, *workers, *think_time, until, spec.max_requests).await
+        }
     };
     let elapsed = start.elapsed();
     let recorder = std::mem::replace(&mut *shared.rec(), Recorder::new(phases));
@@ -166,7 +169,13 @@ async fn open(
     stop
 }
 
-async fn closed(shared: &Arc<Shared>, workers: usize, think: Duration, max_requests: u64) -> (StopReason, Duration) {
+async fn closed(
+    shared: &Arc<Shared>,
+    workers: usize,
+    think: Duration,
+    until: Instant,
+    max_requests: u64,
+) -> (StopReason, Duration) {
     let issued = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
     for _ in 0..workers {
@@ -175,7 +184,7 @@ async fn closed(shared: &Arc<Shared>, workers: usize, think: Duration, max_reque
             let mut last_start = Duration::ZERO;
             loop {
                 let now = Instant::now();
-                if now >= s.deadline {
+                if now >= until {
                     return last_start;
                 }
                 let seq = issued.fetch_add(1, Ordering::Relaxed);
@@ -192,7 +201,7 @@ async fn closed(shared: &Arc<Shared>, workers: usize, think: Duration, max_reque
                 s.request(seq, 0, at, None, now).await;
                 last_start = at;
                 if !think.is_zero() {
-                    sleep_until((Instant::now() + think).min(s.deadline)).await;
+                    sleep_until((Instant::now() + think).min(until)).await;
                 }
             }
         });
@@ -202,8 +211,13 @@ async fn closed(shared: &Arc<Shared>, workers: usize, think: Duration, max_reque
         span = span.max(r.unwrap_or_default());
     }
     let by_count = issued.load(Ordering::Relaxed) >= max_requests;
-    let span = if by_count { span.max(Duration::from_nanos(1)) } else { shared.deadline - shared.start };
-    (if by_count { StopReason::MaxRequests } else { StopReason::MaxDuration }, span)
+    if by_count {
+        (StopReason::MaxRequests, span.max(Duration::from_nanos(1)))
+    } else if until < shared.deadline {
+        (StopReason::Completed, until - shared.start)
+    } else {
+        (StopReason::MaxDuration, until - shared.start)
+    }
 }
 
 fn report(
@@ -235,7 +249,7 @@ fn report(
             };
             (summary, spans)
         }
-        Model::Closed { workers, think_time } => (
+        Model::Closed { workers, think_time, .. } => (
             ModelSummary::Closed { workers: *workers as u64, think_time_s: think_time.as_secs_f64() },
             vec![("closed".to_string(), scheduling.as_secs_f64())],
         ),

@@ -42,7 +42,7 @@ pub enum ModelSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
-    /// The whole schedule was played.
+    /// The whole schedule was played (open), or the workers' duration ended (closed).
     Completed,
     /// The request count bound was reached.
     MaxRequests,

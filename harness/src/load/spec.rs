@@ -47,12 +47,15 @@ pub enum Model {
         /// A request sent later than this after its intended time counts as late.
         late_tolerance: Duration,
     },
-    /// `workers` loops, each sending its next request when the previous one finished (after `think_time`).
+    /// `workers` loops, each sending its next request when the previous one finished (after `think_time`),
+    /// for `duration`.
     Closed {
         /// Number of workers (= connections).
         workers: usize,
         /// Pause between a worker's requests.
         think_time: Duration,
+        /// How long workers start requests.
+        duration: Duration,
     },
 }
 
@@ -63,7 +66,7 @@ pub struct LoadSpec {
     pub(crate) request: RequestTemplate,
     pub(crate) model: Model,
     pub(crate) max_requests: u64,
-    pub(crate) max_duration: Duration,
+    pub(crate) max_duration: Option<Duration>,
     pub(crate) timeout: Duration,
     pub(crate) trust: Trust,
     pub(crate) observer: Option<Arc<dyn Observe>>,
@@ -102,7 +105,6 @@ impl LoadSpec {
             super::schedule::Arrivals::Uniform => expected.ceil() as u64,
             super::schedule::Arrivals::Poisson { .. } => (expected + 10.0 * expected.sqrt() + 10.0).ceil() as u64,
         };
-        let max_duration = schedule.duration() + DEFAULT_TIMEOUT;
         Self {
             request,
             model: Model::Open {
@@ -111,7 +113,7 @@ impl LoadSpec {
                 late_tolerance: DEFAULT_LATE_TOLERANCE,
             },
             max_requests,
-            max_duration,
+            max_duration: None,
             timeout: DEFAULT_TIMEOUT,
             trust: Trust::System,
             observer: None,
@@ -119,13 +121,14 @@ impl LoadSpec {
         }
     }
 
-    /// Closed model with `workers` workers; bounds default to one million requests and 60 s.
+    /// Closed model with `workers` workers; they start requests for 60 s ([`LoadSpec::duration`]) or until one
+    /// million requests were started ([`LoadSpec::max_requests`]).
     pub fn closed(request: RequestTemplate, workers: usize) -> Self {
         Self {
             request,
-            model: Model::Closed { workers, think_time: Duration::ZERO },
+            model: Model::Closed { workers, think_time: Duration::ZERO, duration: Duration::from_secs(60) },
             max_requests: 1_000_000,
-            max_duration: Duration::from_secs(60),
+            max_duration: None,
             timeout: DEFAULT_TIMEOUT,
             trust: Trust::System,
             observer: None,
@@ -139,10 +142,34 @@ impl LoadSpec {
         self
     }
 
-    /// The run ends by `d` after its start, whatever is in flight (unfinished requests count as timeouts).
+    /// Hard time bound: the run ends by `d` after its start whatever is in flight (requests still in flight
+    /// then count as timeouts), and no request is started after it. Default: the sending window (the schedule,
+    /// or the closed model's duration) plus the request timeout, so every request gets its full timeout.
     pub fn max_duration(mut self, d: Duration) -> Self {
-        self.max_duration = d;
+        self.max_duration = Some(d);
         self
+    }
+
+    /// How long the closed model's workers start requests (default 60 s); requests in flight at the end may
+    /// finish within their timeout.
+    pub fn duration(mut self, d: Duration) -> Self {
+        if let Model::Closed { duration, .. } = &mut self.model {
+            *duration = d;
+        }
+        self
+    }
+
+    /// The sending window: the schedule's length (open) or the workers' duration (closed).
+    pub fn sending_window(&self) -> Duration {
+        match &self.model {
+            Model::Open { schedule, .. } => schedule.duration(),
+            Model::Closed { duration, .. } => *duration,
+        }
+    }
+
+    /// The hard time bound in effect (see [`LoadSpec::max_duration`]).
+    pub fn deadline(&self) -> Duration {
+        self.max_duration.unwrap_or_else(|| self.sending_window() + self.timeout)
     }
 
     /// A request without a complete response after `d` counts as a timeout.
@@ -204,8 +231,8 @@ impl LoadSpec {
         if self.max_requests == 0 {
             return bad("max_requests must be at least 1");
         }
-        if self.max_duration.is_zero() || self.timeout.is_zero() {
-            return bad("max_duration and timeout must be positive");
+        if self.deadline().is_zero() || self.timeout.is_zero() || self.sending_window().is_zero() {
+            return bad("max_duration, duration and timeout must be positive");
         }
         match &self.model {
             Model::Open { max_in_flight, .. } if !(1..=1_000_000).contains(max_in_flight) => {
