@@ -2,7 +2,8 @@
 //! by side, over several repetitions (medians and ratios):
 //!
 //! - maximum throughput with the generator pinned to one core (closed model, same connection count for all);
-//! - delivered share of an asked rate of 1k and 10k req/s (open model; `wrk` has no fixed-rate mode);
+//! - delivered share of an asked rate of 1k and 10k req/s (open model with its default cap of 1024 requests in
+//!   flight, connections opened on demand; `oha -q` with the same connection count; `wrk` has no fixed-rate mode);
 //! - peak resident memory (VmHWM) over one million requests.
 //!
 //! Run it in release mode (debug builds are not representative, and it refuses to run as one):
@@ -123,7 +124,7 @@ fn generate(url: &str, rate: Option<f64>, seconds: f64, connections: usize, requ
     let template = RequestTemplate::get(url)?;
     let secs = Duration::from_secs_f64(seconds);
     let spec = match rate {
-        Some(r) => LoadSpec::open(template, Schedule::constant(r, secs)?).max_in_flight(connections),
+        Some(r) => LoadSpec::open(template, Schedule::constant(r, secs)?),
         None => LoadSpec::closed(template, connections).duration(secs).max_requests(requests),
     };
     let report = current_thread()?.block_on(spec.run())?;

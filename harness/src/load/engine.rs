@@ -121,12 +121,11 @@ async fn open(
     max_requests: u64,
 ) -> (StopReason, Duration) {
     let slots = Arc::new(Semaphore::new(max_in_flight));
-    let mut scheduled = 0u64;
     let mut burst = 0u32;
     let mut stop = (StopReason::Completed, schedule.duration());
-    for a in schedule.iter() {
+    for (seq, a) in (0u64..).zip(schedule.iter()) {
         let intended = shared.start + a.at;
-        if scheduled == max_requests {
+        if seq == max_requests {
             stop = (StopReason::MaxRequests, a.at);
             break;
         }
@@ -142,8 +141,6 @@ async fn open(
             burst = 0;
         }
         burst += 1;
-        let seq = scheduled;
-        scheduled += 1;
         let second = a.at.as_secs();
         shared.rec().scheduled(a.phase, second);
         let slot = match slots.clone().try_acquire_owned() {
