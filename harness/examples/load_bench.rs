@@ -139,6 +139,7 @@ fn generate(url: &str, rate: Option<f64>, seconds: f64, connections: usize, requ
         "p50_s": p(50.0), "p99_s": p(99.0),
         "corrected_p99_s": report.corrected_latency().and_then(|h| h.percentile(99.0, 0.95)).map(|e| e.value),
         "vmhwm_kb": proc_status_kb("self", "VmHWM"),
+        "cpu_s": proc_cpu_s(std::process::id()),
         "connections": report.connections_opened,
     });
     println!("{out}");
@@ -363,8 +364,10 @@ fn orchestrate(args: &Args) -> Result<()> {
     );
     t.ours(None, 1.0, None)?;
 
+    let loadavg = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string();
+    println!("load_bench: /proc/loadavg at start: {} (other work on the machine skews every figure)", loadavg());
     let mut results = json!({ "connections": t.connections, "reps": args.reps, "cores": cores,
-        "server_core": server_core, "generator_core": gen_core });
+        "server_core": server_core, "generator_core": gen_core, "loadavg_start": loadavg() });
 
     // 1. Maximum throughput, tools interleaved so drift hits all alike.
     let (mut ours_rps, mut wrk_rps, mut oha_rps) = (vec![], vec![], vec![]);
@@ -435,17 +438,18 @@ fn orchestrate(args: &Args) -> Result<()> {
         "\n## Asked rates ({} s runs, {} repetitions; delivered = sent on time / asked)",
         args.rate_seconds, rate_reps
     );
-    println!("| rate | tool | delivered (median) | runs | late | dropped | p99 raw | p99 corrected |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| rate | tool | on time / asked (median) | runs | sent / asked (median) | late | dropped | p99 raw | p99 corrected |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut rates = serde_json::Map::new();
     for rate in [1_000.0, 10_000.0] {
-        let (mut od, mut hd) = (vec![], vec![]);
+        let (mut od, mut os, mut hd) = (vec![], vec![], vec![]);
         let mut last = Value::Null;
         for _ in 0..rate_reps {
             let (v, _) = t.ours(Some(rate), secs, None)?;
             let asked = rate * secs;
             let on_time = v["sent"].as_f64().unwrap_or(0.0) - v["late"].as_f64().unwrap_or(0.0);
             od.push(on_time / asked);
+            os.push(v["sent"].as_f64().unwrap_or(0.0) / asked);
             last = v;
             if let Some((v, _)) =
                 t.oha(&["-q".into(), rate.to_string(), "-z".into(), format!("{}s", args.rate_seconds)])?
@@ -456,19 +460,24 @@ fn orchestrate(args: &Args) -> Result<()> {
         let fmt = |v: &[f64]| v.iter().map(|x| format!("{:.4}", x)).collect::<Vec<_>>().join(", ");
         let ms = |v: &Value| v.as_f64().map_or("-".into(), |s| format!("{:.3} ms", s * 1e3));
         println!(
-            "| {rate:.0} | harness load | {:.4} | {} | {} | {} | {} | {} |",
+            "| {rate:.0} | harness load | {:.4} | {} | {:.4} | {} | {} | {} | {} |",
             median(od.clone()),
             fmt(&od),
+            median(os.clone()),
             last["late"],
             last["dropped"],
             ms(&last["p99_s"]),
             ms(&last["corrected_p99_s"])
         );
         if !hd.is_empty() {
-            println!("| {rate:.0} | oha | {:.4} | {} | - | - | - | - |", median(hd.clone()), fmt(&hd));
+            println!(
+                "| {rate:.0} | oha | (not reported by oha) | | {:.4} ({}) | - | - | - | - |",
+                median(hd.clone()),
+                fmt(&hd)
+            );
         }
-        println!("| {rate:.0} | wrk | no fixed-rate mode | | | | | |");
-        rates.insert(format!("{rate:.0}"), json!({"ours": od, "oha": hd, "ours_last": last}));
+        println!("| {rate:.0} | wrk | no fixed-rate mode | | | | | | |");
+        rates.insert(format!("{rate:.0}"), json!({"ours": od, "ours_sent": os, "oha": hd, "ours_last": last}));
     }
     results["rates"] = Value::Object(rates);
 
@@ -498,6 +507,8 @@ fn orchestrate(args: &Args) -> Result<()> {
     });
     println!("\n## Goals\n{}", serde_json::to_string_pretty(&goals)?);
     results["goals"] = goals;
+    results["loadavg_end"] = json!(loadavg());
+    println!("load_bench: /proc/loadavg at end: {}", loadavg());
     let dir = target_dir().join("load-bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("results.json");
