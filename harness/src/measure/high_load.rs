@@ -20,20 +20,19 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    load::{LoadReport, LoadSpec, Observe, Observed, RequestTemplate, Schedule},
+    load::{LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
     report::charts::{Mark, Timeline, TIMELINE_FILE},
     run::RunDir,
     target::LocalConfig,
 };
 
-/// Latencies of successful responses, in ms.
-#[derive(Default)]
-struct Latencies(Mutex<Vec<f64>>);
+/// Latencies of successful responses of the measured phase (the last one), in ms.
+struct Latencies(usize, Mutex<Vec<f64>>);
 
 impl Observe for Latencies {
     fn observe(&self, r: &Observed<'_>) {
-        if r.status.as_u16() == 200 {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(r.latency.as_secs_f64() * 1000.0);
+        if r.status.as_u16() == 200 && r.phase == self.0 {
+            self.1.lock().unwrap_or_else(|p| p.into_inner()).push(r.latency.as_secs_f64() * 1000.0);
         }
     }
 }
@@ -78,19 +77,24 @@ impl Observe for Body {
     }
 }
 
-async fn load(s: &Session, function: &str, rate: f64, secs: f64, payload: &str, obs: Arc<Latencies>) -> Result<LoadReport, Error> {
+/// A warm-up phase (`warm_s`, not measured) then the measured phase, both at `rate`.
+async fn load(s: &Session, function: &str, rate: f64, warm_s: f64, secs: f64, payload: &str, obs: Arc<Latencies>) -> Result<LoadReport, Error> {
     let url = format!("{}/{function}", s.t.platform.front_door_http());
     let req = RequestTemplate::post(&url, payload.to_string())
         .and_then(|r| r.header("x-api-key", s.t.platform.api_key()))
         .and_then(|r| r.header("content-type", "application/json"))
         .map_err(|e| Error::Failed(format!("request template: {e}")))?;
-    let schedule = Schedule::constant(rate, Duration::from_secs_f64(secs))
+    let schedule = Schedule::new(vec![
+        Phase::constant("warm-up", Duration::from_secs_f64(warm_s), rate),
+        Phase::constant("measured", Duration::from_secs_f64(secs), rate),
+    ])
         .map_err(|e| Error::Param { procedure: "high_load".into(), param: "rate".into(), problem: e.to_string() })?;
     LoadSpec::open(req, schedule).observer(obs).run().await.map_err(|e| Error::Failed(format!("load run on {url}: {e}")))
 }
 
 /// Runs the procedure. Params: `function`, `rate` (1000), `duration_s` (20), `baseline_rate` (50),
-/// `baseline_s` (5), `work_ms` (10, sleep: requests overlap so the platform must scale).
+/// `baseline_s` (5), `warmup_s` (3: each run starts with a warm-up phase at its rate, not measured, so
+/// the environments the rate needs are started before the figures are taken), `work_ms` (1, sleep).
 pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "high_load", params };
     let function = p.str("function", "fixture-rust")?;
@@ -98,7 +102,8 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     let secs = p.f64("duration_s", 20.0)?;
     let base_rate = p.f64("baseline_rate", 50.0)?;
     let base_s = p.f64("baseline_s", 5.0)?;
-    let work_ms = p.f64("work_ms", 10.0)? as u64;
+    let work_ms = p.f64("work_ms", 1.0)? as u64;
+    let warm_s = p.f64("warmup_s", 3.0)?;
     let spec = function_spec(cfg, &function)?;
     let mut account = 1000u32;
     let mut throttle = (0.0, 0u32);
@@ -113,13 +118,19 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     let payload = json!({ "work_ms": work_ms, "work_mode": "sleep" }).to_string();
     let r = async {
         let phase = crate::progress::phase(&format!("high_load: baseline {base_rate} req/s, then {rate} req/s for {secs} s on {function}"), None);
-        let base_obs = Arc::new(Latencies::default());
-        let base = load(&s, &function, base_rate, base_s, &payload, base_obs.clone()).await?;
+        // One environment first: a rate arriving at a function with none starts one per request until the
+        // first is up (as on Lambda), and the baseline would begin at the concurrency cap.
+        let first = s.invoke(&function, &json!({})).await?;
+        if !first.ok() {
+            return Err(Error::Failed(format!("{function}: the first invocation failed with status {}", first.status)));
+        }
+        let base_obs = Arc::new(Latencies(1, Mutex::default()));
+        let base = load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone()).await?;
         let idle_envs = s.envs(&function).len();
         let before = scrape(&s).await?;
-        let obs = Arc::new(Latencies::default());
+        let obs = Arc::new(Latencies(1, Mutex::default()));
         let mut samples: Vec<(f64, usize, f64)> = Vec::new();
-        let main = load(&s, &function, rate, secs, &payload, obs.clone());
+        let main = load(&s, &function, rate, warm_s, secs, &payload, obs.clone());
         tokio::pin!(main);
         let t0 = Instant::now();
         let report = loop {
@@ -137,8 +148,8 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         tokio::time::sleep(Duration::from_millis(300)).await;
         let after = scrape(&s).await?;
         phase.finish();
-        let base_lat = std::mem::take(&mut *base_obs.0.lock().unwrap_or_else(|p| p.into_inner()));
-        let lat = std::mem::take(&mut *obs.0.lock().unwrap_or_else(|p| p.into_inner()));
+        let base_lat = std::mem::take(&mut *base_obs.1.lock().unwrap_or_else(|p| p.into_inner()));
+        let lat = std::mem::take(&mut *obs.1.lock().unwrap_or_else(|p| p.into_inner()));
         Ok::<_, Error>((base, base_lat, report, lat, samples, idle_envs, before, after))
     }
     .await;
@@ -153,19 +164,22 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         throttle.0, throttle.1
     ));
     let d = report.delivery();
-    let c = &report.totals.counts;
+    let shortfall = report.check_delivery(0.995).is_err();
+    let c = &report.phases.last().ok_or_else(|| Error::Failed("the load report has no phase".into()))?.counts;
     set.notes.push(format!(
-        "asked {rate} req/s for {secs} s: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; {} ok, errors {:?}",
+        "asked {rate} req/s for {warm_s} s warm-up + {secs} s measured: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; measured phase: {} sent, {} ok, errors {:?}",
         d.scheduled,
         d.sent,
         d.dropped,
         d.late,
         d.delivered_rate,
-        if d.complete { "" } else { " (SHORTFALL: the generator could not deliver the asked rate)" },
+        if shortfall { " (SHORTFALL: fewer than 99.5% of the requests went out on time; delivered_rate counts on-time requests only)" } else { "" },
+        c.sent,
         c.ok,
         c.errors
     ));
-    set.metrics.insert("delivered_rate".into(), Metric::value(d.delivered_rate, "req/s", c.sent));
+    let delivered = if shortfall { d.on_time_fraction * d.asked_rate } else { d.delivered_rate };
+    set.metrics.insert("delivered_rate".into(), Metric::value(delivered, "req/s", d.sent));
     let base_p95 = super::local_session::quantile(&base_lat, 0.95);
     let p95 = super::local_session::quantile(&lat, 0.95);
     match (base_p95, p95) {
@@ -177,21 +191,26 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
             set.metrics.insert("p95_increase".into(), Metric::Missing { reason: format!("no P95: {} baseline and {} loaded successful responses", base.totals.counts.ok, lat.len()) });
         }
     }
-    let served = lat.len() as f64;
+    // Every successful response of the run (warm-up included) against the platform's counter delta.
+    let served = report.totals.counts.ok as f64;
     put_samples(&mut set, dir, "latency", lat, "ms")?;
     set.metrics.insert(
         "availability".into(),
         if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(c.ok as f64 / c.sent as f64 * 100.0, "%", c.sent) },
     );
-    set.metrics.insert("error_rate".into(), Metric::value(report.error_rate() * 100.0, "%", c.sent));
+    let errors = c.errors.timeout + c.errors.connection + c.errors.other_status + c.errors.function_error;
+    set.metrics.insert(
+        "error_rate".into(),
+        if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent) },
+    );
     let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
-    set.notes.push(format!("environments: {idle_envs} after the baseline, peak {peak} under load (limit {limit}), {} samples", samples.len()));
+    set.notes.push(format!("environments: {idle_envs} after the low-rate baseline, peak {peak} under load (limit {limit}), {} samples", samples.len()));
     set.metrics.insert("scaled".into(), Metric::flag(peak > idle_envs, samples.len() as u64));
     set.metrics.insert("over_limit".into(), Metric::value(peak.saturating_sub(limit as usize) as f64, "", samples.len() as u64));
     let f = function.as_str();
     let counted = prom_sum(&after, "function_invocations_total", &[("function", f), ("status", "success")])
         - prom_sum(&before, "function_invocations_total", &[("function", f), ("status", "success")]);
-    set.notes.push(format!("/metrics: {counted} successful invocations counted during the run; {served} successful responses received"));
+    set.notes.push(format!("/metrics: {counted} successful invocations counted during the run; {served} successful responses received (warm-up and measured phases)"));
     set.metrics.insert(
         "metrics_deviation".into(),
         if served == 0.0 { Metric::Missing { reason: "no successful response to compare with".into() } } else { Metric::value((counted - served).abs() / served * 100.0, "%", served as u64) },
