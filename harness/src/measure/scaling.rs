@@ -38,6 +38,21 @@ pub fn concurrency_excess(samples: &[(f64, usize)], limit: usize) -> (usize, usi
     (peak, peak.saturating_sub(limit))
 }
 
+/// Requests sent per second in each sampling interval: the sends in `(t[i-1], t[i]]` over its length (the
+/// first interval starts at 0).
+pub(crate) fn send_rates(t_s: &[f64], sends: &[f64]) -> Vec<f64> {
+    let mut prev = 0.0;
+    t_s.iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let n = sends.iter().filter(|&&x| (x > prev || (i == 0 && x >= prev)) && x <= t).count();
+            let r = if t > prev { n as f64 / (t - prev) } else { 0.0 };
+            prev = t;
+            r
+        })
+        .collect()
+}
+
 /// An environment that left the platform's list: when it was last seen active and when it was gone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Departure {
@@ -97,12 +112,14 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
         let (mut lat, mut notes) = (Vec::new(), Vec::new());
         let mut tl = Timeline { t_s: vec![], envs: vec![], load_rps: vec![], limit: spec.reserved_concurrency.map(f64::from), marks: vec![] };
         let t0 = Instant::now();
+        let mut sends = Vec::new();
         for i in 0..spikes {
             phase.waiting_for("the configuration update to retire the environments (back to idle)");
             s.retire_all(&function, &spec).await?;
             let start = Instant::now();
             let at = t0.elapsed().as_secs_f64();
             tl.marks.push(Mark { t_s: at, label: format!("spike {}", i + 1) });
+            sends.extend(std::iter::repeat_n(at, c));
             let calls: Vec<_> = (0..c)
                 .map(|_| {
                     let s = &s;
@@ -119,7 +136,6 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
                         let serving = s.envs(&function).iter().filter(|e| e.init_duration.is_some() && e.state != EnvState::Retired).count();
                         tl.t_s.push(t0.elapsed().as_secs_f64());
                         tl.envs.push(serving as f64);
-                        tl.load_rps.push(c as f64 / (work_ms / 1000.0).max(0.001));
                         if reached.is_none() && serving >= c {
                             reached = Some(start.elapsed());
                             tl.marks.push(Mark { t_s: t0.elapsed().as_secs_f64(), label: "target reached".into() });
@@ -145,6 +161,7 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
             phase.inc();
         }
         phase.finish();
+        tl.load_rps = send_rates(&tl.t_s, &sends);
         Ok::<_, Error>((lat, notes, tl))
     }
     .await;
@@ -187,8 +204,11 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
         let t0 = Instant::now();
         let mut tr = Tracker::default();
         let mut marks = Vec::new();
+        let mut sends = Vec::new();
         for b in 0..bursts {
-            marks.push(Mark { t_s: t0.elapsed().as_secs_f64(), label: format!("burst {}", b + 1) });
+            let at = t0.elapsed().as_secs_f64();
+            marks.push(Mark { t_s: at, label: format!("burst {}", b + 1) });
+            sends.extend(std::iter::repeat_n(at, c));
             let payload = json!({"work_ms": work_ms as u64, "work_mode": "sleep"});
             let calls: Vec<_> = (0..c).map(|_| s.invoke(&function, &payload)).collect();
             let mut all = Box::pin(futures::future::join_all(calls));
@@ -226,12 +246,12 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
         }
         phase.finish();
         let left = s.envs(&function).len();
-        Ok::<_, Error>((tr, marks, during_load, peak, left, load_end))
+        Ok::<_, Error>((tr, marks, during_load, peak, left, load_end, sends))
     }
     .await;
     let mode = s.mode_note();
     s.shutdown().await;
-    let (tr, marks, during_load, peak, left, load_end) = r?;
+    let (tr, marks, during_load, peak, left, load_end, sends) = r?;
     let slack = (POLL * 5).as_secs_f64() + 0.15;
     let early = premature(&tr.departures, idle, slack);
     let mut set = MeasurementSet::new("scale_down", "local", params);
@@ -254,7 +274,7 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
         &mut set,
         dir,
         TIMELINE_FILE,
-        &Timeline { load_rps: vec![0.0; tr.t.len()], t_s: tr.t, envs: tr.envs, limit: spec.reserved_concurrency.map(f64::from), marks },
+        &Timeline { load_rps: send_rates(&tr.t, &sends), t_s: tr.t, envs: tr.envs, limit: spec.reserved_concurrency.map(f64::from), marks },
     )?;
     Ok(set.finish())
 }
@@ -318,7 +338,7 @@ pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Re
         &Timeline {
             t_s: samples.iter().map(|s| s.0).collect(),
             envs: samples.iter().map(|s| s.1 as f64).collect(),
-            load_rps: vec![0.0; samples.len()],
+            load_rps: send_rates(&samples.iter().map(|s| s.0).collect::<Vec<_>>(), &vec![0.0; 3 * r_limit]),
             limit: Some(r_limit as f64),
             marks: vec![Mark { t_s: 0.0, label: format!("{} requests at once", 3 * r_limit) }],
         },
