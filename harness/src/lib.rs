@@ -9,6 +9,7 @@ pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
 pub mod local;
+pub mod load;
 pub mod measure;
 pub mod progress;
 pub mod metrics;

@@ -1,5 +1,14 @@
 //! Statistics for acceptance decisions: nearest-rank percentiles with distribution-free (order-statistic)
-//! confidence intervals, means with t intervals.
+//! confidence intervals ([`Estimate`]), from samples or from HDR histograms ([`percentile_hdr`]), means with t
+//! intervals, and two-sample comparisons for regression and overhead checks ([`Comparison`]).
+
+mod compare;
+mod hdr;
+mod rng;
+
+pub use compare::{hodges_lehmann, normal_quantile, ratio_of_estimates, ratio_of_medians, Comparison};
+pub use hdr::{bucket_at_rank, percentile_hdr};
+pub use rng::SplitMix64;
 
 /// A statistic computed from samples, with its confidence interval where one exists.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,10 +57,14 @@ pub fn order_statistic_ranks(n: u64, p: f64, level: f64) -> (Option<u64>, Option
     let tail = (1.0 - level) / 2.0;
     // B = number of samples below ξ_p ~ Bin(n, p).  x(l) <= ξ_p  iff  B >= l;  x(u) >= ξ_p iff B <= u - 1.
     // Choose the largest l with P(B < l) <= tail and the smallest u with P(B >= u) <= tail.
+    // The sum starts 40 standard deviations (+40) below the mean: the mass left out is below e^-80 by the
+    // Chernoff bounds, and histograms of millions of requests then need thousands of terms, not millions.
+    let sd = (n as f64 * p * (1.0 - p)).max(0.0).sqrt();
+    let start = (n as f64 * p - 40.0 * sd - 40.0).floor().max(0.0) as u64;
     let mut cdf = 0.0;
     let mut lo = None;
     let mut hi = None;
-    for k in 0..=n {
+    for k in start..=n {
         let before = cdf;
         cdf += binomial_pmf(n, k, p);
         if before <= tail {

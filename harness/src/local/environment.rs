@@ -16,7 +16,7 @@ use tokio::{
 };
 
 use super::{
-    docker::{cgroup_peak_bytes, ContainerSpec, Docker},
+    docker::{cgroup_cpu_time, cgroup_peak_bytes, ContainerSpec, Docker},
     runtime_api::{Invocation, Outcome, RuntimeApi, Signal},
     Error, FunctionSpec,
 };
@@ -68,6 +68,10 @@ pub struct EnvInfo {
     pub provisioned: bool,
     /// Init Duration (start to first `next`), once initialized.
     pub init_duration: Option<Duration>,
+    /// CPU time the environment used so far (cgroup `cpuacct.usage` / `cpu.stat`, or `/proc/<pid>/stat`).
+    pub cpu_time: Option<Duration>,
+    /// CPU share in cores (container mode: the NanoCpus limit sized by memory); `None` without a limit.
+    pub cpu_share: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -407,6 +411,15 @@ impl Environment {
             max_memory_used_bytes: g.peak,
             provisioned: self.provisioned,
             init_duration: g.init,
+            cpu_time: match &g.exec {
+                Some(Exec::Process { pid, .. }) => proc_cpu_time(*pid),
+                Some(Exec::Container { id }) => cgroup_cpu_time(id),
+                None => None,
+            },
+            cpu_share: match &g.exec {
+                Some(Exec::Container { .. }) => Some(nano_cpus(self.memory_mb) as f64 / 1e9),
+                _ => None,
+            },
         }
     }
 
@@ -535,6 +548,17 @@ async fn spawn_container(
 }
 
 /// `VmHWM` (peak resident set) of a process in bytes.
+/// CPU time (user + system) of a process from `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ = 100 ticks
+/// per second, the value Linux fixes for this interface).
+pub(crate) fn proc_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 pub(crate) fn vm_hwm_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -4,9 +4,21 @@
 pub mod monitoring;
 mod platform;
 pub mod regression;
+mod cold_start;
+mod high_load;
+mod image;
+mod local_session;
+mod resources;
+mod scaling;
 mod types;
+mod warm_start;
 
 pub use platform::Platform;
+pub use cold_start::{verify_cold, ColdSample};
+pub use high_load::{growth_pct, prom_sum};
+pub use local_session::Invoked;
+pub use resources::recommend;
+pub use scaling::{concurrency_excess, premature, Departure};
 pub use types::{Error, MeasurementSet, Metric};
 
 use crate::{
@@ -69,6 +81,21 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
         return crate::target::knative::measure(procedure, params, cfg, dir).await;
     }
     let kind = target.kind().name();
+    if let Target::Local(cfg) = target {
+        match procedure {
+            "cold_start" => return cold_start::run(params, cfg, dir).await,
+            "warm_start" => return warm_start::run(params, cfg, dir).await,
+            "cold_start_rate" => return warm_start::run_rate(params, cfg, dir).await,
+            "image" => return image::run(params, cfg).await,
+            "scale_up" => return scaling::scale_up(params, cfg, dir).await,
+            "scale_down" => return scaling::scale_down(params, cfg, dir).await,
+            "concurrency" => return scaling::concurrency(params, cfg, dir).await,
+            "resources" => return resources::resources(params, cfg, dir).await,
+            "memory_sweep" => return resources::memory_sweep(params, cfg, dir).await,
+            "high_load" => return high_load::run(params, cfg, dir).await,
+            _ => {}
+        }
+    }
     match procedure {
         "build" => crate::build::measure(params, target, dir).await,
         // The injected regression and the alert path need a `Platform` for the target; until the target

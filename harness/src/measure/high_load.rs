@@ -1,0 +1,242 @@
+//! `high_load` on the local target: `rate` req/s for `duration_s` through the front door (plain HTTP with
+//! the API key) with the open-model load generator, after a warm baseline at a low rate on the same path.
+//!
+//! The front door's stage throttle is raised above the asked rate for this procedure (noted): the test is of
+//! the function under load, not of the throttle (SEC.rate_limiting_maintained checks the throttle). A
+//! delivery shortfall of the generator is reported and makes `delivered_rate` fail its bound. Environments
+//! are sampled during the run (count and Max Memory Used); invocation counters are read from the platform's
+//! `/metrics` (bearer token) before and after and compared with the responses the generator received.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use super::{
+    local_session::{function_spec, put_chart, put_samples, Session, P},
+    Error, MeasurementSet, Metric,
+};
+use crate::{
+    criteria::Params,
+    load::{LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
+    report::charts::{Mark, Timeline, TIMELINE_FILE},
+    run::RunDir,
+    target::LocalConfig,
+};
+
+/// Latencies of successful responses of the measured phase (the last one), in ms.
+struct Latencies(usize, Mutex<Vec<f64>>);
+
+impl Observe for Latencies {
+    fn observe(&self, r: &Observed<'_>) {
+        if r.status.as_u16() == 200 && r.phase == self.0 {
+            self.1.lock().unwrap_or_else(|p| p.into_inner()).push(r.latency.as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+/// Sum of the samples of `metric` whose labels include every `labels` pair, in Prometheus text.
+pub fn prom_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with('{'))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Growth in % of the mean of the last third of `values` over the mean of the first third.
+pub fn growth_pct(values: &[f64]) -> Option<f64> {
+    let third = values.len() / 3;
+    if third == 0 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (first, last) = (mean(&values[..third]), mean(&values[values.len() - third..]));
+    (first > 0.0).then(|| (last - first) / first * 100.0)
+}
+
+async fn scrape(s: &Session) -> Result<String, Error> {
+    let url = s.t.platform.metrics_url();
+    let req = RequestTemplate::get(&url)
+        .and_then(|r| r.header("authorization", &format!("Bearer {}", s.t.platform.metrics_token())))
+        .map_err(|e| Error::Failed(format!("metrics request: {e}")))?;
+    let obs = Arc::new(Body::default());
+    let rep = LoadSpec::closed(req, 1).max_requests(1).observer(obs.clone()).run().await.map_err(|e| Error::Unavailable { what: url.clone(), detail: e.to_string() })?;
+    let body = obs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    body.filter(|_| rep.totals.counts.ok == 1).ok_or_else(|| Error::Unavailable { what: url, detail: "no successful scrape of /metrics".into() })
+}
+
+#[derive(Default)]
+struct Body(Mutex<Option<String>>);
+
+impl Observe for Body {
+    fn observe(&self, r: &Observed<'_>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(String::from_utf8_lossy(r.body).into_owned());
+    }
+}
+
+/// A warm-up phase (`warm_s`, not measured) then the measured phase, both at `rate`.
+async fn load(s: &Session, function: &str, rate: f64, warm_s: f64, secs: f64, payload: &str, obs: Arc<Latencies>) -> Result<LoadReport, Error> {
+    let url = format!("{}/{function}", s.t.platform.front_door_http());
+    let req = RequestTemplate::post(&url, payload.to_string())
+        .and_then(|r| r.header("x-api-key", s.t.platform.api_key()))
+        .and_then(|r| r.header("content-type", "application/json"))
+        .map_err(|e| Error::Failed(format!("request template: {e}")))?;
+    let schedule = Schedule::new(vec![
+        Phase::constant("warm-up", Duration::from_secs_f64(warm_s), rate),
+        Phase::constant("measured", Duration::from_secs_f64(secs), rate),
+    ])
+        .map_err(|e| Error::Param { procedure: "high_load".into(), param: "rate".into(), problem: e.to_string() })?;
+    LoadSpec::open(req, schedule).observer(obs).run().await.map_err(|e| Error::Failed(format!("load run on {url}: {e}")))
+}
+
+/// Runs the procedure. Params: `function`, `rate` (1000), `duration_s` (20), `baseline_rate` (50),
+/// `baseline_s` (5), `warmup_s` (3: each run starts with a warm-up phase at its rate, not measured, so
+/// the environments the rate needs are started before the figures are taken), `work_ms` (1, sleep).
+pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
+    let p = P { procedure: "high_load", params };
+    let function = p.str("function", "fixture-rust")?;
+    let rate = p.f64("rate", 1000.0)?;
+    let secs = p.f64("duration_s", 20.0)?;
+    let base_rate = p.f64("baseline_rate", 50.0)?;
+    let base_s = p.f64("baseline_s", 5.0)?;
+    let work_ms = p.f64("work_ms", 1.0)? as u64;
+    let warm_s = p.f64("warmup_s", 3.0)?;
+    let spec = function_spec(cfg, &function)?;
+    let mut account = 1000u32;
+    let mut throttle = (0.0, 0u32);
+    let s = Session::start(cfg, |c| {
+        account = c.account_concurrency;
+        c.stage_rate_limit = c.stage_rate_limit.max(rate * 2.0);
+        c.stage_burst_limit = c.stage_burst_limit.max((rate * 2.0) as u32);
+        throttle = (c.stage_rate_limit, c.stage_burst_limit);
+    })
+    .await?;
+    let limit = spec.reserved_concurrency.unwrap_or(account);
+    let payload = json!({ "work_ms": work_ms, "work_mode": "sleep" }).to_string();
+    let r = async {
+        let phase = crate::progress::phase(&format!("high_load: baseline {base_rate} req/s, then {rate} req/s for {secs} s on {function}"), None);
+        // One environment first: a rate arriving at a function with none starts one per request until the
+        // first is up (as on Lambda), and the baseline would begin at the concurrency cap.
+        let first = s.invoke(&function, &json!({})).await?;
+        if !first.ok() {
+            return Err(Error::Failed(format!("{function}: the first invocation failed with status {}", first.status)));
+        }
+        let base_obs = Arc::new(Latencies(1, Mutex::default()));
+        let base = load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone()).await?;
+        let idle_envs = s.envs(&function).len();
+        let before = scrape(&s).await?;
+        let obs = Arc::new(Latencies(1, Mutex::default()));
+        let mut samples: Vec<(f64, usize, f64)> = Vec::new();
+        let main = load(&s, &function, rate, warm_s, secs, &payload, obs.clone());
+        tokio::pin!(main);
+        let t0 = Instant::now();
+        let report = loop {
+            tokio::select! {
+                r = &mut main => break r?,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                    let envs = s.envs(&function);
+                    let mem: Vec<f64> = envs.iter().filter_map(|e| e.max_memory_used_bytes).map(|b| b as f64 / 1_048_576.0).collect();
+                    let m = if mem.is_empty() { f64::NAN } else { mem.iter().sum::<f64>() / mem.len() as f64 };
+                    samples.push((t0.elapsed().as_secs_f64(), envs.len(), m));
+                }
+            }
+        };
+        // Requests still finishing in the platform settle before the final count.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = scrape(&s).await?;
+        phase.finish();
+        let base_lat = std::mem::take(&mut *base_obs.1.lock().unwrap_or_else(|p| p.into_inner()));
+        let lat = std::mem::take(&mut *obs.1.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok::<_, Error>((base, base_lat, report, lat, samples, idle_envs, before, after))
+    }
+    .await;
+    let mode = s.mode_note();
+    s.shutdown().await;
+    let (base, base_lat, report, lat, samples, idle_envs, before, after) = r?;
+
+    let mut set = MeasurementSet::new("high_load", "local", params);
+    set.notes.push(mode);
+    set.notes.push(format!(
+        "front door (HTTP, x-api-key) POST /{function} with {{\"work_ms\": {work_ms}, \"work_mode\": \"sleep\"}}; stage throttle raised to {} req/s, burst {} for this procedure",
+        throttle.0, throttle.1
+    ));
+    let d = report.delivery();
+    let shortfall = report.check_delivery(0.995).is_err();
+    let c = &report.phases.last().ok_or_else(|| Error::Failed("the load report has no phase".into()))?.counts;
+    set.notes.push(format!(
+        "asked {rate} req/s for {warm_s} s warm-up + {secs} s measured: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; measured phase: {} sent, {} ok, errors {:?}",
+        d.scheduled,
+        d.sent,
+        d.dropped,
+        d.late,
+        d.delivered_rate,
+        if shortfall { " (SHORTFALL: fewer than 99.5% of the requests went out on time; delivered_rate counts on-time requests only)" } else { "" },
+        c.sent,
+        c.ok,
+        c.errors
+    ));
+    let delivered = if shortfall { d.on_time_fraction * d.asked_rate } else { d.delivered_rate };
+    set.metrics.insert("delivered_rate".into(), Metric::value(delivered, "req/s", d.sent));
+    let base_p95 = super::local_session::quantile(&base_lat, 0.95);
+    let p95 = super::local_session::quantile(&lat, 0.95);
+    match (base_p95, p95) {
+        (Some(b), Some(h)) if b > 0.0 => {
+            set.notes.push(format!("P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)", base_lat.len(), lat.len()));
+            set.metrics.insert("p95_increase".into(), Metric::value((h - b) / b * 100.0, "%", lat.len() as u64));
+        }
+        _ => {
+            set.metrics.insert("p95_increase".into(), Metric::Missing { reason: format!("no P95: {} baseline and {} loaded successful responses", base.totals.counts.ok, lat.len()) });
+        }
+    }
+    // Every successful response of the run (warm-up included) against the platform's counter delta.
+    let served = report.totals.counts.ok as f64;
+    put_samples(&mut set, dir, "latency", lat, "ms")?;
+    set.metrics.insert(
+        "availability".into(),
+        if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(c.ok as f64 / c.sent as f64 * 100.0, "%", c.sent) },
+    );
+    let errors = c.errors.timeout + c.errors.connection + c.errors.other_status + c.errors.function_error;
+    set.metrics.insert(
+        "error_rate".into(),
+        if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent) },
+    );
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    set.notes.push(format!("environments: {idle_envs} after the low-rate baseline, peak {peak} under load (limit {limit}), {} samples", samples.len()));
+    set.metrics.insert("scaled".into(), Metric::flag(peak > idle_envs, samples.len() as u64));
+    set.metrics.insert("over_limit".into(), Metric::value(peak.saturating_sub(limit as usize) as f64, "", samples.len() as u64));
+    let f = function.as_str();
+    let counted = prom_sum(&after, "function_invocations_total", &[("function", f), ("status", "success")])
+        - prom_sum(&before, "function_invocations_total", &[("function", f), ("status", "success")]);
+    set.notes.push(format!("/metrics: {counted} successful invocations counted during the run; {served} successful responses received (warm-up and measured phases)"));
+    set.metrics.insert(
+        "metrics_deviation".into(),
+        if served == 0.0 { Metric::Missing { reason: "no successful response to compare with".into() } } else { Metric::value((counted - served).abs() / served * 100.0, "%", served as u64) },
+    );
+    let mem: Vec<f64> = samples.iter().map(|s| s.2).filter(|m| m.is_finite()).collect();
+    set.metrics.insert(
+        "memory_growth".into(),
+        match growth_pct(&mem) {
+            Some(g) => Metric::value(g, "%", mem.len() as u64),
+            None => Metric::Missing { reason: format!("{} memory samples of the environments: too few for thirds", mem.len()) },
+        },
+    );
+    put_chart(
+        &mut set,
+        dir,
+        TIMELINE_FILE,
+        &Timeline {
+            t_s: samples.iter().map(|s| s.0).collect(),
+            envs: samples.iter().map(|s| s.1 as f64).collect(),
+            load_rps: samples
+                .iter()
+                .map(|s| report.timeline.get(s.0 as usize).map(|t| t.sent as f64).unwrap_or(0.0))
+                .collect(),
+            limit: spec.reserved_concurrency.map(f64::from),
+            marks: vec![Mark { t_s: 0.0, label: format!("{rate} req/s") }],
+        },
+    )?;
+    Ok(set.finish())
+}

@@ -1,0 +1,184 @@
+//! The runtime procedures on the local target, through `Runner` as a run uses them: a cold start that was
+//! not really cold is rejected, too few samples fail, a slowed init fails AC2 while the fast fixture passes,
+//! exceeded concurrency is caught, and the runtime checks of sre-002 are all decided from measurements.
+//! No timing is asserted except against margins of 10x or more.
+
+use std::{collections::BTreeSet, path::Path, time::Duration};
+
+use harness::{
+    criteria::Profile,
+    evidence::Status,
+    local::fixtures::workspace_root,
+    measure::{concurrency_excess, growth_pct, premature, prom_sum, recommend, verify_cold, Departure, Invoked},
+    report::charts::SweepPoint,
+    run::{RunDir, Runner},
+    target::{lambda_client::ReportLine, LocalConfig, Target},
+};
+
+const FUNCTIONS: &str = r#"
+mode: process
+functions:
+  - name: fast
+    fixture: rust
+    memory_mb: 128
+  - name: slow-init
+    fixture: rust
+    memory_mb: 128
+    environment:
+      INIT_DELAY_MS: "1500"
+      INIT_MODE: sleep
+"#;
+
+fn profile(dir: &Path, defaults: &str, checks: &str) -> Profile {
+    let text = format!("profile: t\ntitle: t\nsource: test\ndefaults:\n{defaults}\nchecks:\n{checks}\n");
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, text).unwrap();
+    Profile::load(&path).unwrap()
+}
+
+fn runner(tmp: &Path, p: Profile, functions: Option<&str>) -> Runner {
+    let cfg = match functions {
+        Some(f) => {
+            let path = tmp.join("functions.yaml");
+            std::fs::write(&path, f).unwrap();
+            LocalConfig { functions: Some(path) }
+        }
+        None => LocalConfig::default(),
+    };
+    let dir = RunDir::open(&tmp.join("run")).unwrap();
+    Runner::new(p, Target::Local(cfg), dir, "procedures-test").unwrap()
+}
+
+fn invoked(cold: Option<bool>, invocations: u64, env: &str, init: Option<f64>) -> Invoked {
+    let line = format!(
+        "REPORT RequestId: r\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 5 MB\t{}",
+        init.map(|i| format!("Init Duration: {i} ms\t")).unwrap_or_default()
+    );
+    Invoked {
+        status: 200,
+        latency: Duration::from_millis(20),
+        function_error: None,
+        report: ReportLine::parse(&line),
+        env_id: Some(env.into()),
+        cold,
+        invocations: Some(invocations),
+        init_code_ms: Some(0.1),
+    }
+}
+
+#[test]
+fn a_sample_that_was_not_really_cold_is_rejected() {
+    let none = BTreeSet::new();
+    assert!(verify_cold(&invoked(Some(true), 1, "a", Some(100.0)), &none).is_ok());
+    let why = verify_cold(&invoked(Some(false), 2, "a", None), &none).unwrap_err();
+    assert!(why.contains("cold"), "{why}");
+    let seen: BTreeSet<String> = ["a".to_string()].into();
+    assert!(verify_cold(&invoked(Some(true), 1, "a", Some(100.0)), &seen).unwrap_err().contains("not new"));
+    assert!(verify_cold(&invoked(Some(true), 1, "b", None), &none).unwrap_err().contains("Init Duration"));
+    assert!(verify_cold(&invoked(Some(true), 3, "b", Some(1.0)), &none).unwrap_err().contains("invocations"));
+}
+
+/// The test hook `force_new_env: false` leaves environments alive, as a platform whose configuration update
+/// did not retire them would: every sample after the first hits a warm environment and is rejected, and the
+/// check fails for too few samples instead of passing on warm figures.
+#[test]
+fn warm_samples_posing_as_cold_are_rejected_and_too_few_samples_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = profile(
+        tmp.path(),
+        "  cold_start: { function: fast, samples: 6, force_new_env: false }",
+        "  - { id: C.p95, ac: C, title: t, measure: cold_start.client_latency, expect: \"p95 < 1s\", min_samples: 5 }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(FUNCTIONS));
+    let e = r.run_check(&p.checks[0]).unwrap();
+    assert_eq!(e.status, Status::Failed, "{}", e.reason);
+    assert!(e.reason.contains("too few samples"), "{}", e.reason);
+    assert!(e.notes.iter().any(|n| n.contains("1 cold starts") && n.contains("rejected")), "{:#?}", e.notes);
+    assert!(e.notes.iter().any(|n| n.contains("served an earlier invocation") || n.contains("cold: Some(false)")), "{:#?}", e.notes);
+}
+
+#[test]
+fn a_slowed_init_fails_ac2_while_the_fast_fixture_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |id: &str, m: &str| format!("  - {{ id: {id}, ac: AC2, title: t, measure: {m}, expect: \"p95 < 1s\", min_samples: 3 }}\n");
+    let p = profile(
+        tmp.path(),
+        "  cold_start: { function: fast, samples: 3 }",
+        &(check("FAST.p95", "cold_start.client_latency")
+            + "  - { id: SLOW.p95, ac: AC2, title: t, measure: cold_start.client_latency, expect: \"p95 < 1s\", min_samples: 3, params: { function: slow-init } }\n"
+            + &check("FAST.init", "cold_start.init_duration")),
+    );
+    let r = runner(tmp.path(), p.clone(), Some(FUNCTIONS));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    assert_eq!(ev[0].status, Status::Passed, "{}", ev[0].reason);
+    assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
+    assert_eq!(ev[1].status, Status::Failed, "{}", ev[1].reason);
+    let slow = ev[1].measured.as_ref().unwrap();
+    assert_eq!(slow.n, 3);
+    assert!(slow.value >= 1.5, "INIT_DELAY_MS=1500 sleeps at least 1.5 s: {}", slow.value);
+}
+
+#[test]
+fn exceeded_concurrency_is_caught_on_a_synthetic_timeline() {
+    let ok = [(0.0, 0), (0.1, 3), (0.2, 5), (0.3, 5), (0.4, 2)];
+    assert_eq!(concurrency_excess(&ok, 5), (5, 0));
+    let over = [(0.0, 1), (0.1, 6), (0.2, 7), (0.3, 5)];
+    assert_eq!(concurrency_excess(&over, 5), (7, 2));
+    assert_eq!(concurrency_excess(&[], 5), (0, 0));
+}
+
+#[test]
+fn early_retirements_count_as_premature() {
+    let d = |last: f64, gone: f64| Departure { last_active_s: last, gone_s: gone };
+    let deps = [d(0.0, 3.2), d(1.0, 2.0), d(5.0, 8.1)];
+    assert_eq!(premature(&deps, 3.0, 0.25), 1);
+    assert_eq!(premature(&[], 3.0, 0.25), 0);
+}
+
+#[test]
+fn sweep_recommendations_and_helpers() {
+    let pt = |m: f64, d: f64| SweepPoint { memory_mb: m, duration_ms: d, cost_gbs: m / 1024.0 * d / 1000.0 };
+    // Duration halves up to 1024 MB, then stays: cost is flat, then grows.
+    let pts = [pt(128.0, 800.0), pt(256.0, 400.0), pt(512.0, 200.0), pt(1024.0, 100.0), pt(2048.0, 100.0)];
+    let (cheap, fast, bal) = recommend(&pts).unwrap();
+    assert_eq!(pts[fast].memory_mb, 1024.0);
+    assert!(pts[cheap].memory_mb <= 1024.0);
+    assert_eq!(pts[bal].memory_mb, 1024.0);
+    assert!(recommend(&[]).is_none());
+    assert_eq!(growth_pct(&[10.0, 10.0, 10.0, 12.0, 12.0, 12.0]), Some(20.0));
+    assert_eq!(growth_pct(&[1.0, 2.0]), None);
+    let text = "function_invocations_total{function=\"f\",status=\"success\"} 7\nfunction_invocations_total{function=\"g\",status=\"success\"} 3\nfunction_invocations_total{function=\"f\",status=\"error\"} 1\n";
+    assert_eq!(prom_sum(text, "function_invocations_total", &[("function", "f"), ("status", "success")]), 7.0);
+    assert_eq!(prom_sum(text, "function_invocations_total", &[("status", "success")]), 10.0);
+}
+
+/// The runtime procedures of sre-002 on the default local target (container mode when the engine answers):
+/// every AC2, AC3, AC4 and S6 check they answer is decided from a measured value, none errors, and the warm
+/// start of the fast fixture passes (its P95 is tens of times under 100 ms).
+#[test]
+fn sre_002_runtime_checks_are_decided_on_the_local_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Profile::load(&workspace_root().join("fixtures/criteria/sre-002.yaml")).unwrap();
+    let runtime = ["cold_start", "image", "warm_start", "scale_up", "scale_down", "concurrency", "resources", "memory_sweep", "high_load"];
+    let checks: Vec<_> = p
+        .checks
+        .iter()
+        .filter(|c| ["AC2", "AC3", "AC4", "S6"].contains(&c.ac.as_str()))
+        .filter(|c| c.procedure().is_some_and(|pr| runtime.contains(&pr)))
+        .cloned()
+        .collect();
+    assert!(checks.len() >= 18, "{} runtime checks", checks.len());
+    let r = runner(tmp.path(), p.clone(), None);
+    let ev: Vec<_> = checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    let table: Vec<String> = ev.iter().map(|e| format!("{} {:?}: {}", e.id, e.status, e.reason)).collect();
+    for e in &ev {
+        assert!(
+            matches!(e.status, Status::Passed | Status::Failed) && e.measured.is_some(),
+            "{} not decided from a measurement\n{}",
+            e.id,
+            table.join("\n")
+        );
+    }
+    let warm = ev.iter().find(|e| e.id == "AC2.warm_start_p95").unwrap();
+    assert_eq!(warm.status, Status::Passed, "{}", table.join("\n"));
+}
