@@ -9,5 +9,6 @@ pub mod fingerprint;
 pub mod measure;
 pub mod report;
 pub mod run;
+pub mod security;
 pub mod stats;
 pub mod target;
