@@ -36,6 +36,8 @@ pub fn support(procedure: &str, kind: TargetKind) -> Support {
 
 /// Runs `procedure` on `target` with `params`.
 pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, Error> {
-    let _ = (params, dir);
-    Err(Error::NotImplemented { procedure: procedure.to_string(), target: target.kind().name().to_string() })
+    match procedure {
+        "security" => crate::security::run(params, target, dir).await,
+        _ => Err(Error::NotImplemented { procedure: procedure.to_string(), target: target.kind().name().to_string() }),
+    }
 }

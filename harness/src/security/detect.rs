@@ -108,7 +108,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 static PAIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"([A-Za-z0-9_.-]+)["']?[ \t]*[:=][ \t]*["']?([^\s"'&,;<>()\[\]{}]+)"#).expect("valid regex")
 });
-static NESTED_PAIR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_.-]*=").expect("valid regex"));
+static NESTED_PAIR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_.-]*(?:=|:$)").expect("valid regex"));
 static UUID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$").expect("valid regex")
 });
@@ -327,20 +327,18 @@ fn pairs(text: &str, field: Option<&str>, hits: &mut Vec<Hit>) {
             return;
         }
     }
-    pairs_in(text, 0, hits);
-}
-
-fn pairs_in(text: &str, offset: usize, hits: &mut Vec<Hit>) {
-    for c in PAIR.captures_iter(text) {
+    let mut pos = 0;
+    while let Some(c) = PAIR.captures_at(text, pos) {
         let (name, value) = (c.get(1).expect("group 1"), c.get(2).expect("group 2"));
-        // `password= token=abc`: the value is the next pair, not a password.
+        // `password= token=abc`, `RequestId: api_key: abc`: the value is the next pair's name; resume there.
         if NESTED_PAIR.is_match(value.as_str()) {
-            pairs_in(value.as_str(), offset + value.start(), hits);
+            pos = value.start();
             continue;
         }
         if let Some(kind) = pair_hit(name.as_str(), value.as_str()) {
-            hits.push(Hit { kind, span: offset + value.start()..offset + value.end() });
+            hits.push(Hit { kind, span: value.range() });
         }
+        pos = c.get(0).expect("match").end();
     }
 }
 
@@ -439,13 +437,16 @@ const HASH_CONTEXT: &[&str] = &[
     "containerd", "cri", "container", "image", "version", "request", "uuid", "id",
 ];
 
-fn hash_context(text: &str, start: usize, field: Option<&str>) -> bool {
+/// Whether the field's name, or for hex strings also the words just before, say the token is a hash or an id.
+/// Preceding words count for hex only: mixed-case base64 is rarely a hash in performance data, and log lines
+/// put words like `RequestId:` before anything.
+fn hash_context(text: &str, start: usize, field: Option<&str>, hex: bool) -> bool {
     let is_hash_word = |w: &String| {
         HASH_CONTEXT.iter().any(|h| w == h || (h.len() >= 3 && (w.starts_with(h) || w.ends_with(h))))
     };
     let before_start = text[..start].char_indices().rev().nth(23).map_or(0, |(i, _)| i);
     field.is_some_and(|f| split_words(f).iter().any(is_hash_word))
-        || split_words(&text[before_start..start]).iter().any(is_hash_word)
+        || (hex && split_words(&text[before_start..start]).iter().any(is_hash_word))
 }
 
 fn entropy_tokens(text: &str, field: Option<&str>, hits: &mut Vec<Hit>) {
@@ -457,9 +458,10 @@ fn entropy_tokens(text: &str, field: Option<&str>, hits: &mut Vec<Hit>) {
             continue;
         }
         let h = shannon_entropy(core);
-        let flagged = if hash_context(text, start, field) {
+        let hex = is_hex(core);
+        let flagged = if hash_context(text, start, field, hex) {
             false
-        } else if is_hex(core) {
+        } else if hex {
             core.len() >= 32 && h >= hex_threshold(core.len())
         } else {
             let alnum: Vec<char> = core.chars().filter(char::is_ascii_alphanumeric).collect();
