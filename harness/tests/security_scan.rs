@@ -10,9 +10,38 @@ const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 
 /// Ordinary words of performance data, none of them a credential name.
 const WORDS: &[&str] = &[
-    "lambda", "cold", "start", "duration", "seconds", "bucket", "fixture-rust", "invoke", "p95", "warm", "memory",
-    "MiB", "ok", "ERROR", "REPORT", "RequestId:", "Billed", "Duration:", "12.5", "ms", "Init", "the", "of",
-    "function", "scaled", "to", "3", "environments", "/var/task/bootstrap", "GET", "/2015-03-31/functions", "200",
+    "lambda",
+    "cold",
+    "start",
+    "duration",
+    "seconds",
+    "bucket",
+    "fixture-rust",
+    "invoke",
+    "p95",
+    "warm",
+    "memory",
+    "MiB",
+    "ok",
+    "ERROR",
+    "REPORT",
+    "RequestId:",
+    "Billed",
+    "Duration:",
+    "12.5",
+    "ms",
+    "Init",
+    "the",
+    "of",
+    "function",
+    "scaled",
+    "to",
+    "3",
+    "environments",
+    "/var/task/bootstrap",
+    "GET",
+    "/2015-03-31/functions",
+    "200",
 ];
 
 fn filler() -> impl Strategy<Value = String> {
@@ -53,10 +82,18 @@ fn upper_alnum(n: usize) -> impl Strategy<Value = String> {
 fn planted() -> impl Strategy<Value = (Kind, String, String)> {
     let pw = "[a-zA-Z0-9!^_+~-]{8,20}";
     prop_oneof![
-        upper_alnum(16).prop_map(|s| { let k = format!("AKIA{s}"); (Kind::AwsAccessKeyId, k.clone(), k) }),
-        random_token(36).prop_map(|s| { let k = format!("ghp_{s}"); (Kind::GithubToken, k.clone(), k) }),
-        (random_token(12), random_token(24))
-            .prop_map(|(a, b)| { let k = format!("xoxb-{a}-{b}"); (Kind::SlackToken, k.clone(), k) }),
+        upper_alnum(16).prop_map(|s| {
+            let k = format!("AKIA{s}");
+            (Kind::AwsAccessKeyId, k.clone(), k)
+        }),
+        random_token(36).prop_map(|s| {
+            let k = format!("ghp_{s}");
+            (Kind::GithubToken, k.clone(), k)
+        }),
+        (random_token(12), random_token(24)).prop_map(|(a, b)| {
+            let k = format!("xoxb-{a}-{b}");
+            (Kind::SlackToken, k.clone(), k)
+        }),
         (random_token(10), random_token(43)).prop_map(|(sub, sig)| {
             let h = B64URL.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
             let p = B64URL.encode(format!(r#"{{"sub":"{sub}"}}"#));
@@ -64,16 +101,24 @@ fn planted() -> impl Strategy<Value = (Kind, String, String)> {
             (Kind::Jwt, k.clone(), k)
         }),
         ("[a-z]{3,8}", pw).prop_map(|(u, p)| (Kind::UrlPassword, format!("https://{u}:{p}@db.internal:5432/app"), p)),
-        ("[a-z]{2,8}\\.[a-z]{2,8}", "[a-z]{3,10}")
-            .prop_map(|(l, d)| { let e = format!("{l}@{d}.example.com"); (Kind::Email, e.clone(), e) }),
+        ("[a-z]{2,8}\\.[a-z]{2,8}", "[a-z]{3,10}").prop_map(|(l, d)| {
+            let e = format!("{l}@{d}.example.com");
+            (Kind::Email, e.clone(), e)
+        }),
         random_token(60).prop_map(|b| {
             let k = format!("-----BEGIN EC PRIVATE KEY-----\n{b}\n-----END EC PRIVATE KEY-----");
             (Kind::PrivateKey, k.clone(), k)
         }),
-        (select(vec!["password", "DB_PASSWORD", "passwd"]), pw)
-            .prop_map(|(n, p)| (Kind::CredentialPair, format!("{n}={p}"), p)),
-        (select(vec!["api_key", "token", "client_secret", "X-Api-Key"]), random_token(24))
-            .prop_map(|(n, p)| (Kind::CredentialPair, format!("{n}: {p}"), p)),
+        (select(vec!["password", "DB_PASSWORD", "passwd"]), pw).prop_map(|(n, p)| (
+            Kind::CredentialPair,
+            format!("{n}={p}"),
+            p
+        )),
+        (select(vec!["api_key", "token", "client_secret", "X-Api-Key"]), random_token(24)).prop_map(|(n, p)| (
+            Kind::CredentialPair,
+            format!("{n}: {p}"),
+            p
+        )),
         random_token(40).prop_map(|k| (Kind::HighEntropy, k.clone(), k)),
     ]
 }

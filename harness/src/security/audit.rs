@@ -153,7 +153,13 @@ mod tests {
     use super::*;
 
     fn change(secs: i64, field: &str, from: serde_json::Value, to: serde_json::Value) -> ConfigChange {
-        ConfigChange { time: DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(), function: "fn".into(), field: field.into(), from, to }
+        ConfigChange {
+            time: DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(),
+            function: "fn".into(),
+            field: field.into(),
+            from,
+            to,
+        }
     }
 
     fn entry(c: &ConfigChange, delay: i64) -> AuditEntry {
@@ -191,7 +197,8 @@ mod tests {
     fn bad_lines_name_file_and_line_and_a_missing_log_misses_everything() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("audit.jsonl");
-        std::fs::write(&p, "{\"time\":\"2024-01-01T00:00:00Z\",\"function\":\"f\",\"field\":\"x\"}\n\nnot json\n").unwrap();
+        std::fs::write(&p, "{\"time\":\"2024-01-01T00:00:00Z\",\"function\":\"f\",\"field\":\"x\"}\n\nnot json\n")
+            .unwrap();
         let err = read_log(&p).unwrap_err().to_string();
         assert!(err.contains("audit.jsonl: line 3"), "{err}");
         let a = change(0, "MemorySize", json!(128), json!(512));

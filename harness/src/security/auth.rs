@@ -61,7 +61,9 @@ impl Credential {
         match self {
             Credential::Header { name, value } => Credential::Header { name: name.clone(), value: garble(value) },
             Credential::Bearer { token } => Credential::Bearer { token: garble(token) },
-            Credential::Basic { user, password } => Credential::Basic { user: user.clone(), password: garble(password) },
+            Credential::Basic { user, password } => {
+                Credential::Basic { user: user.clone(), password: garble(password) }
+            }
         }
     }
 
@@ -161,7 +163,14 @@ pub async fn check(client: &HttpClient, endpoints: &[Protected]) -> Result<AuthR
         if !(200..300).contains(&right) {
             problems.push(format!("answered {right} to the right credential (expected 2xx): cannot show it serves"));
         }
-        report.endpoints.push(EndpointResult { name: ep.name.clone(), url: ep.url.clone(), none, wrong, right, problems });
+        report.endpoints.push(EndpointResult {
+            name: ep.name.clone(),
+            url: ep.url.clone(),
+            none,
+            wrong,
+            right,
+            problems,
+        });
     }
     Ok(report)
 }

@@ -82,16 +82,14 @@ pub struct Hit {
     pub span: Range<usize>,
 }
 
-static PEM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----").expect("valid regex")
-});
+static PEM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----").expect("valid regex"));
 static AWS_KEY_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\b").expect("valid regex"));
 static GITHUB: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b").expect("valid regex")
 });
-static SLACK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(xox[a-z]-[A-Za-z0-9-]{10,})").expect("valid regex"));
+static SLACK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(xox[a-z]-[A-Za-z0-9-]{10,})").expect("valid regex"));
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9_-]{10,}={0,2}\.[A-Za-z0-9_-]{4,}={0,2}\.[A-Za-z0-9_-]*={0,2}").expect("valid regex")
 });
@@ -108,18 +106,22 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 static PAIR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"([A-Za-z0-9_.-]+)["']?[ \t]*[:=][ \t]*["']?([^\s"'&,;<>()\[\]{}]+)"#).expect("valid regex")
 });
-static NESTED_PAIR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_.-]*(?:=|:$)").expect("valid regex"));
+static NESTED_PAIR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_.-]*(?:=|:$)").expect("valid regex"));
 static UUID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$").expect("valid regex")
 });
 
 /// Runs every detector over `text`. `field` is the name the text is the value of (a label name, an
 /// environment variable, a JSON key), when there is one: it drives the credential-pair rules and the
-/// hash exclusions. Overlapping hits are resolved in favour of the more specific kind.
-pub fn detect(text: &str, field: Option<&str>, known: &[String]) -> Vec<Hit> {
+/// hash exclusions. `entropy: false` leaves out the entropy detector. Overlapping hits are resolved in favour
+/// of the more specific kind.
+pub fn detect(text: &str, field: Option<&str>, known: &[String], entropy: bool) -> Vec<Hit> {
     let mut hits = Vec::new();
     for k in known {
-        hits.extend(text.match_indices(k.as_str()).map(|(i, m)| Hit { kind: Kind::KnownCredential, span: i..i + m.len() }));
+        hits.extend(
+            text.match_indices(k.as_str()).map(|(i, m)| Hit { kind: Kind::KnownCredential, span: i..i + m.len() }),
+        );
     }
     pem(text, &mut hits);
     captures(&AWS_KEY_ID, text, Kind::AwsAccessKeyId, &mut hits);
@@ -136,7 +138,9 @@ pub fn detect(text: &str, field: Option<&str>, known: &[String]) -> Vec<Hit> {
     captures(&AUTH_HEADER, text, Kind::AuthHeader, &mut hits);
     pairs(text, field, &mut hits);
     hits.extend(EMAIL.find_iter(text).map(|m| Hit { kind: Kind::Email, span: m.range() }));
-    entropy_tokens(text, field, &mut hits);
+    if entropy {
+        entropy_tokens(text, field, &mut hits);
+    }
     resolve_overlaps(hits)
 }
 
@@ -221,8 +225,22 @@ fn is_placeholder(v: &str) -> bool {
         || lower.starts_with("arn:")
         || lower.contains("redacted")
         || [
-            "null", "none", "nil", "true", "false", "yes", "no", "masked", "hidden", "unset", "empty", "undefined",
-            "required", "optional", "string", "xxx",
+            "null",
+            "none",
+            "nil",
+            "true",
+            "false",
+            "yes",
+            "no",
+            "masked",
+            "hidden",
+            "unset",
+            "empty",
+            "undefined",
+            "required",
+            "optional",
+            "string",
+            "xxx",
         ]
         .contains(&lower.as_str())
 }
@@ -433,17 +451,34 @@ fn is_hex(s: &str) -> bool {
 /// Words just before a token (or in the name of the field holding it) that say it is a hash, a digest or an
 /// id, which random-looking strings in performance data usually are.
 const HASH_CONTEXT: &[&str] = &[
-    "sha", "md5", "digest", "commit", "revision", "hash", "checksum", "etag", "trace", "span", "build", "docker",
-    "containerd", "cri", "container", "image", "version", "request", "uuid", "id",
+    "sha",
+    "md5",
+    "digest",
+    "commit",
+    "revision",
+    "hash",
+    "checksum",
+    "etag",
+    "trace",
+    "span",
+    "build",
+    "docker",
+    "containerd",
+    "cri",
+    "container",
+    "image",
+    "version",
+    "request",
+    "uuid",
+    "id",
 ];
 
 /// Whether the field's name, or for hex strings also the words just before, say the token is a hash or an id.
 /// Preceding words count for hex only: mixed-case base64 is rarely a hash in performance data, and log lines
 /// put words like `RequestId:` before anything.
 fn hash_context(text: &str, start: usize, field: Option<&str>, hex: bool) -> bool {
-    let is_hash_word = |w: &String| {
-        HASH_CONTEXT.iter().any(|h| w == h || (h.len() >= 3 && (w.starts_with(h) || w.ends_with(h))))
-    };
+    let is_hash_word =
+        |w: &String| HASH_CONTEXT.iter().any(|h| w == h || (h.len() >= 3 && (w.starts_with(h) || w.ends_with(h))));
     let before_start = text[..start].char_indices().rev().nth(23).map_or(0, |(i, _)| i);
     field.is_some_and(|f| split_words(f).iter().any(is_hash_word))
         || (hex && split_words(&text[before_start..start]).iter().any(is_hash_word))
@@ -479,7 +514,9 @@ fn entropy_tokens(text: &str, field: Option<&str>, hits: &mut Vec<Hit>) {
 
 /// Keeps the most specific hit where hits overlap (the order of [`Kind`]), each range once.
 fn resolve_overlaps(mut hits: Vec<Hit>) -> Vec<Hit> {
-    hits.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.span.len().cmp(&a.span.len())).then(a.span.start.cmp(&b.span.start)));
+    hits.sort_by(|a, b| {
+        a.kind.cmp(&b.kind).then(b.span.len().cmp(&a.span.len())).then(a.span.start.cmp(&b.span.start))
+    });
     let mut kept: Vec<Hit> = Vec::new();
     for h in hits {
         if h.span.is_empty() {
@@ -498,7 +535,7 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<Kind> {
-        detect(text, None, &[]).into_iter().map(|h| h.kind).collect()
+        detect(text, None, &[], true).into_iter().map(|h| h.kind).collect()
     }
 
     #[test]
@@ -552,13 +589,16 @@ mod tests {
         assert_eq!(pair_hit("PASSWORD_FILE", "/run/secrets/pw"), None);
         assert_eq!(pair_hit("DB_PASSWORD", "${DB_PASSWORD}"), None);
         assert_eq!(pair_hit("bypass", "hunter22"), None);
-        assert_eq!(pair_hit("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), Some(Kind::AwsSecretKey));
+        assert_eq!(
+            pair_hit("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            Some(Kind::AwsSecretKey)
+        );
     }
 
     #[test]
     fn known_credentials_win_over_patterns() {
         let known = vec!["perf-key-123456".to_string()];
-        let hits = detect("x-api-key: perf-key-123456", None, &known);
+        let hits = detect("x-api-key: perf-key-123456", None, &known, true);
         assert_eq!(hits, vec![Hit { kind: Kind::KnownCredential, span: 11..26 }]);
     }
 

@@ -67,7 +67,9 @@ impl Error {
 impl From<Error> for measure::Error {
     fn from(e: Error) -> measure::Error {
         match e {
-            Error::Unreachable { url, detail } => measure::Error::Unavailable { what: format!("endpoint {url}"), detail },
+            Error::Unreachable { url, detail } => {
+                measure::Error::Unavailable { what: format!("endpoint {url}"), detail }
+            }
             Error::Io { path, source } => {
                 measure::Error::Unavailable { what: format!("file {}", path.display()), detail: source.to_string() }
             }

@@ -133,11 +133,13 @@ impl HttpClient {
         let _ = tcp.set_nodelay(true);
         let authority = format!("{}:{}", t.host, t.port);
         if !t.tls {
-            let (sender, conn) = http1::handshake(TokioIo::new(tcp)).await.map_err(|e| unreachable(url, e.to_string()))?;
+            let (sender, conn) =
+                http1::handshake(TokioIo::new(tcp)).await.map_err(|e| unreachable(url, e.to_string()))?;
             return Ok(Conn { sender, authority, tls: false, driver: tokio::spawn(async move { conn.await.is_ok() }) });
         }
         let connector = self.tls.as_ref().ok_or_else(|| Error::Tls(format!("{url}: https needs a CA certificate")))?;
-        let name = ServerName::try_from(t.host.clone()).map_err(|e| Error::Url { url: url.into(), detail: e.to_string() })?;
+        let name =
+            ServerName::try_from(t.host.clone()).map_err(|e| Error::Url { url: url.into(), detail: e.to_string() })?;
         let tls = connector.connect(name, tcp).await.map_err(|e| unreachable(url, format!("TLS handshake: {e}")))?;
         let (sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(|e| unreachable(url, e.to_string()))?;
         Ok(Conn { sender, authority, tls: true, driver: tokio::spawn(async move { conn.await.is_ok() }) })
@@ -182,7 +184,10 @@ impl Conn {
     pub async fn send(&mut self, req: &Req) -> Result<Resp, Error> {
         let t = parse(&req.url)?;
         if t.tls != self.tls || format!("{}:{}", t.host, t.port) != self.authority {
-            return Err(Error::Url { url: req.url.clone(), detail: format!("not the connection's origin {}", self.authority) });
+            return Err(Error::Url {
+                url: req.url.clone(),
+                detail: format!("not the connection's origin {}", self.authority),
+            });
         }
         tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(req, &t.path_and_query))
             .await

@@ -17,7 +17,7 @@ pub mod tls;
 
 pub use detect::{shannon_entropy, Kind};
 pub use error::Error;
+pub use procedure::{measure, run};
 pub use redact::{redact, Redactor, MIN_REDACT_LEN, REDACTED};
 pub use scan::{fingerprint, Finding, Location, Scanner, MIN_KNOWN_LEN};
-pub use procedure::{measure, run};
 pub use subject::{FrontDoor, MetricsFormat, MetricsSource, SecuritySubject, Surface};

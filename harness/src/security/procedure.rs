@@ -1,7 +1,8 @@
 //! The `security` procedure: runs the checks against a [`SecuritySubject`] and returns the catalog's
 //! `security.*` metrics.
 //!
-//! Order: authentication, secret scan (metrics, configuration, log tail, the run directory's files), rate
+//! Order: authentication, secret scan (metrics, configuration, log tail, and the run directory's files for
+//! credentials and patterned secrets only: serialized histograms there are random by nature), rate
 //! limiting, TLS overhead; then the tuned configuration is applied, authentication, secret scan and rate
 //! limiting run again on it, and the audit log is checked for every change the tuning made. A sub-check that
 //! cannot be measured turns its metric into `Missing` with the reason (the check then fails saying what was
@@ -131,7 +132,12 @@ impl Controls {
     }
 }
 
-async fn scan_surface<S: SecuritySubject>(subject: &S, surface: &Surface, client: &HttpClient, scanner: &Scanner) -> Result<ScanReport, Error> {
+async fn scan_surface<S: SecuritySubject>(
+    subject: &S,
+    surface: &Surface,
+    client: &HttpClient,
+    scanner: &Scanner,
+) -> Result<ScanReport, Error> {
     let mut report = ScanReport::default();
     for m in &surface.metrics {
         let ep = &m.endpoint;
@@ -141,7 +147,10 @@ async fn scan_surface<S: SecuritySubject>(subject: &S, surface: &Surface, client
         }
         let resp = client.send(&req).await?;
         if !(200..300).contains(&resp.status) {
-            return Err(Error::Unreachable { url: ep.url.clone(), detail: format!("answered {} with its credential: nothing to scan", resp.status) });
+            return Err(Error::Unreachable {
+                url: ep.url.clone(),
+                detail: format!("answered {} with its credential: nothing to scan", resp.status),
+            });
         }
         let body = String::from_utf8_lossy(&resp.body);
         report.findings.extend(match m.format {
@@ -160,7 +169,12 @@ async fn scan_surface<S: SecuritySubject>(subject: &S, surface: &Surface, client
 }
 
 /// Measures authentication, the secret scan and rate limiting on the surface as it is now.
-pub async fn controls<S: SecuritySubject>(subject: &S, surface: &Surface, client: &HttpClient, settings: &Settings) -> Controls {
+pub async fn controls<S: SecuritySubject>(
+    subject: &S,
+    surface: &Surface,
+    client: &HttpClient,
+    settings: &Settings,
+) -> Controls {
     let scanner = Scanner::new().with_credentials(surface.credentials());
     let auth = auth::check(client, &surface.protected()).await.map_err(|e| e.to_string());
     let scan = scan_surface(subject, surface, client, &scanner).await.map_err(|e| e.to_string());
@@ -180,13 +194,20 @@ fn count(result: Result<(usize, usize), String>) -> Metric {
 
 fn with_ci(o: &tls::Overhead) -> Metric {
     match Metric::value(o.overhead_pct, "%", o.n as u64) {
-        Metric::Value { value, unit, n, .. } => Metric::Value { value, unit, n, ci_low: Some(o.ci_low), ci_high: Some(o.ci_high) },
+        Metric::Value { value, unit, n, .. } => {
+            Metric::Value { value, unit, n, ci_low: Some(o.ci_low), ci_high: Some(o.ci_high) }
+        }
         other => other,
     }
 }
 
 /// Runs the procedure against `subject`, writing raw data under the run directory.
-pub async fn measure<S: SecuritySubject>(subject: &S, params: &Params, dir: &RunDir, target: &str) -> Result<MeasurementSet, measure::Error> {
+pub async fn measure<S: SecuritySubject>(
+    subject: &S,
+    params: &Params,
+    dir: &RunDir,
+    target: &str,
+) -> Result<MeasurementSet, measure::Error> {
     let mut settings = Settings::from_params(params)?;
     let surface = subject.surface();
     let client = HttpClient::new(surface.ca_pem.as_deref())?;
@@ -196,7 +217,9 @@ pub async fn measure<S: SecuritySubject>(subject: &S, params: &Params, dir: &Run
     let own_files = if settings.scan_run_dir { Some(scan_dir(dir.path(), &surface)) } else { None };
     let before = controls(subject, &surface, &client, &settings).await;
     settings.tls.pace = surface.throttle.map(|t| Duration::from_secs_f64(1.0 / (0.8 * t.rate)));
-    let tls = tls::measure(&client, &surface.front_door.http, &surface.front_door.https, &settings.tls).await.map_err(|e| e.to_string());
+    let tls = tls::measure(&client, &surface.front_door.http, &surface.front_door.https, &settings.tls)
+        .await
+        .map_err(|e| e.to_string());
 
     let changes = subject.apply_tuning().await.map_err(|e| e.to_string());
     let tuned = subject.surface();
@@ -205,7 +228,9 @@ pub async fn measure<S: SecuritySubject>(subject: &S, params: &Params, dir: &Run
     }
     let after = controls(subject, &tuned, &client, &settings).await;
     let audit = match &changes {
-        Ok(c) if c.is_empty() => Err("the tuning made no configuration change, so the audit log could not be checked".into()),
+        Ok(c) if c.is_empty() => {
+            Err("the tuning made no configuration change, so the audit log could not be checked".into())
+        }
         Ok(c) => audit::check(c, &tuned.audit_log, settings.window).map_err(|e| e.to_string()),
         Err(e) => Err(format!("applying the tuned configuration failed: {e}")),
     };
@@ -215,21 +240,32 @@ pub async fn measure<S: SecuritySubject>(subject: &S, params: &Params, dir: &Run
         match own {
             Ok((findings, files)) => {
                 s.findings.extend(findings.iter().cloned());
-                s.sources.push(format!("{files} files of the run directory"));
+                s.sources.push(format!("the run directory ({files} files)"));
             }
             Err(e) => scan_all = Err(format!("run directory: {e}")),
         }
     }
     set = set
-        .with("unauthenticated_access", count(before.auth.as_ref().map(|a| (a.violations(), a.endpoints.len())).map_err(Clone::clone)))
-        .with("secret_findings", count(scan_all.as_ref().map(|s| (s.findings.len(), s.sources.len())).map_err(Clone::clone)))
-        .with("rate_limit_violations", count(before.rate.as_ref().map(|r| (r.violations.len(), r.sent.max(1))).map_err(Clone::clone)))
+        .with(
+            "unauthenticated_access",
+            count(before.auth.as_ref().map(|a| (a.violations(), a.endpoints.len())).map_err(Clone::clone)),
+        )
+        .with(
+            "secret_findings",
+            count(scan_all.as_ref().map(|s| (s.findings.len(), s.sources.len())).map_err(Clone::clone)),
+        )
+        .with(
+            "rate_limit_violations",
+            count(before.rate.as_ref().map(|r| (r.violations.len(), r.sent.max(1))).map_err(Clone::clone)),
+        )
         .with("audit_missing", count(audit.as_ref().map(|a| (a.missing.len(), a.changes)).map_err(Clone::clone)))
         .with("controls_after_tuning", count(after.failing().map(|f| (f, 3))))
         .with("findings_after_tuning", count(after.findings().map(|f| (f, 3))));
     match &tls {
         Ok(t) => {
-            set = set.with("tls_overhead", with_ci(&t.keep_alive)).with("tls_overhead_new_connection", with_ci(&t.new_connection));
+            set = set
+                .with("tls_overhead", with_ci(&t.keep_alive))
+                .with("tls_overhead_new_connection", with_ci(&t.new_connection));
         }
         Err(reason) => {
             set = set
@@ -243,7 +279,7 @@ pub async fn measure<S: SecuritySubject>(subject: &S, params: &Params, dir: &Run
 }
 
 fn scan_dir(dir: &Path, surface: &Surface) -> Result<(Vec<Finding>, usize), String> {
-    Scanner::new().with_credentials(surface.credentials()).dir(dir).map_err(|e| e.to_string())
+    Scanner::new().with_credentials(surface.credentials()).without_entropy().dir(dir).map_err(|e| e.to_string())
 }
 
 fn notes(
@@ -257,7 +293,11 @@ fn notes(
     let mut n = Vec::new();
     if let Ok(a) = &before.auth {
         for e in &a.endpoints {
-            let verdict = if e.problems.is_empty() { "refuses without/wrong credential, serves the right one".to_string() } else { e.problems.join("; ") };
+            let verdict = if e.problems.is_empty() {
+                "refuses without/wrong credential, serves the right one".to_string()
+            } else {
+                e.problems.join("; ")
+            };
             n.push(format!("auth: {} {}: {verdict} ({}/{}/{})", e.name, e.url, e.none, e.wrong, e.right));
         }
     }
@@ -287,12 +327,36 @@ fn notes(
         n.push(format!("tuning applied {} configuration changes", c.len()));
     }
     if let Ok(a) = audit {
-        n.push(format!("audit log {}: {} entries, {} of {} changes missing", a.log.display(), a.entries, a.missing.len(), a.changes));
-        n.extend(a.missing.iter().map(|m| format!("audit missing: {} {} {} -> {} at {}", m.function, m.field, m.from, m.to, m.time)));
+        n.push(format!(
+            "audit log {}: {} entries, {} of {} changes missing",
+            a.log.display(),
+            a.entries,
+            a.missing.len(),
+            a.changes
+        ));
+        n.extend(
+            a.missing
+                .iter()
+                .map(|m| format!("audit missing: {} {} {} -> {} at {}", m.function, m.field, m.from, m.to, m.time)),
+        );
     }
     match after.failing() {
         Ok(f) => n.push(format!("after tuning: {f} of 3 controls failing, {} findings", after.findings().unwrap_or(0))),
         Err(e) => n.push(format!("after tuning: not measured: {e}")),
+    }
+    if let Ok(a) = &after.auth {
+        n.extend(
+            a.endpoints
+                .iter()
+                .filter(|e| !e.problems.is_empty())
+                .map(|e| format!("after tuning: auth: {} {}: {}", e.name, e.url, e.problems.join("; "))),
+        );
+    }
+    if let Ok(s) = &after.scan {
+        n.extend(s.findings.iter().map(|f| format!("after tuning: secret: {f}")));
+    }
+    if let Ok(r) = &after.rate {
+        n.extend(r.violations.iter().map(|v| format!("after tuning: rate limit: {v}")));
     }
     n
 }
@@ -337,4 +401,46 @@ pub async fn run(params: &Params, target: &Target, dir: &RunDir) -> Result<Measu
     // Each target provides a subject here (the local platform: its /metrics, front door, CA, throttle,
     // audit log and GetFunctionConfiguration) and calls `measure(&subject, params, dir, name)`.
     Err(measure::Error::NotImplemented { procedure: PROCEDURE.into(), target: target.kind().name().into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn settings_default_and_name_the_bad_parameter() {
+        let s = Settings::from_params(&Params::new()).unwrap();
+        assert_eq!((s.tls.pairs, s.rate.burst_duration, s.scan_run_dir), (200, Duration::from_secs(2), true));
+        let mut p = Params::new();
+        p.insert("tls_pairs".into(), json!(50));
+        p.insert("scan_run_dir".into(), json!(false));
+        let s = Settings::from_params(&p).unwrap();
+        assert_eq!((s.tls.pairs, s.scan_run_dir), (50, false));
+        p.insert("burst_seconds".into(), json!("two"));
+        let err = Settings::from_params(&p).unwrap_err();
+        assert!(matches!(&err, measure::Error::Param { param, .. } if param == "burst_seconds"), "{err}");
+    }
+
+    #[test]
+    fn controls_count_failures_and_refuse_to_count_what_was_not_measured() {
+        let ok = Controls {
+            auth: Ok(AuthReport::default()),
+            scan: Ok(ScanReport::default()),
+            rate: Err("endpoint x: refused".into()),
+        };
+        assert!(ok.failing().unwrap_err().contains("rate limiting: endpoint x"));
+        let c = Controls {
+            auth: Ok(AuthReport::default()),
+            scan: Ok(ScanReport { findings: Scanner::new().text("t", "DB_PASSWORD=hunter22"), sources: vec!["t".into()] }),
+            rate: Ok(serde_json::from_value(json!({
+                "throttle": null, "send_rate": 0.0, "sent": 0, "accepted": 0, "throttled": 0, "failed": 0, "window_s": 0.0,
+                "formula": 0.0, "predicted": 0.0, "second_half": [0, 0.0], "within": [0, 0], "probe": null,
+                "violations": ["no throttle"], "notes": [], "log": []
+            })).unwrap()),
+        };
+        assert_eq!((c.failing(), c.findings()), (Ok(2), Ok(2)));
+        assert_eq!(count(Ok((0, 0))), Metric::Missing { reason: "nothing was examined".into() });
+    }
 }

@@ -180,7 +180,10 @@ impl RateLimitReport {
     fn judge(&mut self, th: Throttle) {
         let mut v = Vec::new();
         if self.throttled == 0 {
-            v.push(format!("no 429 among {} requests sent at {:.0}/s past a limit of {}/s (burst {})", self.sent, self.send_rate, th.rate, th.burst));
+            v.push(format!(
+                "no 429 among {} requests sent at {:.0}/s past a limit of {}/s (burst {})",
+                self.sent, self.send_rate, th.rate, th.burst
+            ));
         }
         let tol = th.tolerance(self.predicted);
         if (self.accepted as f64 - self.predicted).abs() > tol {
@@ -192,7 +195,9 @@ impl RateLimitReport {
         let (got, want) = self.second_half;
         let tol2 = th.tolerance(want);
         if (got as f64 - want).abs() > tol2 {
-            v.push(format!("accepted {got} in the second half of the burst, where the rate allows {want:.0} ± {tol2:.0}"));
+            v.push(format!(
+                "accepted {got} in the second half of the burst, where the rate allows {want:.0} ± {tol2:.0}"
+            ));
         }
         if self.failed > 0 {
             v.push(format!("{} requests failed (5xx or transport) under the burst", self.failed));
@@ -245,8 +250,8 @@ async fn burst(client: &HttpClient, target: &Protected, send_rate: f64, plan: &P
         tick.tick().await;
         let Ok(mut conn) = pool.try_recv() else { continue };
         let (tx, log, req, client) = (tx.clone(), log.clone(), req.clone(), client.clone());
-        let t = start.elapsed().as_secs_f64();
         tasks.push(tokio::spawn(async move {
+            let t = start.elapsed().as_secs_f64();
             let status = match conn.send(&req).await {
                 Ok(r) => r.status,
                 Err(_) => {
@@ -307,7 +312,12 @@ fn summarize(th: Throttle, send_rate: f64, log: Vec<(f64, u16)>, notes: Vec<Stri
 }
 
 /// Sends at half the rate on one connection; returns (sent, answered 429).
-async fn within_limit(client: &HttpClient, target: &Protected, th: Throttle, plan: &Plan) -> Result<(usize, usize), Error> {
+async fn within_limit(
+    client: &HttpClient,
+    target: &Protected,
+    th: Throttle,
+    plan: &Plan,
+) -> Result<(usize, usize), Error> {
     let rate = th.rate / 2.0;
     let n = ((rate * plan.within_duration.as_secs_f64()).ceil() as usize).max(5);
     let mut conn = client.connect(&target.url).await?;

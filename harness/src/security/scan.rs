@@ -89,9 +89,16 @@ pub fn fingerprint(kind: Kind, secret: &str) -> String {
 }
 
 /// The secret scanner. Credentials the harness was given are found verbatim wherever they appear.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scanner {
     known: Vec<String>,
+    entropy: bool,
+}
+
+impl Default for Scanner {
+    fn default() -> Scanner {
+        Scanner { known: Vec::new(), entropy: true }
+    }
 }
 
 /// Credentials shorter than this are not searched for verbatim: they would match ordinary text.
@@ -118,8 +125,15 @@ impl Scanner {
         self
     }
 
+    /// Leaves out the entropy detector: for the harness's own files, whose serialized histograms and
+    /// checksums are random by nature; credentials and patterned secrets are still found.
+    pub fn without_entropy(mut self) -> Scanner {
+        self.entropy = false;
+        self
+    }
+
     fn fragment(&self, text: &str, field: Option<&str>, location: &Location, out: &mut Vec<Finding>) {
-        for hit in detect::detect(text, field, &self.known) {
+        for hit in detect::detect(text, field, &self.known, self.entropy) {
             out.push(Finding::new(hit.kind, location.clone(), &text[hit.span.clone()], hit.span));
         }
     }
@@ -174,8 +188,8 @@ impl Scanner {
 
     /// Scans the answer of Prometheus' `/api/v1/series`: every label name and value of every series.
     pub fn series(&self, source: &str, body: &str) -> Result<Vec<Finding>, Error> {
-        let v: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| Error::parse(source, Some(e.line()), format!("not JSON: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| Error::parse(source, Some(e.line()), format!("not JSON: {e}")))?;
         if v.get("status").and_then(|s| s.as_str()) != Some("success") {
             return Err(Error::parse(source, None, format!("status is not success: {}", short(body))));
         }
@@ -185,7 +199,8 @@ impl Scanner {
             .ok_or_else(|| Error::parse(source, None, "no `data` array in the series answer"))?;
         let mut out = Vec::new();
         for (i, s) in series.iter().enumerate() {
-            let labels = s.as_object().ok_or_else(|| Error::parse(source, None, format!("series {i} is not an object")))?;
+            let labels =
+                s.as_object().ok_or_else(|| Error::parse(source, None, format!("series {i} is not an object")))?;
             let metric = labels.get("__name__").and_then(|n| n.as_str()).unwrap_or("");
             for (name, value) in labels {
                 let loc = |field: String| Location { source: source.to_string(), field: Some(field), line: None };
@@ -200,8 +215,8 @@ impl Scanner {
     /// Scans a JSON document (function configuration, environment variables): every key and string value,
     /// values judged together with their key (`DB_PASSWORD: hunter2`).
     pub fn config(&self, source: &str, body: &str) -> Result<Vec<Finding>, Error> {
-        let v: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| Error::parse(source, Some(e.line()), format!("not JSON: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| Error::parse(source, Some(e.line()), format!("not JSON: {e}")))?;
         let mut out = Vec::new();
         self.walk(source, "$", None, &v, &mut out);
         Ok(dedup(out))
@@ -320,7 +335,7 @@ fn parse_sample(line: &str) -> Option<Sample<'_>> {
                 break;
             }
             let mut end = start;
-            while let Some((i, c)) = chars.next() {
+            for (i, c) in chars.by_ref() {
                 if c == '=' {
                     end = i;
                     break;
@@ -371,11 +386,23 @@ mod tests {
     #[test]
     fn repeated_label_is_one_finding_and_malformed_lines_are_still_scanned() {
         let token = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
-        let expo = format!("m_bucket{{t=\"{token}\",le=\"1\"}} 1\nm_bucket{{t=\"{token}\",le=\"2\"}} 1\nbroken{{t=\"{token}\n");
+        let expo = format!(
+            "m_bucket{{t=\"{token}\",le=\"1\"}} 1\nm_bucket{{t=\"{token}\",le=\"2\"}} 1\nbroken{{t=\"{token}\n"
+        );
         let f = Scanner::new().exposition("x", &expo);
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[1].location.field.as_deref(), Some("unparsed line"));
         assert_eq!(f[1].location.line, Some(3));
+    }
+
+    #[test]
+    fn without_entropy_still_finds_patterns_and_known_credentials() {
+        let s = Scanner::new().with_credentials(["perf-key-0001"]).without_entropy();
+        let text = "hist HISTFAAAAEx4nJNpmSzMwMDAxQABzFCaEUTX7H7IYGQAAJwDB7Ak9Zq2Lm8RfX3c= key perf-key-0001 AKIAQ3EGRTW5L7XYZ4PA";
+        let kinds: Vec<Kind> = s.text("raw", text).into_iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![Kind::KnownCredential, Kind::AwsAccessKeyId]);
+        let all: Vec<Kind> = Scanner::new().text("raw", text).into_iter().map(|f| f.kind).collect();
+        assert_eq!(all, vec![Kind::HighEntropy, Kind::AwsAccessKeyId]);
     }
 
     #[test]

@@ -42,7 +42,14 @@ pub struct FrontDoor {
 impl FrontDoor {
     /// A front door whose route is `path` on both base URLs (`http://127.0.0.1:8080`, `https://...:8443`),
     /// opened by `header: key`; `body` is POSTed when given.
-    pub fn new(http_base: &str, https_base: &str, path: &str, header: &str, key: &str, body: Option<&str>) -> FrontDoor {
+    pub fn new(
+        http_base: &str,
+        https_base: &str,
+        path: &str,
+        header: &str,
+        key: &str,
+        body: Option<&str>,
+    ) -> FrontDoor {
         let route = |base: &str, scheme: &str| Protected {
             name: format!("front door ({scheme})"),
             url: format!("{}{path}", base.trim_end_matches('/')),

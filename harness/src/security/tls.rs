@@ -90,7 +90,12 @@ fn request(p: &Protected) -> Req {
 }
 
 /// Measures both modes; `http` and `https` are the same front-door route over the two schemes.
-pub async fn measure(client: &HttpClient, http: &Protected, https: &Protected, plan: &Plan) -> Result<TlsReport, Error> {
+pub async fn measure(
+    client: &HttpClient,
+    http: &Protected,
+    https: &Protected,
+    plan: &Plan,
+) -> Result<TlsReport, Error> {
     if plan.pairs < 10 {
         return Err(Error::Measurement(format!("TLS overhead needs at least 10 pairs, {} asked", plan.pairs)));
     }
@@ -140,9 +145,8 @@ pub fn overhead(mode: &str, pairs: &[(f64, f64)]) -> Overhead {
     let n = pairs.len();
     let point = ratio(&mut (0..n));
     let mut rng = SplitMix64(SEED);
-    let mut boots: Vec<f64> = (0..RESAMPLES)
-        .map(|_| ratio(&mut (0..n).map(|_| (rng.next() % n as u64) as usize)))
-        .collect();
+    let mut boots: Vec<f64> =
+        (0..RESAMPLES).map(|_| ratio(&mut (0..n).map(|_| (rng.next() % n as u64) as usize))).collect();
     boots.sort_by(f64::total_cmp);
     let at = |q: f64| boots[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
     let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
@@ -189,10 +193,12 @@ mod tests {
 
     #[test]
     fn a_known_ratio_is_recovered_with_an_interval_around_it() {
-        let pairs: Vec<(f64, f64)> = (0..200).map(|i| {
-            let base = 1.0 + f64::from(i % 17) * 0.01;
-            (base, base * 1.10)
-        }).collect();
+        let pairs: Vec<(f64, f64)> = (0..200)
+            .map(|i| {
+                let base = 1.0 + f64::from(i % 17) * 0.01;
+                (base, base * 1.10)
+            })
+            .collect();
         let o = overhead("keep_alive", &pairs);
         assert!((o.overhead_pct - 10.0).abs() < 1e-9, "{o:?}");
         assert!(o.ci_low <= o.overhead_pct && o.overhead_pct <= o.ci_high, "{o:?}");
@@ -201,7 +207,8 @@ mod tests {
 
     #[test]
     fn the_interval_is_reproducible_and_widens_with_noise() {
-        let noisy: Vec<(f64, f64)> = (0..100u32).map(|i| (1.0 + f64::from(i * 37 % 50) / 50.0, 1.0 + f64::from(i * 53 % 50) / 50.0)).collect();
+        let noisy: Vec<(f64, f64)> =
+            (0..100u32).map(|i| (1.0 + f64::from(i * 37 % 50) / 50.0, 1.0 + f64::from(i * 53 % 50) / 50.0)).collect();
         let quiet: Vec<(f64, f64)> = (0..100u32).map(|i| (1.0 + f64::from(i % 2) / 1000.0, 1.0)).collect();
         let (a, b) = (overhead("x", &noisy), overhead("x", &noisy));
         assert_eq!(a, b);
