@@ -310,7 +310,7 @@ impl std::fmt::Debug for RateSummary<'_> {
 async fn tls_overhead_is_measured_in_both_modes_with_an_interval() {
     let fake = Fake::start(Behaviour::secure(Throttle { rate: 100_000.0, burst: 100_000 }));
     let door = fake.front_door();
-    let plan = tls::Plan { pairs: 30, warmup: 3, pace: None };
+    let plan = tls::Plan { pairs: 30, warmup: 3, pace: None, ..Default::default() };
     let r = tls::measure(&fake.client(), &door.http, &door.https, &plan).await.unwrap();
     for o in [&r.keep_alive, &r.new_connection] {
         assert_eq!(o.n, 30);
@@ -324,10 +324,19 @@ async fn tls_overhead_is_measured_in_both_modes_with_an_interval() {
 async fn tls_overhead_refuses_to_compare_throttled_answers() {
     let fake = Fake::start(Behaviour::secure(Throttle { rate: 0.001, burst: 1 }));
     let door = fake.front_door();
-    let err = tls::measure(&fake.client(), &door.http, &door.https, &tls::Plan { pairs: 10, warmup: 0, pace: None })
-        .await
-        .unwrap_err();
+    let err = tls::measure(
+        &fake.client(),
+        &door.http,
+        &door.https,
+        &tls::Plan { pairs: 10, warmup: 0, pace: None, ..Default::default() },
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("answered 429"), "{err}");
+    let slow =
+        tls::Plan { pairs: 100, warmup: 0, pace: Some(Duration::from_secs(1)), max_duration: Duration::from_secs(60) };
+    let err = tls::measure(&fake.client(), &door.http, &door.https, &slow).await.unwrap_err();
+    assert!(err.to_string().contains("raise the test stage's rate limit"), "{err}");
 }
 
 /// The figure for the record: `cargo test --release -p harness --test security_checks -- --ignored --nocapture`.
@@ -336,9 +345,14 @@ async fn tls_overhead_refuses_to_compare_throttled_answers() {
 async fn tls_overhead_figure() {
     let fake = Fake::start(Behaviour::secure(Throttle { rate: 1e9, burst: 1_000_000_000 }));
     let door = fake.front_door();
-    let r = tls::measure(&fake.client(), &door.http, &door.https, &tls::Plan { pairs: 1000, warmup: 50, pace: None })
-        .await
-        .unwrap();
+    let r = tls::measure(
+        &fake.client(),
+        &door.http,
+        &door.https,
+        &tls::Plan { pairs: 1000, warmup: 50, pace: None, ..Default::default() },
+    )
+    .await
+    .unwrap();
     for o in [&r.keep_alive, &r.new_connection] {
         println!(
             "TLS overhead {}: {:+.1}% [95% CI {:+.1}%, {:+.1}%], median HTTP {:.3} ms, HTTPS {:.3} ms, n={}",

@@ -176,7 +176,7 @@ fn exposition() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn planted_secrets_are_found_and_never_echoed(before in filler(), (kind, plant, secret) in planted(), after in filler()) {
@@ -239,7 +239,7 @@ mod fuzz_style {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_unicode(input in "\\PC{0,400}") {

@@ -36,7 +36,7 @@ const PROCEDURE: &str = "security";
 pub struct Settings {
     /// Rate-limit plan (`burst_seconds`, `within_seconds`, `connections`, `max_refill_wait_seconds`).
     pub rate: ratelimit::Plan,
-    /// TLS plan (`tls_pairs`, `tls_warmup`).
+    /// TLS plan (`tls_pairs`, `tls_warmup`, `tls_max_seconds`).
     pub tls: tls::Plan,
     /// Audit time window (`audit_window_seconds` after the change).
     pub window: audit::Window,
@@ -71,6 +71,7 @@ impl Settings {
             pairs: num("tls_pairs", t.pairs as f64)? as usize,
             warmup: num("tls_warmup", t.warmup as f64)? as usize,
             pace: None,
+            max_duration: secs("tls_max_seconds", t.max_duration.as_secs_f64())?,
         };
         let w = audit::Window::default();
         let window = audit::Window { before: w.before, after: secs("audit_window_seconds", w.after.as_secs_f64())? };
@@ -271,6 +272,11 @@ pub async fn measure<S: SecuritySubject>(
             set = set
                 .with("tls_overhead", Metric::Missing { reason: reason.clone() })
                 .with("tls_overhead_new_connection", Metric::Missing { reason: reason.clone() });
+        }
+    }
+    for m in set.metrics.values_mut() {
+        if let Metric::Missing { reason } = m {
+            *reason = redactor.redact(reason);
         }
     }
     set.notes = notes(&before, &scan_all, &tls, &changes, &after, &audit).iter().map(|n| redactor.redact(n)).collect();

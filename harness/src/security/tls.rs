@@ -30,11 +30,13 @@ pub struct Plan {
     pub warmup: usize,
     /// Least time between two requests (keeps the traffic under the stage's throttle); `None`: back to back.
     pub pace: Option<Duration>,
+    /// Longest the paced requests may take in all; a pace that needs longer is refused up front.
+    pub max_duration: Duration,
 }
 
 impl Default for Plan {
     fn default() -> Plan {
-        Plan { pairs: 200, warmup: 20, pace: None }
+        Plan { pairs: 200, warmup: 20, pace: None, max_duration: Duration::from_secs(180) }
     }
 }
 
@@ -98,6 +100,16 @@ pub async fn measure(
 ) -> Result<TlsReport, Error> {
     if plan.pairs < 10 {
         return Err(Error::Measurement(format!("TLS overhead needs at least 10 pairs, {} asked", plan.pairs)));
+    }
+    let requests = 2 * (plan.warmup + plan.warmup.min(5) + 2 * plan.pairs);
+    let paced = plan.pace.unwrap_or_default() * requests as u32;
+    if paced > plan.max_duration {
+        return Err(Error::Measurement(format!(
+            "TLS overhead: {requests} requests paced {:?} apart under the stage throttle take {paced:?}, over the \
+             {:?} allowed; raise the test stage's rate limit or lower tls_pairs",
+            plan.pace.unwrap_or_default(),
+            plan.max_duration
+        )));
     }
     let (a, b) = (request(http), request(https));
     let pace = || async {
