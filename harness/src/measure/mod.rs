@@ -71,6 +71,7 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
     let kind = target.kind().name();
     match procedure {
         "build" => crate::build::measure(params, target, dir).await,
+        "security" => crate::security::run(params, target, dir).await,
         // The injected regression and the alert path need a `Platform` for the target; until the target
         // provides one, the history and baseline figures are measured and those two are reported missing.
         "regression" => regression::measure_history_only(
