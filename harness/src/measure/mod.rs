@@ -1,6 +1,7 @@
 //! Measurement procedures: each takes figures from a target and returns a [`MeasurementSet`] holding the
 //! metrics the [`crate::criteria::catalog`] lists for it.
 
+pub mod local_platform;
 pub mod monitoring;
 mod platform;
 pub mod regression;
@@ -67,6 +68,9 @@ pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
 pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, Error> {
     if let Target::Knative(cfg) = target {
         return crate::target::knative::measure(procedure, params, cfg, dir).await;
+    }
+    if let (Target::Local(cfg), "monitoring" | "regression") = (target, procedure) {
+        return local_platform::run(procedure, params, cfg, dir).await;
     }
     let kind = target.kind().name();
     match procedure {

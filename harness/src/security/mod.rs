@@ -8,6 +8,7 @@ pub mod auth;
 mod detect;
 mod error;
 pub mod http;
+pub mod local;
 pub mod procedure;
 pub mod ratelimit;
 mod redact;

@@ -403,9 +403,9 @@ fn json<T: Serialize + ?Sized>(v: &T) -> String {
 
 /// Runs the procedure on `target`, through the [`SecuritySubject`] the target provides.
 pub async fn run(params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, measure::Error> {
-    let _ = (params, dir);
-    // Each target provides a subject here (the local platform: its /metrics, front door, CA, throttle,
-    // audit log and GetFunctionConfiguration) and calls `measure(&subject, params, dir, name)`.
+    if let Target::Local(cfg) = target {
+        return super::local::run(params, cfg, dir).await;
+    }
     Err(measure::Error::NotImplemented { procedure: PROCEDURE.into(), target: target.kind().name().into() })
 }
 
