@@ -274,6 +274,26 @@ pub(crate) fn cgroup_peak_bytes(id: &str) -> Option<u64> {
         .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
 }
 
+/// CPU time a container used in seconds (cgroup v1 `cpuacct.usage` in ns, or v2 `cpu.stat` `usage_usec`).
+pub(crate) fn cgroup_cpu_seconds(id: &str) -> Option<f64> {
+    let v1 = [
+        format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage"),
+        format!("/sys/fs/cgroup/cpuacct/system.slice/docker-{id}.scope/cpuacct.usage"),
+    ];
+    if let Some(ns) = v1.iter().find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok()) {
+        return Some(ns as f64 / 1e9);
+    }
+    let v2 = [
+        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat"),
+        format!("/sys/fs/cgroup/docker/{id}/cpu.stat"),
+    ];
+    v2.iter().find_map(|p| {
+        let text = std::fs::read_to_string(p).ok()?;
+        let usec: u64 = text.lines().find_map(|l| l.strip_prefix("usage_usec "))?.trim().parse().ok()?;
+        Some(usec as f64 / 1e6)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

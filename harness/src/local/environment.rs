@@ -16,7 +16,7 @@ use tokio::{
 };
 
 use super::{
-    docker::{cgroup_peak_bytes, ContainerSpec, Docker},
+    docker::{cgroup_cpu_seconds, cgroup_peak_bytes, ContainerSpec, Docker},
     runtime_api::{Invocation, Outcome, RuntimeApi, Signal},
     Error, FunctionSpec,
 };
@@ -90,6 +90,7 @@ struct Inner {
     init: Option<Duration>,
     exec: Option<Exec>,
     peak: Option<u64>,
+    cpu_seconds: f64,
 }
 
 /// How to start the code of an environment.
@@ -253,6 +254,7 @@ impl Environment {
                 init: None,
                 exec: Some(exec),
                 peak: None,
+                cpu_seconds: 0.0,
             }),
             logs,
             docker,
@@ -375,6 +377,20 @@ impl Environment {
             Some(Exec::Container { id }) => cgroup_peak_bytes(id),
             None => None,
         }
+    }
+
+    /// CPU seconds the environment used since the last call (init included in the first), from the
+    /// container's cgroup or the process' `/proc/<pid>/stat`; `None` when neither can be read.
+    pub fn take_cpu_seconds(&self) -> Option<f64> {
+        let total = match &self.lock().exec {
+            Some(Exec::Process { pid, .. }) => proc_cpu_seconds(*pid),
+            Some(Exec::Container { id }) => cgroup_cpu_seconds(id),
+            None => None,
+        }?;
+        let mut g = self.lock();
+        let delta = (total - g.cpu_seconds).max(0.0);
+        g.cpu_seconds = g.cpu_seconds.max(total);
+        Some(delta)
     }
 
     /// Peak memory measured so far.
@@ -532,6 +548,15 @@ async fn spawn_container(
         let _ = signals.send(Signal::Exited(code));
     });
     Ok((Exec::Container { id }, spawned))
+}
+
+/// User plus system CPU time of a process in seconds (`/proc/<pid>/stat` fields 14 and 15, in clock
+/// ticks of 1/100 s, the value Linux exposes to user space on every architecture it runs on here).
+pub(crate) fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// `VmHWM` (peak resident set) of a process in bytes.
