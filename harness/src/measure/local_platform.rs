@@ -224,6 +224,13 @@ pub async fn run(
     dir: &crate::run::RunDir,
 ) -> Result<super::MeasurementSet, Error> {
     let function = params.get("function").and_then(Value::as_str).unwrap_or("fixture-rust");
+    let mut params = params.clone();
+    if !params.contains_key("history") && std::env::var("HARNESS_HISTORY").map_or(true, |v| v.is_empty()) {
+        // Beside the run directories (`target/harness/<run-id>`), where `harness run --history` appends.
+        let default = dir.path().parent().unwrap_or(dir.path()).join("history");
+        params.insert("history".into(), Value::String(default.display().to_string()));
+    }
+    let params = &params;
     let platform = LocalPlatform::start(config, function, Some(dir.path().join("raw/build/pushed.prom"))).await?;
     let r = match procedure {
         "monitoring" => super::monitoring::measure(&platform, params, dir, "local").await,
