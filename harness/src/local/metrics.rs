@@ -241,4 +241,19 @@ mod tests {
         );
         assert!(text.contains("# TYPE function_invocation_duration_seconds histogram"));
     }
+
+    #[test]
+    fn cpu_seconds_accumulate_and_resource_families_are_declared() {
+        let m = Metrics::default();
+        let l = || vec![("function", "f".to_string())];
+        m.add("function_cpu_seconds_total", l(), 0.25);
+        m.add("function_cpu_seconds_total", l(), 0.5);
+        m.set("function_memory_limit_bytes", l(), 134217728.0);
+        let text = m.render(&[]);
+        assert!(text.contains("function_cpu_seconds_total{function=\"f\"} 0.75"), "{text}");
+        assert!(text.contains("function_memory_limit_bytes{function=\"f\"} 134217728"), "{text}");
+        for family in ["function_cpu_seconds_total counter", "function_memory_used_bytes gauge"] {
+            assert!(text.contains(&format!("# TYPE {family}")), "{text}");
+        }
+    }
 }
