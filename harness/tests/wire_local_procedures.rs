@@ -62,7 +62,8 @@ fn ac5_ac6_sec_are_decided_from_the_local_platform_and_real_servers() {
     let history = tmp.path().join("history");
     std::env::set_var("HARNESS_HISTORY", &history);
     std::env::set_var("HARNESS_BASELINE", "main");
-    let profile = Profile::load(&harness::local::fixtures::workspace_root().join("fixtures/criteria/sre-002.yaml")).unwrap();
+    let profile =
+        Profile::load(&harness::local::fixtures::workspace_root().join("fixtures/criteria/sre-002.yaml")).unwrap();
     let functions = functions_file(tmp.path());
 
     let first_dir = tmp.path().join("run-1");

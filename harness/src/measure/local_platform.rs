@@ -102,8 +102,9 @@ impl LocalPlatform {
                 String::from_utf8_lossy(&out.payload)
             )));
         }
-        out.report
-            .ok_or_else(|| Error::Failed(format!("invoke of {} returned no REPORT line in its log tail", self.function)))
+        out.report.ok_or_else(|| {
+            Error::Failed(format!("invoke of {} returned no REPORT line in its log tail", self.function))
+        })
     }
 
     /// Stops the platform (removing every environment).
@@ -173,7 +174,8 @@ impl Platform for LocalPlatform {
         let Some(file) = self.build_metrics.as_ref().filter(|f| f.is_file()) else {
             return Err(Error::Unavailable {
                 what: "this run's build metrics (raw/build/pushed.prom)".into(),
-                detail: "the build procedure (AC1) has not run in this run: run AC1 with AC5, e.g. --only AC1,AC5".into(),
+                detail: "the build procedure (AC1) has not run in this run: run AC1 with AC5, e.g. --only AC1,AC5"
+                    .into(),
             });
         };
         let text = std::fs::read_to_string(file).map_err(|e| unavailable(file.display().to_string(), e))?;

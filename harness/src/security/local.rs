@@ -64,9 +64,10 @@ impl LocalSubject {
         let platform = Platform::start(pc).await.map_err(|e| unavailable("the local platform", e))?;
         let client = LambdaClient::new(platform.invoke_url(), "harness-security");
         let function = params.get("function").and_then(Value::as_str).unwrap_or("fixture-rust").to_string();
-        let job = ScrapeJob::new("local-platform", &platform.metrics_url(), Auth::Bearer(platform.metrics_token().into()));
-        let opts = StackOptions::shipped(&fixtures_dir(), vec![job])
-            .map_err(|e| unavailable("the monitoring servers", e))?;
+        let job =
+            ScrapeJob::new("local-platform", &platform.metrics_url(), Auth::Bearer(platform.metrics_token().into()));
+        let opts =
+            StackOptions::shipped(&fixtures_dir(), vec![job]).map_err(|e| unavailable("the monitoring servers", e))?;
         let stack = Stack::start(&opts).await.map_err(|e| unavailable("the monitoring servers", e))?;
         Ok(LocalSubject { platform, client, stack, function, throttle })
     }
@@ -145,13 +146,21 @@ impl SecuritySubject for LocalSubject {
     }
 
     async fn log_tail(&self) -> Result<Option<String>, Error> {
-        let out = self.client.invoke(&self.function, &json!({}), true).await.map_err(|e| Error::Subject(format!("Invoke of {}: {e}", self.function)))?;
+        let out = self
+            .client
+            .invoke(&self.function, &json!({}), true)
+            .await
+            .map_err(|e| Error::Subject(format!("Invoke of {}: {e}", self.function)))?;
         Ok(out.log_tail.map(|t| base64::engine::general_purpose::STANDARD.encode(t)))
     }
 }
 
 /// Runs the procedure on a local platform started from `config`.
-pub async fn run(params: &Params, config: &LocalConfig, dir: &RunDir) -> Result<measure::MeasurementSet, measure::Error> {
+pub async fn run(
+    params: &Params,
+    config: &LocalConfig,
+    dir: &RunDir,
+) -> Result<measure::MeasurementSet, measure::Error> {
     let subject = LocalSubject::start(config, params).await?;
     let r = super::measure(&subject, params, dir, "local").await;
     subject.shutdown().await;
