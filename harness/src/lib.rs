@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod services;
+pub mod security;
 pub mod stats;
 pub mod target;
 pub mod terraform;

@@ -114,6 +114,7 @@ pub const CATALOG: &[MetricDef] = &[
     m!("security", "secret_findings", Count, Scalar, "secrets found in metrics, configuration, logs and reports"),
     m!("security", "rate_limit_violations", Count, Scalar, "rate-limit expectations violated under burst (429s missing, or 429s within the limit)"),
     m!("security", "tls_overhead", Percent, Scalar, "HTTPS vs HTTP latency overhead on warm requests"),
+    m!("security", "tls_overhead_new_connection", Percent, Scalar, "HTTPS vs HTTP latency overhead with a new connection per request (connect and handshake included)"),
     m!("security", "audit_missing", Count, Scalar, "configuration changes the suite made that the audit log lacks"),
     m!("security", "controls_after_tuning", Count, Scalar, "security controls failing after the tuned configuration is applied"),
     m!("security", "findings_after_tuning", Count, Scalar, "security findings on the tuned configuration"),

@@ -94,6 +94,7 @@ struct Inner {
     init: Option<Duration>,
     exec: Option<Exec>,
     peak: Option<u64>,
+    cpu_seconds: f64,
 }
 
 /// How to start the code of an environment.
@@ -257,6 +258,7 @@ impl Environment {
                 init: None,
                 exec: Some(exec),
                 peak: None,
+                cpu_seconds: 0.0,
             }),
             logs,
             docker,
@@ -379,6 +381,21 @@ impl Environment {
             Some(Exec::Container { id }) => cgroup_peak_bytes(id),
             None => None,
         }
+    }
+
+    /// CPU seconds the environment used since the last call (init included in the first), from the
+    /// container's cgroup or the process' `/proc/<pid>/stat`; `None` when neither can be read.
+    pub fn take_cpu_seconds(&self) -> Option<f64> {
+        let total = match &self.lock().exec {
+            Some(Exec::Process { pid, .. }) => proc_cpu_time(*pid),
+            Some(Exec::Container { id }) => cgroup_cpu_time(id),
+            None => None,
+        }?
+        .as_secs_f64();
+        let mut g = self.lock();
+        let delta = (total - g.cpu_seconds).max(0.0);
+        g.cpu_seconds = g.cpu_seconds.max(total);
+        Some(delta)
     }
 
     /// Peak memory measured so far.
@@ -547,7 +564,6 @@ async fn spawn_container(
     Ok((Exec::Container { id }, spawned))
 }
 
-/// `VmHWM` (peak resident set) of a process in bytes.
 /// CPU time (user + system) of a process from `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ = 100 ticks
 /// per second, the value Linux fixes for this interface).
 pub(crate) fn proc_cpu_time(pid: u32) -> Option<Duration> {
@@ -559,6 +575,7 @@ pub(crate) fn proc_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// `VmHWM` (peak resident set) of a process in bytes.
 pub(crate) fn vm_hwm_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -52,6 +52,21 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Configured memory size.",
     ),
     (
+        "function_memory_used_bytes",
+        "gauge",
+        "Peak memory used by the function's environments so far (the Max Memory Used of its REPORT lines).",
+    ),
+    (
+        "function_memory_limit_bytes",
+        "gauge",
+        "Memory limit of each environment (the configured memory size).",
+    ),
+    (
+        "function_cpu_seconds_total",
+        "counter",
+        "CPU seconds used by the function's environments, read at the end of each invocation.",
+    ),
+    (
         "function_scale_events_total",
         "counter",
         "Execution environments started (up) and retired (down), by reason.",
@@ -95,6 +110,10 @@ impl Metrics {
 
     pub fn inc(&self, name: &'static str, labels: Labels) {
         *self.lock().counters.entry((name, labels)).or_default() += 1.0;
+    }
+
+    pub fn add(&self, name: &'static str, labels: Labels, v: f64) {
+        *self.lock().counters.entry((name, labels)).or_default() += v;
     }
 
     pub fn set(&self, name: &'static str, labels: Labels, v: f64) {
@@ -221,5 +240,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE function_invocation_duration_seconds histogram"));
+    }
+
+    #[test]
+    fn cpu_seconds_accumulate_and_resource_families_are_declared() {
+        let m = Metrics::default();
+        let l = || vec![("function", "f".to_string())];
+        m.add("function_cpu_seconds_total", l(), 0.25);
+        m.add("function_cpu_seconds_total", l(), 0.5);
+        m.set("function_memory_limit_bytes", l(), 134217728.0);
+        let text = m.render(&[]);
+        assert!(text.contains("function_cpu_seconds_total{function=\"f\"} 0.75"), "{text}");
+        assert!(text.contains("function_memory_limit_bytes{function=\"f\"} 134217728"), "{text}");
+        for family in ["function_cpu_seconds_total counter", "function_memory_used_bytes gauge"] {
+            assert!(text.contains(&format!("# TYPE {family}")), "{text}");
+        }
     }
 }

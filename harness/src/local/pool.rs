@@ -151,6 +151,11 @@ impl Pool {
                     vec![("function", spec.name.clone())],
                     spec.memory_mb as f64 * 1048576.0,
                 );
+                ctx.metrics.set(
+                    "function_memory_limit_bytes",
+                    vec![("function", spec.name.clone())],
+                    spec.memory_mb as f64 * 1048576.0,
+                );
                 let f = Function {
                     name: spec.name.clone(),
                     launch,
@@ -414,6 +419,14 @@ impl Pool {
             self.ctx
                 .metrics
                 .set("function_max_memory_used_bytes", vec![fname()], p as f64);
+            self.ctx
+                .metrics
+                .set("function_memory_used_bytes", vec![fname()], p as f64);
+        }
+        if let Some(cpu) = env.take_cpu_seconds() {
+            self.ctx
+                .metrics
+                .add("function_cpu_seconds_total", vec![fname()], cpu);
         }
         let current = f.lock().generation == env.generation;
         if !keep {
@@ -713,6 +726,11 @@ impl Pool {
         };
         self.ctx.metrics.set(
             "function_memory_size_bytes",
+            vec![("function", name.to_string())],
+            config["MemorySize"].as_f64().unwrap_or(0.0) * 1048576.0,
+        );
+        self.ctx.metrics.set(
+            "function_memory_limit_bytes",
             vec![("function", name.to_string())],
             config["MemorySize"].as_f64().unwrap_or(0.0) * 1048576.0,
         );

@@ -1,6 +1,7 @@
 //! Measurement procedures: each takes figures from a target and returns a [`MeasurementSet`] holding the
 //! metrics the [`crate::criteria::catalog`] lists for it.
 
+pub mod local_platform;
 pub mod monitoring;
 mod platform;
 pub mod regression;
@@ -80,6 +81,9 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
     if let Target::Knative(cfg) = target {
         return crate::target::knative::measure(procedure, params, cfg, dir).await;
     }
+    if let (Target::Local(cfg), "monitoring" | "regression") = (target, procedure) {
+        return local_platform::run(procedure, params, cfg, dir).await;
+    }
     let kind = target.kind().name();
     if let Target::Local(cfg) = target {
         match procedure {
@@ -98,6 +102,7 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
     }
     match procedure {
         "build" => crate::build::measure(params, target, dir).await,
+        "security" => crate::security::run(params, target, dir).await,
         // The injected regression and the alert path need a `Platform` for the target; until the target
         // provides one, the history and baseline figures are measured and those two are reported missing.
         "regression" => regression::measure_history_only(

@@ -23,7 +23,8 @@ pub fn fixtures_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("HARNESS_FIXTURES") {
         return PathBuf::from(p);
     }
-    let cwd = PathBuf::from("fixtures");
+    // Absolute: Prometheus resolves relative rule file paths against its own config's directory.
+    let cwd = std::env::current_dir().unwrap_or_default().join("fixtures");
     if cwd.join("prometheus").is_dir() {
         return cwd;
     }
