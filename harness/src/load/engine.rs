@@ -246,8 +246,12 @@ fn report(
             };
             (summary, spans)
         }
-        Model::Closed { workers, think_time, .. } => (
-            ModelSummary::Closed { workers: *workers as u64, think_time_s: think_time.as_secs_f64() },
+        Model::Closed { workers, think_time, duration } => (
+            ModelSummary::Closed {
+                workers: *workers as u64,
+                think_time_s: think_time.as_secs_f64(),
+                duration_s: duration.as_secs_f64(),
+            },
             vec![("closed".to_string(), scheduling.as_secs_f64())],
         ),
     };

@@ -35,6 +35,8 @@ pub enum ModelSummary {
         workers: u64,
         /// Pause of a worker between two requests.
         think_time_s: f64,
+        /// How long workers started requests, seconds.
+        duration_s: f64,
     },
 }
 
