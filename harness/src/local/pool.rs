@@ -156,6 +156,25 @@ impl Pool {
                     vec![("function", spec.name.clone())],
                     spec.memory_mb as f64 * 1048576.0,
                 );
+                // Error and throttle series start at zero, so that the error ratio and throttle rate the
+                // rules and dashboard compute exist (as zero) before the first error or throttle.
+                for status in ["error", "throttled"] {
+                    ctx.metrics.add(
+                        "function_invocations_total",
+                        vec![("function", spec.name.clone()), ("status", status.into())],
+                        0.0,
+                    );
+                }
+                for reason in [
+                    "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    "ConcurrentInvocationLimitExceeded",
+                ] {
+                    ctx.metrics.add(
+                        "function_throttles_total",
+                        vec![("function", spec.name.clone()), ("reason", reason.into())],
+                        0.0,
+                    );
+                }
                 let f = Function {
                     name: spec.name.clone(),
                     launch,
