@@ -4,10 +4,17 @@
 //! The front door's stage throttle is raised above the asked rate for this procedure (noted): the test is of
 //! the function under load, not of the throttle (SEC.rate_limiting_maintained checks the throttle). A
 //! delivery shortfall of the generator is reported and makes `delivered_rate` fail its bound. Environments
-//! are sampled during the run (count and Max Memory Used); invocation counters are read from the platform's
-//! `/metrics` (bearer token) before and after and compared with the responses the generator received.
+//! are sampled every 250 ms during the baseline and the load (count, invocations served by each, Max Memory
+//! Used); invocation counters are read from the platform's `/metrics` (bearer token) before and after and
+//! compared with the responses the generator received.
+//!
+//! Auto-scaling is judged on environments *serving* (those whose invocation count rose within a 1 s window),
+//! not on environments existing: container cold starts that overlap at the low baseline rate can leave many
+//! idle environments behind, and an idle environment says nothing about how the platform answers the load.
 
 use std::{
+    collections::BTreeMap,
+    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -44,6 +51,65 @@ pub fn prom_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
         .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// One sample of a function's environments: seconds since the phase began, invocations served so far by
+/// each environment (by id), and the mean Max Memory Used in MiB (NaN when none is known).
+#[derive(Debug, Clone)]
+pub struct EnvSample {
+    /// Seconds since the sampled phase began.
+    pub t_s: f64,
+    /// Invocations served so far, by environment id.
+    pub served: BTreeMap<String, u64>,
+    /// Mean Max Memory Used of the environments, MiB.
+    pub mem_mib: f64,
+}
+
+/// For each window of `window_s` seconds (consecutive, from the first sample), how many environments served
+/// at least one invocation in it: those whose count rose, or that appeared with a count above zero.
+pub fn serving_per_window(samples: &[EnvSample], window_s: f64) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, s) in samples.iter().enumerate() {
+        if s.t_s - samples[start].t_s + 1e-9 >= window_s {
+            let before = &samples[start].served;
+            out.push(s.served.iter().filter(|(id, n)| **n > before.get(*id).copied().unwrap_or(0)).count());
+            start = i;
+        }
+    }
+    out
+}
+
+fn median_usize(v: &[usize]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[n / 2] as f64),
+        n => Some((v[n / 2 - 1] + v[n / 2]) as f64 / 2.0),
+    }
+}
+
+/// Runs `work` while sampling the environments of `function` every 250 ms.
+async fn sampled<T>(s: &Session, function: &str, work: impl Future<Output = T>) -> (T, Vec<EnvSample>) {
+    tokio::pin!(work);
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    let take = |samples: &mut Vec<EnvSample>| {
+        let envs = s.envs(function);
+        let mem: Vec<f64> = envs.iter().filter_map(|e| e.max_memory_used_bytes).map(|b| b as f64 / 1_048_576.0).collect();
+        let mem_mib = if mem.is_empty() { f64::NAN } else { mem.iter().sum::<f64>() / mem.len() as f64 };
+        samples.push(EnvSample { t_s: t0.elapsed().as_secs_f64(), served: envs.into_iter().map(|e| (e.id, e.invocations)).collect(), mem_mib });
+    };
+    take(&mut samples);
+    let out = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => take(&mut samples),
+        }
+    };
+    take(&mut samples);
+    (out, samples)
 }
 
 /// Growth in % of the mean of the last third of `values` over the mean of the first third.
@@ -125,37 +191,26 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
             return Err(Error::Failed(format!("{function}: the first invocation failed with status {}", first.status)));
         }
         let base_obs = Arc::new(Latencies(1, Mutex::default()));
-        let base = load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone()).await?;
+        let (base, base_samples) =
+            sampled(&s, &function, load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone())).await;
+        let base = base?;
         let idle_envs = s.envs(&function).len();
         let before = scrape(&s).await?;
         let obs = Arc::new(Latencies(1, Mutex::default()));
-        let mut samples: Vec<(f64, usize, f64)> = Vec::new();
-        let main = load(&s, &function, rate, warm_s, secs, &payload, obs.clone());
-        tokio::pin!(main);
-        let t0 = Instant::now();
-        let report = loop {
-            tokio::select! {
-                r = &mut main => break r?,
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                    let envs = s.envs(&function);
-                    let mem: Vec<f64> = envs.iter().filter_map(|e| e.max_memory_used_bytes).map(|b| b as f64 / 1_048_576.0).collect();
-                    let m = if mem.is_empty() { f64::NAN } else { mem.iter().sum::<f64>() / mem.len() as f64 };
-                    samples.push((t0.elapsed().as_secs_f64(), envs.len(), m));
-                }
-            }
-        };
+        let (report, samples) = sampled(&s, &function, load(&s, &function, rate, warm_s, secs, &payload, obs.clone())).await;
+        let report = report?;
         // Requests still finishing in the platform settle before the final count.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let after = scrape(&s).await?;
         phase.finish();
         let base_lat = std::mem::take(&mut *base_obs.1.lock().unwrap_or_else(|p| p.into_inner()));
         let lat = std::mem::take(&mut *obs.1.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok::<_, Error>((base, base_lat, report, lat, samples, idle_envs, before, after))
+        Ok::<_, Error>((base, base_lat, base_samples, report, lat, samples, idle_envs, before, after))
     }
     .await;
     let mode = s.mode_note();
     s.shutdown().await;
-    let (base, base_lat, report, lat, samples, idle_envs, before, after) = r?;
+    let (base, base_lat, base_samples, report, lat, samples, idle_envs, before, after) = r?;
 
     let mut set = MeasurementSet::new("high_load", "local", params);
     set.notes.push(mode);
@@ -203,9 +258,29 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         "error_rate".into(),
         if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent) },
     );
-    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
-    set.notes.push(format!("environments: {idle_envs} after the low-rate baseline, peak {peak} under load (limit {limit}), {} samples", samples.len()));
-    set.metrics.insert("scaled".into(), Metric::flag(peak > idle_envs, samples.len() as u64));
+    let peak = samples.iter().map(|s| s.served.len()).max().unwrap_or(0);
+    // Windows of the measured phases only: the baseline's after its 2 s warm-up, the load's after its warm-up.
+    let after_warmup = |v: &[EnvSample], w: f64| v.iter().filter(|x| x.t_s >= w).cloned().collect::<Vec<_>>();
+    let base_serving = serving_per_window(&after_warmup(&base_samples, warm_s.min(2.0)), 1.0);
+    let load_serving = serving_per_window(&after_warmup(&samples, warm_s), 1.0);
+    set.notes.push(format!(
+        "environments: {idle_envs} existing after the low-rate baseline, peak {peak} existing under load (limit {limit}); serving per 1 s window (median [min..max]): {} at {base_rate} req/s vs {} at {rate} req/s",
+        window_summary(&base_serving),
+        window_summary(&load_serving),
+    ));
+    set.metrics.insert(
+        "scaled".into(),
+        match (median_usize(&base_serving), median_usize(&load_serving)) {
+            (Some(b), Some(l)) => Metric::flag(l > b, (base_serving.len() + load_serving.len()) as u64),
+            _ => Metric::Missing {
+                reason: format!(
+                    "too few environment samples for 1 s windows: {} in the baseline, {} under load",
+                    base_samples.len(),
+                    samples.len()
+                ),
+            },
+        },
+    );
     set.metrics.insert("over_limit".into(), Metric::value(peak.saturating_sub(limit as usize) as f64, "", samples.len() as u64));
     let f = function.as_str();
     let counted = prom_sum(&after, "function_invocations_total", &[("function", f), ("status", "success")])
@@ -215,7 +290,7 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         "metrics_deviation".into(),
         if served == 0.0 { Metric::Missing { reason: "no successful response to compare with".into() } } else { Metric::value((counted - served).abs() / served * 100.0, "%", served as u64) },
     );
-    let mem: Vec<f64> = samples.iter().map(|s| s.2).filter(|m| m.is_finite()).collect();
+    let mem: Vec<f64> = samples.iter().map(|s| s.mem_mib).filter(|m| m.is_finite()).collect();
     set.metrics.insert(
         "memory_growth".into(),
         match growth_pct(&mem) {
@@ -228,15 +303,53 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         dir,
         TIMELINE_FILE,
         &Timeline {
-            t_s: samples.iter().map(|s| s.0).collect(),
-            envs: samples.iter().map(|s| s.1 as f64).collect(),
+            t_s: samples.iter().map(|s| s.t_s).collect(),
+            envs: samples.iter().map(|s| s.served.len() as f64).collect(),
             load_rps: samples
                 .iter()
-                .map(|s| report.timeline.get(s.0 as usize).map(|t| t.sent as f64).unwrap_or(0.0))
+                .map(|s| report.timeline.get(s.t_s as usize).map(|t| t.sent as f64).unwrap_or(0.0))
                 .collect(),
             limit: spec.reserved_concurrency.map(f64::from),
             marks: vec![Mark { t_s: 0.0, label: format!("{rate} req/s") }],
         },
     )?;
     Ok(set.finish())
+}
+
+fn window_summary(v: &[usize]) -> String {
+    match (median_usize(v), v.iter().min(), v.iter().max()) {
+        (Some(m), Some(lo), Some(hi)) => format!("{m} [{lo}..{hi}] over {} windows", v.len()),
+        _ => "no complete window".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t_s: f64, served: &[(&str, u64)]) -> EnvSample {
+        EnvSample { t_s, served: served.iter().map(|(k, v)| (k.to_string(), *v)).collect(), mem_mib: f64::NAN }
+    }
+
+    #[test]
+    fn idle_environments_do_not_count_as_serving() {
+        // Five environments exist throughout; only "a" serves in the first second, "a".."d" in the second.
+        let all = |a, b, c, d| vec![("a", a), ("b", b), ("c", c), ("d", d), ("e", 1)];
+        let samples = vec![
+            at(0.0, &all(1, 1, 1, 1)),
+            at(0.5, &all(5, 1, 1, 1)),
+            at(1.0, &all(9, 1, 1, 1)),
+            at(1.5, &all(20, 4, 3, 1)),
+            at(2.0, &all(30, 8, 6, 2)),
+        ];
+        assert_eq!(serving_per_window(&samples, 1.0), vec![1, 4]);
+    }
+
+    #[test]
+    fn a_new_environment_that_served_counts_and_an_incomplete_window_is_dropped() {
+        let samples = vec![at(0.0, &[("a", 3)]), at(1.0, &[("a", 3), ("b", 2)]), at(1.5, &[("a", 9), ("b", 2)])];
+        assert_eq!(serving_per_window(&samples, 1.0), vec![1]);
+        assert_eq!(median_usize(&[]), None);
+        assert_eq!(median_usize(&[3, 1, 2, 10]), Some(2.5));
+    }
 }

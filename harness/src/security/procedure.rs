@@ -324,8 +324,8 @@ fn notes(
     if let Ok(t) = tls {
         for o in [&t.keep_alive, &t.new_connection] {
             n.push(format!(
-                "TLS overhead ({}): {:+.1}% [95% CI {:+.1}%, {:+.1}%], median HTTP {:.3} ms vs HTTPS {:.3} ms, n={} interleaved pairs",
-                o.mode, o.overhead_pct, o.ci_low, o.ci_high, o.http_median_ms, o.https_median_ms, o.n
+                "TLS overhead ({}): {:+.1}% [95% CI {:+.1}%, {:+.1}%], median HTTP {:.3} ms vs HTTPS {:.3} ms ({:+.3} ms per request), n={} interleaved pairs",
+                o.mode, o.overhead_pct, o.ci_low, o.ci_high, o.http_median_ms, o.https_median_ms, o.https_median_ms - o.http_median_ms, o.n
             ));
         }
     }
