@@ -138,7 +138,8 @@ pub async fn run(procedure: &str, params: &Params, cfg: &AwsConfig, dir: &RunDir
     if let Some(f) = params.get("function").and_then(Value::as_str).filter(|f| *f != state.name) {
         tracing::info!("{procedure}: parameter function `{f}` names a local fixture; the aws target measures `{}` from the outputs", state.name);
     }
-    let set = match procedure {
+    let started = chrono::Utc::now();
+    let mut set = match procedure {
         "cold_start" => super::aws_start::cold_start(&ctx).await,
         "warm_start" => super::aws_start::warm_start(&ctx).await,
         "cold_start_rate" => super::aws_start::cold_start_rate(&ctx).await,
@@ -151,6 +152,8 @@ pub async fn run(procedure: &str, params: &Params, cfg: &AwsConfig, dir: &RunDir
         "monitoring" => super::aws_monitoring::monitoring(&ctx, &state).await,
         other => Err(Error::NotImplemented { procedure: other.into(), target: kind.into() }),
     }?;
+    // The sets are built after the traffic; the measurement started here.
+    set.started = started;
     Ok(set.finish())
 }
 
