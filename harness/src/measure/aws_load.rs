@@ -180,14 +180,19 @@ async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadRe
         let s = c.t.metric_data(&q, start, end).await.map_err(|e| c.err(e))?;
         Ok(s.iter().any(|s| s.has_data()).then_some(s))
     })
-    .await?;
+    .await;
     let cw = "CloudWatch (GetMetricData AWS/Lambda";
+    // The load figures stand without CloudWatch: its failure makes only its own figures missing.
+    let no_data = |m: &str| match &series {
+        Err(e) => format!("{cw} {m}) failed: {e}"),
+        Ok(_) => format!("{cw} {m}) returned no data point for the run's window within {wait} s"),
+    };
     let (invocations, peak) = match &series {
-        Some(s) => (
+        Ok(Some(s)) => (
             s[0].has_data().then(|| s[0].points.iter().map(|p| p.1).sum::<f64>()),
             s[1].has_data().then(|| s[1].points.iter().map(|p| p.1).fold(0.0, f64::max)),
         ),
-        None => (None, None),
+        _ => (None, None),
     };
     set.metrics.insert(
         "metrics_deviation".into(),
@@ -197,7 +202,7 @@ async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadRe
                 set.notes.push(format!("{cw} Invocations): {n} invocations in the run's window; {served} successful responses received"));
                 Metric::value((n - served).abs() / served * 100.0, "%", served as u64)
             }
-            None => Metric::Missing { reason: format!("{cw} Invocations) returned no data point for the run's window within {wait} s") },
+            None => Metric::Missing { reason: no_data("Invocations") },
         },
     );
     let reserved = c.t.reserved_concurrency().await.map_err(|e| c.err(e))?;
@@ -208,7 +213,7 @@ async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadRe
                 set.notes.push(format!("{cw} ConcurrentExecutions): peak {p} against reserved concurrency {r}"));
                 Metric::value((p - f64::from(r)).max(0.0), "", 1)
             }
-            (None, _) => Metric::Missing { reason: format!("{cw} ConcurrentExecutions) returned no data point for the run's window within {wait} s") },
+            (None, _) => Metric::Missing { reason: no_data("ConcurrentExecutions") },
             (Some(_), None) => Metric::Missing { reason: "the function has no reserved concurrency: the limit is the account's, which this procedure does not read".into() },
         },
     );
