@@ -177,3 +177,40 @@ pub async fn scale_up(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     put_samples(&mut set, c.dir, "latency", got, "ms")?;
     Ok(set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::aws_start::tests::inv;
+
+    #[test]
+    fn overlap_counts_distinct_environments_serving_at_once() {
+        let iv = |s: f64, e: f64, id: &str| (s, e, id.to_string());
+        let (peak, timeline) = peak_overlap(&[iv(0.0, 1.0, "a"), iv(0.1, 1.0, "b"), iv(0.2, 0.5, "c"), iv(1.5, 2.0, "a")]);
+        assert_eq!(peak, 3);
+        assert_eq!(timeline.iter().map(|s| s.1).collect::<Vec<_>>(), vec![1, 2, 3, 1]);
+        assert_eq!(peak_overlap(&[iv(0.0, 1.0, "a"), iv(0.5, 1.5, "a")]).0, 1, "one environment never counts twice");
+        assert_eq!(peak_overlap(&[]).0, 0);
+    }
+
+    #[test]
+    fn a_spike_counts_only_when_every_invocation_was_cold_on_its_own_environment() {
+        let shot = |done_s: f64, i: Invocation| Shot { sent_s: 0.0, done_s, outcome: Ok(i) };
+        let good = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("b", true, 1))))];
+        let t = spike_sample(&good, 2).unwrap();
+        assert!((t - (0.8 - 0.0025)).abs() < 1e-9, "last handler start: response time less REPORT Duration, got {t}");
+        let same_env = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("a", true, 1))))];
+        assert!(spike_sample(&same_env, 2).unwrap_err().contains("1 distinct"));
+        let warm = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(None, Some(("b", false, 2))))];
+        assert!(spike_sample(&warm, 2).unwrap_err().contains("1 of 2 REPORT"));
+        let throttled = vec![
+            shot(0.5, inv(Some(10.0), Some(("a", true, 1)))),
+            Shot {
+                sent_s: 0.0,
+                done_s: 0.1,
+                outcome: Err(aws::Error::InvokeThrottled { function: "f".into(), code: "TooManyRequestsException".into(), message: "Rate Exceeded.".into(), latency: Default::default() }),
+            },
+        ];
+        assert!(spike_sample(&throttled, 2).unwrap_err().contains("TooManyRequestsException"));
+    }
+}

@@ -250,3 +250,55 @@ pub async fn cold_start_rate(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     );
     Ok(set)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::target::{aws::FunctionReport, report_line};
+
+    /// An invocation whose log tail ends with a REPORT line (`init_ms`: Init Duration) and whose payload is
+    /// the fixture's own report (`me`: env id, cold, invocations).
+    pub(crate) fn inv(init_ms: Option<f64>, me: Option<(&str, bool, u64)>) -> Invocation {
+        let init = init_ms.map(|ms| format!("\tInit Duration: {ms} ms")).unwrap_or_default();
+        let tail = format!("REPORT RequestId: r1\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB{init}\t\n");
+        let function = me.map(|(id, cold, n)| FunctionReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
+        Invocation {
+            client_latency: Duration::from_millis(12),
+            status_code: 200,
+            function_error: None,
+            executed_version: None,
+            payload: Vec::new(),
+            report: report_line::last_report(&tail, "test tail"),
+            init_report: None,
+            log_tail: tail,
+            function,
+        }
+    }
+
+    #[test]
+    fn a_cold_start_needs_init_duration_and_a_new_first_time_environment() {
+        let none = BTreeSet::new();
+        let ok = verify_cold(&inv(Some(80.0), Some(("e1", true, 1))), &none).unwrap();
+        assert_eq!((ok.client_ms, ok.init_ms, ok.init_code_ms), (12.0, 80.0, Some(1.5)));
+        assert!(verify_cold(&inv(None, Some(("e1", true, 1))), &none).unwrap_err().contains("no Init Duration"));
+        let seen: BTreeSet<String> = ["e1".to_string()].into();
+        assert!(verify_cold(&inv(Some(80.0), Some(("e1", true, 1))), &seen).unwrap_err().contains("not new"));
+        assert!(verify_cold(&inv(Some(80.0), Some(("e2", false, 3))), &none).unwrap_err().contains("invocations: 3"));
+        assert_eq!(verify_cold(&inv(Some(80.0), None), &none).unwrap().init_code_ms, None, "a function that does not report itself: REPORT only");
+        let mut failed = inv(Some(80.0), None);
+        failed.function_error = Some("Unhandled".into());
+        assert!(verify_cold(&failed, &none).unwrap_err().contains("Unhandled"));
+    }
+
+    #[test]
+    fn a_warm_invocation_has_no_init_duration_and_a_reused_environment() {
+        assert_eq!(verify_warm(&inv(None, Some(("e1", false, 4)))).unwrap(), (12.0, 2.5));
+        assert!(verify_warm(&inv(Some(50.0), Some(("e1", true, 1)))).unwrap_err().contains("cold start"));
+        assert!(verify_warm(&inv(None, Some(("e1", true, 1)))).unwrap_err().contains("cold: true"));
+        let mut no_tail = inv(None, None);
+        no_tail.report = report_line::last_report("", "empty tail");
+        assert!(verify_warm(&no_tail).unwrap_err().contains("no REPORT"));
+    }
+}
