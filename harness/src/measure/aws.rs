@@ -165,3 +165,37 @@ pub const PROCEDURES: &[&str] =
 pub(crate) fn sleep_payload(ms: f64) -> Value {
     json!({ "work_ms": ms.round() as u64, "work_mode": "sleep" })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_errors_name_what_is_missing_and_keep_the_platforms_reason() {
+        let failed = aws::Error::FunctionFailed { function: "perf-fixture".into(), reason_code: "InvalidImage".into(), reason: "image not found".into() };
+        match target_error("cold_start", failed) {
+            Error::Unavailable { what, detail } => {
+                assert_eq!(what, "cold_start: the deployment");
+                assert!(detail.contains("perf-fixture") && detail.contains("state Failed") && detail.contains("InvalidImage"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let throttled = aws::Error::Throttled {
+            service: "Lambda",
+            operation: "GetFunctionConfiguration",
+            endpoint: "http://127.0.0.1:1".into(),
+            attempts: 6,
+            code: "TooManyRequestsException".into(),
+            message: "Rate exceeded".into(),
+        };
+        let e = target_error("warm_start", throttled).to_string();
+        assert!(e.contains("still throttled after 6 attempts") && e.contains("GetFunctionConfiguration"), "{e}");
+        let invoke = aws::Error::Invoke { function: "f".into(), detail: "bad tail".into() };
+        assert!(matches!(target_error("warm_start", invoke), Error::Failed(m) if m.starts_with("warm_start: ")));
+    }
+
+    #[test]
+    fn the_sleep_payload_is_what_the_fixture_reads() {
+        assert_eq!(sleep_payload(299.6), json!({"work_ms": 300, "work_mode": "sleep"}));
+    }
+}

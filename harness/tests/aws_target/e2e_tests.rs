@@ -219,3 +219,42 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     assert_eq!((left.containers, left.processes), (0, 0), "{left:?}");
     eprintln!("e2e test took {:.1} s", t0.elapsed().as_secs_f64());
 }
+
+/// Credentials the endpoint rejects: every check is an error naming the rejected credentials, the
+/// operation and the endpoint; nothing passes and nothing is changed.
+#[tokio::test]
+async fn harness_run_with_rejected_credentials_errors_naming_them() {
+    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = support::settings(&moto.url);
+    let out = |v: &str| json!({"sensitive": false, "type": "string", "value": v});
+    let doc = json!({
+        "region": out(&s.region), "function_name": out(&s.function_name), "api_id": out("a1"), "api_url": out(&s.api_url),
+        "api_stage": out("perf"), "usage_plan_id": out("u1"), "api_key_secret": {"sensitive": true, "type": "string", "value": "env:UNSET_KEY"},
+        "log_group": out(&s.log_group), "alarm_names": {"sensitive": false, "type": ["map", "string"], "value": s.alarm_names},
+        "dashboard_name": out(&s.dashboard_name), "endpoint_url": out(&moto.url),
+    });
+    let file = dir.path().join("outputs.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let run = dir.path().join("run");
+    let profile = root().join("harness/tests/data/localstack-e2e.yaml");
+    let args: Vec<String> = [
+        "run", "--profile", profile.to_str().unwrap(), "--target", "localstack", "--tf-outputs", file.to_str().unwrap(),
+        "--only", "E2E.cold_start_client,E2E.concurrency_limit", "--out", run.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2);
+    for c in checks {
+        let reason = c["reason"].as_str().unwrap();
+        assert_eq!(c["status"], "error", "{c:#}");
+        assert!(reason.contains("credentials were rejected") && reason.contains("GetFunctionConfiguration") && reason.contains(&moto.url), "{reason}");
+    }
+    let audit = run.join("audit.jsonl");
+    assert!(!audit.exists() || AuditLog::read(&audit).unwrap().is_empty(), "nothing may be changed with rejected credentials");
+}
