@@ -115,7 +115,9 @@ pub(crate) fn target_error(procedure: &str, e: aws::Error) -> Error {
         | E::Throttled { .. }
         | E::Unreachable { .. }
         | E::FunctionFailed { .. }
-        | E::UpdateFailed { .. } => Error::Unavailable { what: format!("{procedure}: the deployment"), detail: e.to_string() },
+        | E::UpdateFailed { .. } => {
+            Error::Unavailable { what: format!("{procedure}: the deployment"), detail: e.to_string() }
+        }
         other => Error::Failed(format!("{procedure}: {other}")),
     }
 }
@@ -158,8 +160,18 @@ pub async fn run(procedure: &str, params: &Params, cfg: &AwsConfig, dir: &RunDir
 }
 
 /// The procedures this module measures (the others are dispatched elsewhere or not applicable).
-pub const PROCEDURES: &[&str] =
-    &["cold_start", "warm_start", "cold_start_rate", "concurrency", "scale_up", "resources", "memory_sweep", "image", "high_load", "monitoring"];
+pub const PROCEDURES: &[&str] = &[
+    "cold_start",
+    "warm_start",
+    "cold_start_rate",
+    "concurrency",
+    "scale_up",
+    "resources",
+    "memory_sweep",
+    "image",
+    "high_load",
+    "monitoring",
+];
 
 /// The payload that makes the fixture functions sleep `ms` in the handler.
 pub(crate) fn sleep_payload(ms: f64) -> Value {
@@ -172,11 +184,20 @@ mod tests {
 
     #[test]
     fn target_errors_name_what_is_missing_and_keep_the_platforms_reason() {
-        let failed = aws::Error::FunctionFailed { function: "perf-fixture".into(), reason_code: "InvalidImage".into(), reason: "image not found".into() };
+        let failed = aws::Error::FunctionFailed {
+            function: "perf-fixture".into(),
+            reason_code: "InvalidImage".into(),
+            reason: "image not found".into(),
+        };
         match target_error("cold_start", failed) {
             Error::Unavailable { what, detail } => {
                 assert_eq!(what, "cold_start: the deployment");
-                assert!(detail.contains("perf-fixture") && detail.contains("state Failed") && detail.contains("InvalidImage"), "{detail}");
+                assert!(
+                    detail.contains("perf-fixture")
+                        && detail.contains("state Failed")
+                        && detail.contains("InvalidImage"),
+                    "{detail}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -36,8 +36,12 @@ pub(crate) async fn api_request(c: &Ctx<'_>, payload: &Value) -> Result<(Request
     let req = RequestTemplate::post(&url, payload.to_string())
         .and_then(|r| r.header("x-api-key", key.expose()))
         .and_then(|r| r.header("content-type", "application/json"))
-        .map_err(|e| Error::Unavailable { what: format!("the API URL `{url}` (output api_url)"), detail: e.to_string() })?;
-    let trust = std::env::var_os(API_CA_VAR).filter(|v| !v.is_empty()).map_or(Trust::System, |p| Trust::PemFile(p.into()));
+        .map_err(|e| Error::Unavailable {
+            what: format!("the API URL `{url}` (output api_url)"),
+            detail: e.to_string(),
+        })?;
+    let trust =
+        std::env::var_os(API_CA_VAR).filter(|v| !v.is_empty()).map_or(Trust::System, |p| Trust::PemFile(p.into()));
     Ok((req, trust))
 }
 
@@ -78,9 +82,16 @@ pub async fn high_load(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
         Phase::constant("warm-up", Duration::from_secs_f64(warm_s), rate),
         Phase::constant("measured", Duration::from_secs_f64(secs), rate),
     ];
-    let schedule = Schedule::new(phases).map_err(|e| Error::Param { procedure: "high_load".into(), param: "rate".into(), problem: e.to_string() })?;
+    let schedule = Schedule::new(phases).map_err(|e| Error::Param {
+        procedure: "high_load".into(),
+        param: "rate".into(),
+        problem: e.to_string(),
+    })?;
     let seen = Arc::new(Seen::default());
-    let phase = crate::progress::phase(&format!("high_load: {base_rate} req/s, then {rate} req/s for {secs} s through {url}"), None);
+    let phase = crate::progress::phase(
+        &format!("high_load: {base_rate} req/s, then {rate} req/s for {secs} s through {url}"),
+        None,
+    );
     let start = SystemTime::now();
     let report = LoadSpec::open(req, schedule)
         .trust(trust)
@@ -129,27 +140,50 @@ fn loaded_figures(
     let loaded = per_phase.get(2).unwrap_or(&empty);
     match (quantile(&base.0, 0.95), quantile(&loaded.0, 0.95)) {
         (Some(b), Some(h)) if b > 0.0 => {
-            set.notes.push(format!("P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)", base.0.len(), loaded.0.len()));
+            set.notes.push(format!(
+                "P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)",
+                base.0.len(),
+                loaded.0.len()
+            ));
             set.metrics.insert("p95_increase".into(), Metric::value((h - b) / b * 100.0, "%", loaded.0.len() as u64));
         }
         _ => {
-            let reason = format!("no P95: {} baseline and {} loaded successful responses", base.0.len(), loaded.0.len());
+            let reason =
+                format!("no P95: {} baseline and {} loaded successful responses", base.0.len(), loaded.0.len());
             set.metrics.insert("p95_increase".into(), Metric::Missing { reason });
         }
     }
     put_samples(set, c.dir, "latency", loaded.0.clone(), "ms")?;
     let missing = || Metric::Missing { reason: format!("no request was sent to {url}") };
-    set.metrics.insert("availability".into(), if counts.sent == 0 { missing() } else { Metric::value(counts.ok as f64 / counts.sent as f64 * 100.0, "%", counts.sent) });
+    set.metrics.insert(
+        "availability".into(),
+        if counts.sent == 0 {
+            missing()
+        } else {
+            Metric::value(counts.ok as f64 / counts.sent as f64 * 100.0, "%", counts.sent)
+        },
+    );
     let e = &counts.errors;
     let errors = e.timeout + e.connection + e.other_status + e.function_error;
-    set.metrics.insert("error_rate".into(), if counts.sent == 0 { missing() } else { Metric::value(errors as f64 / counts.sent as f64 * 100.0, "%", counts.sent) });
+    set.metrics.insert(
+        "error_rate".into(),
+        if counts.sent == 0 {
+            missing()
+        } else {
+            Metric::value(errors as f64 / counts.sent as f64 * 100.0, "%", counts.sent)
+        },
+    );
     if base.1.is_empty() || loaded.1.is_empty() {
         set.metrics.insert(
             "scaled".into(),
             Metric::Missing { reason: "the responses name no environment (the function reports no env_id), so scaling is not observable from them".into() },
         );
     } else {
-        set.notes.push(format!("environments: {} served the baseline, {} the measured phase", base.1.len(), loaded.1.len()));
+        set.notes.push(format!(
+            "environments: {} served the baseline, {} the measured phase",
+            base.1.len(),
+            loaded.1.len()
+        ));
         set.metrics.insert("scaled".into(), Metric::flag(loaded.1.len() > base.1.len(), loaded.0.len() as u64));
     }
     Ok(())
@@ -173,7 +207,14 @@ where
     }
 }
 
-async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadReport, start: SystemTime, end: SystemTime, wait: f64) -> Result<(), Error> {
+async fn platform_figures(
+    c: &Ctx<'_>,
+    set: &mut MeasurementSet,
+    report: &LoadReport,
+    start: SystemTime,
+    end: SystemTime,
+    wait: f64,
+) -> Result<(), Error> {
     let served = report.totals.counts.ok as f64;
     let q = [c.t.lambda_metric("Invocations", "Sum", 60), c.t.lambda_metric("ConcurrentExecutions", "Maximum", 60)];
     let series = poll(wait, || async {
@@ -199,7 +240,9 @@ async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadRe
         match invocations {
             Some(_) if served == 0.0 => Metric::Missing { reason: "no successful response to compare with".into() },
             Some(n) => {
-                set.notes.push(format!("{cw} Invocations): {n} invocations in the run's window; {served} successful responses received"));
+                set.notes.push(format!(
+                    "{cw} Invocations): {n} invocations in the run's window; {served} successful responses received"
+                ));
                 Metric::value((n - served).abs() / served * 100.0, "%", served as u64)
             }
             None => Metric::Missing { reason: no_data("Invocations") },
@@ -228,7 +271,11 @@ async fn platform_figures(c: &Ctx<'_>, set: &mut MeasurementSet, report: &LoadRe
             Some(g) => Metric::value(g, "%", mem.len() as u64),
             None => Metric::Missing {
                 reason: match logs {
-                    Ok(_) => format!("{} REPORT lines with Max Memory Used in log group {} for the run's window: too few for thirds", mem.len(), c.t.settings().log_group),
+                    Ok(_) => format!(
+                        "{} REPORT lines with Max Memory Used in log group {} for the run's window: too few for thirds",
+                        mem.len(),
+                        c.t.settings().log_group
+                    ),
                     Err(e) => format!("the REPORT lines of the run could not be read: {e}"),
                 },
             },

@@ -28,9 +28,21 @@ const LAMBDA_METRICS: &[&str] = &["Duration", "Invocations", "ConcurrentExecutio
 /// The query for metric `name`: from an alarm or dashboard widget that names it, else `AWS/Lambda`.
 fn resolve(c: &Ctx<'_>, name: &str, alarms: &[AlarmInfo], dash: &Dashboard) -> Option<MetricQuery> {
     let from_alarm = alarms.iter().find(|a| a.metric.as_deref() == Some(name)).and_then(|a| {
-        Some(MetricQuery { namespace: a.namespace.clone()?, name: name.into(), dimensions: a.dimensions.clone(), stat: "SampleCount".into(), period_s: 60 })
+        Some(MetricQuery {
+            namespace: a.namespace.clone()?,
+            name: name.into(),
+            dimensions: a.dimensions.clone(),
+            stat: "SampleCount".into(),
+            period_s: 60,
+        })
     });
-    let from_dash = || dash.widgets.iter().flat_map(|w| &w.metrics).find(|q| q.name == name).map(|q| MetricQuery { stat: "SampleCount".into(), period_s: 60, ..q.clone() });
+    let from_dash = || {
+        dash.widgets.iter().flat_map(|w| &w.metrics).find(|q| q.name == name).map(|q| MetricQuery {
+            stat: "SampleCount".into(),
+            period_s: 60,
+            ..q.clone()
+        })
+    };
     let lambda = || LAMBDA_METRICS.contains(&name).then(|| c.t.lambda_metric(name, "SampleCount", 60));
     from_alarm.or_else(from_dash).or_else(lambda)
 }
@@ -51,7 +63,11 @@ pub async fn monitoring(c: &Ctx<'_>, state: &FunctionState) -> Result<Measuremen
             let inv = c.invoke_ok(&json!({})).await?;
             match inv.report.as_ref().ok().and_then(|r| r.startup_ms()) {
                 Some(ms) => own.push(ms),
-                None => return Err(Error::Failed("an invocation after a forced cold start reported no Init Duration".into())),
+                None => {
+                    return Err(Error::Failed(
+                        "an invocation after a forced cold start reported no Init Duration".into(),
+                    ))
+                }
             }
         }
         for _ in 0..warm_n {
@@ -64,7 +80,9 @@ pub async fn monitoring(c: &Ctx<'_>, state: &FunctionState) -> Result<Measuremen
     let alarms = c.t.alarms().await.map_err(|e| c.err(e))?;
     let dash = c.t.dashboard().await.map_err(|e| c.err(e))?;
     let mut set = c.set();
-    set.notes.push(format!("traffic: {cold_n} forced cold starts and {warm_n} warm invocations; CloudWatch polled up to {wait} s for data"));
+    set.notes.push(format!(
+        "traffic: {cold_n} forced cold starts and {warm_n} warm invocations; CloudWatch polled up to {wait} s for data"
+    ));
 
     let mut queries: Vec<(&str, &str, Option<MetricQuery>)> = Vec::new();
     for (family, names) in FAMILIES {
@@ -72,13 +90,18 @@ pub async fn monitoring(c: &Ctx<'_>, state: &FunctionState) -> Result<Measuremen
             queries.push((family, n, resolve(c, n, &alarms, &dash)));
         }
     }
-    let dash_queries: Vec<MetricQuery> =
-        dash.widgets.iter().flat_map(|w| &w.metrics).map(|q| MetricQuery { stat: "SampleCount".into(), period_s: 60, ..q.clone() }).collect();
+    let dash_queries: Vec<MetricQuery> = dash
+        .widgets
+        .iter()
+        .flat_map(|w| &w.metrics)
+        .map(|q| MetricQuery { stat: "SampleCount".into(), period_s: 60, ..q.clone() })
+        .collect();
     let mut all: Vec<MetricQuery> = queries.iter().filter_map(|q| q.2.clone()).collect();
     all.extend(dash_queries.iter().cloned());
     let t0 = Instant::now();
     let has = loop {
-        let series = c.t.metric_data(&all, start, SystemTime::now() + Duration::from_secs(60)).await.map_err(|e| c.err(e))?;
+        let series =
+            c.t.metric_data(&all, start, SystemTime::now() + Duration::from_secs(60)).await.map_err(|e| c.err(e))?;
         let has: Vec<bool> = series.iter().map(|s| s.has_data()).collect();
         if has.iter().all(|h| *h) || t0.elapsed().as_secs_f64() >= wait {
             break has;
@@ -99,15 +122,25 @@ pub async fn monitoring(c: &Ctx<'_>, state: &FunctionState) -> Result<Measuremen
                     }
                     i += 1;
                 }
-                None => missing.push(format!("{n} (no alarm or dashboard widget names it, so its namespace is unknown)")),
+                None => {
+                    missing.push(format!("{n} (no alarm or dashboard widget names it, so its namespace is unknown)"))
+                }
             }
         }
         let names = FAMILIES.iter().find(|x| x.0 == *family).map_or(0, |x| x.1.len());
-        set.notes.push(format!("{family}: {} of {names} metrics without data{}", missing.len(), if missing.is_empty() { String::new() } else { format!(": {}", missing.join(", ")) }));
+        set.notes.push(format!(
+            "{family}: {} of {names} metrics without data{}",
+            missing.len(),
+            if missing.is_empty() { String::new() } else { format!(": {}", missing.join(", ")) }
+        ));
         set.metrics.insert((*family).into(), Metric::value(missing.len() as f64, "", names as u64));
     }
-    let dash_missing: Vec<String> =
-        dash_queries.iter().zip(&has[i..]).filter(|(_, h)| !**h).map(|(q, _)| format!("{}/{}", q.namespace, q.name)).collect();
+    let dash_missing: Vec<String> = dash_queries
+        .iter()
+        .zip(&has[i..])
+        .filter(|(_, h)| !**h)
+        .map(|(q, _)| format!("{}/{}", q.namespace, q.name))
+        .collect();
     set.notes.push(format!(
         "dashboard {}: {} widgets, {} metrics, {} without data{}",
         dash.name,
@@ -140,8 +173,10 @@ async fn p95_deviation(c: &Ctx<'_>, set: &mut MeasurementSet, own: &[f64], start
     let t0 = Instant::now();
     let logged = loop {
         let r = c.t.log_reports(start, SystemTime::now() + Duration::from_secs(60), 20_000).await;
-        let inits: Result<Vec<f64>, String> = r.map(|l| l.reports.iter().filter_map(|r| r.startup_ms()).collect()).map_err(|e| e.to_string());
-        let done = matches!(&inits, Ok(v) if v.len() >= own.len()) || inits.is_err() || t0.elapsed().as_secs_f64() >= wait;
+        let inits: Result<Vec<f64>, String> =
+            r.map(|l| l.reports.iter().filter_map(|r| r.startup_ms()).collect()).map_err(|e| e.to_string());
+        let done =
+            matches!(&inits, Ok(v) if v.len() >= own.len()) || inits.is_err() || t0.elapsed().as_secs_f64() >= wait;
         if done {
             break inits;
         }
@@ -153,8 +188,14 @@ async fn p95_deviation(c: &Ctx<'_>, set: &mut MeasurementSet, own: &[f64], start
             set.notes.push(format!("Init Duration P95: {theirs:.1} ms from {} REPORT lines in {group} vs {mine:.1} ms measured by the harness ({} cold starts)", v.len(), own.len()));
             Metric::value((theirs - mine).abs() / mine * 100.0, "%", v.len() as u64)
         }
-        (Ok(_), _) => Metric::Missing { reason: format!("no REPORT line with an Init Duration in log group {group} for the run's window within {wait} s") },
-        (Err(e), _) => Metric::Missing { reason: format!("the REPORT lines of log group {group} could not be read: {e}") },
+        (Ok(_), _) => Metric::Missing {
+            reason: format!(
+                "no REPORT line with an Init Duration in log group {group} for the run's window within {wait} s"
+            ),
+        },
+        (Err(e), _) => {
+            Metric::Missing { reason: format!("the REPORT lines of log group {group} could not be read: {e}") }
+        }
     };
     set.metrics.insert("cold_start_p95_deviation".into(), metric);
 }

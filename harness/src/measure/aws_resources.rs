@@ -50,7 +50,9 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
             Err(_) => throttled += 1,
             Ok(inv) => {
                 let rep = inv.report.as_ref().ok();
-                let oom = rep.is_some_and(|r| r.error_type.as_deref().is_some_and(|t| t.contains("OutOfMemory")) || r.status.is_some());
+                let oom = rep.is_some_and(|r| {
+                    r.error_type.as_deref().is_some_and(|t| t.contains("OutOfMemory")) || r.status.is_some()
+                });
                 if inv.status_code != 200 || inv.function_error.is_some() || oom {
                     starved += 1;
                 }
@@ -72,10 +74,17 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
     super::local_session::put_samples(&mut set, c.dir, "memory_utilization", mem, "%")?;
     set.metrics.insert("cpu_utilization".into(), Metric::Missing { reason: NO_CPU.into() });
     set.metrics.insert("utilization".into(), Metric::Missing { reason: format!("needs CPU utilization: {NO_CPU}") });
-    set.metrics.insert("limits_missing".into(), Metric::value(f64::from(u8::from(state.memory_mb.is_none_or(|m| m <= 0))), "", 1));
+    set.metrics.insert(
+        "limits_missing".into(),
+        Metric::value(f64::from(u8::from(state.memory_mb.is_none_or(|m| m <= 0))), "", 1),
+    );
     set.metrics.insert(
         "starvation".into(),
-        if results.is_empty() { Metric::Missing { reason: "no invocation completed".into() } } else { Metric::value(starved as f64, "", results.len() as u64) },
+        if results.is_empty() {
+            Metric::Missing { reason: "no invocation completed".into() }
+        } else {
+            Metric::value(starved as f64, "", results.len() as u64)
+        },
     );
     Ok(set)
 }
@@ -87,7 +96,10 @@ pub async fn memory_sweep(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurem
     let units = c.p.count("work_units", 20)?;
     let samples = c.p.count("samples", 5)?;
     let price = c.p.f64("price_per_gbs", 0.0000166667)?;
-    let configured = state.memory_mb.filter(|m| *m > 0).ok_or_else(|| Error::Failed(format!("{}: GetFunctionConfiguration has no MemorySize", state.name)))?;
+    let configured = state
+        .memory_mb
+        .filter(|m| *m > 0)
+        .ok_or_else(|| Error::Failed(format!("{}: GetFunctionConfiguration has no MemorySize", state.name)))?;
     let payload = json!({ "work_units": units, "work_mode": "cpu" });
     let mut ch = c.changes()?;
     let body = async {
@@ -106,7 +118,13 @@ pub async fn memory_sweep(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurem
     let (cheap, fast, bal) = recommend(&points).ok_or_else(|| Error::Failed("the sweep has no points".into()))?;
     let mut set = c.set();
     for pt in &points {
-        set.notes.push(format!("{} MB: median duration {:.1} ms, {:.3e} GB-s = {:.3e} USD per invocation", pt.memory_mb, pt.duration_ms, pt.cost_gbs, pt.cost_gbs * price));
+        set.notes.push(format!(
+            "{} MB: median duration {:.1} ms, {:.3e} GB-s = {:.3e} USD per invocation",
+            pt.memory_mb,
+            pt.duration_ms,
+            pt.cost_gbs,
+            pt.cost_gbs * price
+        ));
     }
     let balanced = points[bal].memory_mb;
     set.notes.push(format!(
@@ -117,7 +135,12 @@ pub async fn memory_sweep(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurem
     let configured = f64::from(configured);
     set.metrics.insert("recommended".into(), Metric::flag(true, n));
     set.metrics.insert("over_allocation".into(), Metric::value((configured - balanced) / balanced * 100.0, "%", n));
-    put_chart(&mut set, c.dir, SWEEP_FILE, &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) })?;
+    put_chart(
+        &mut set,
+        c.dir,
+        SWEEP_FILE,
+        &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) },
+    )?;
     Ok(set)
 }
 
@@ -131,7 +154,10 @@ async fn sweep_point(c: &Ctx<'_>, mb: f64, samples: u64, payload: &Value) -> Res
             return Err(Error::Failed(format!("at {mb} MB: a warm invocation reported an Init Duration")));
         }
         if rep.memory_size_mb != Some(mb as u64) {
-            return Err(Error::Failed(format!("REPORT says Memory Size {:?} MB after the update to {mb} MB", rep.memory_size_mb)));
+            return Err(Error::Failed(format!(
+                "REPORT says Memory Size {:?} MB after the update to {mb} MB",
+                rep.memory_size_mb
+            )));
         }
         d.push(rep.duration_ms);
         billed.push(rep.billed_duration_ms.unwrap_or(rep.duration_ms.ceil()));
@@ -152,7 +178,9 @@ pub async fn image(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet,
     } else if kind == "Image" {
         Metric::Missing { reason: "Lambda reports no size for a container image function (CodeSize 0); the image's size is in ECR (DescribeImages), which this harness does not read".into() }
     } else {
-        Metric::Missing { reason: format!("GetFunctionConfiguration of {} reports CodeSize {}", state.name, state.code_size) }
+        Metric::Missing {
+            reason: format!("GetFunctionConfiguration of {} reports CodeSize {}", state.name, state.code_size),
+        }
     };
     set.metrics.insert("size".into(), metric);
     Ok(set)

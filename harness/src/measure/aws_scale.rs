@@ -54,7 +54,8 @@ pub fn peak_overlap(intervals: &[(f64, f64, String)]) -> (usize, Vec<(f64, usize
     let mut timeline: Vec<(f64, usize)> = intervals
         .iter()
         .map(|(t, _, _)| {
-            let live: BTreeSet<&str> = intervals.iter().filter(|(s, e, _)| s <= t && t < e).map(|(_, _, id)| id.as_str()).collect();
+            let live: BTreeSet<&str> =
+                intervals.iter().filter(|(s, e, _)| s <= t && t < e).map(|(_, _, id)| id.as_str()).collect();
             (*t, live.len())
         })
         .collect();
@@ -72,10 +73,15 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
         ch.set_reserved_concurrency(Some(r_limit as i32)).await.map_err(|e| c.err(e))?;
         let got = c.t.reserved_concurrency().await.map_err(|e| c.err(e))?;
         if got != Some(r_limit as i32) {
-            return Err(Error::Failed(format!("reserved concurrency reads {got:?} after PutFunctionConcurrency {r_limit}")));
+            return Err(Error::Failed(format!(
+                "reserved concurrency reads {got:?} after PutFunctionConcurrency {r_limit}"
+            )));
         }
         ch.force_cold_start().await.map_err(|e| c.err(e))?;
-        let phase = crate::progress::phase(&format!("concurrency: {n} simultaneous invocations at reserved concurrency {r_limit}"), None);
+        let phase = crate::progress::phase(
+            &format!("concurrency: {n} simultaneous invocations at reserved concurrency {r_limit}"),
+            None,
+        );
         let r = burst(c, n, work_ms).await;
         phase.finish();
         r
@@ -86,7 +92,13 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let intervals: Vec<(f64, f64, String)> = shots
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| Some((s.sent_s, s.done_s, s.ok()?.function.as_ref().map_or_else(|| format!("invocation-{i}"), |f| f.env_id.clone()))))
+        .filter_map(|(i, s)| {
+            Some((
+                s.sent_s,
+                s.done_s,
+                s.ok()?.function.as_ref().map_or_else(|| format!("invocation-{i}"), |f| f.env_id.clone()),
+            ))
+        })
         .collect();
     let (peak, timeline) = peak_overlap(&intervals);
     let failed = shots.len() - intervals.len() - throttled;
@@ -98,9 +110,13 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     if intervals.is_empty() {
         return Err(Error::Failed(format!("none of {n} invocations succeeded: no environment observed")));
     }
-    set.metrics.insert("over_limit".into(), Metric::value(peak.saturating_sub(r_limit) as f64, "", intervals.len() as u64));
+    set.metrics
+        .insert("over_limit".into(), Metric::value(peak.saturating_sub(r_limit) as f64, "", intervals.len() as u64));
     let excess = n - r_limit;
-    set.metrics.insert("excess_throttled".into(), Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", shots.len() as u64));
+    set.metrics.insert(
+        "excess_throttled".into(),
+        Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", shots.len() as u64),
+    );
     put_chart(
         &mut set,
         c.dir,
@@ -121,7 +137,11 @@ fn spike_sample(shots: &[Shot], want: usize) -> Result<f64, String> {
     let ok: Vec<&Invocation> = shots.iter().filter_map(Shot::ok).collect();
     if ok.len() < want {
         let first = shots.iter().find_map(|s| s.outcome.as_ref().err().map(ToString::to_string));
-        return Err(format!("{} of {want} invocations succeeded{}", ok.len(), first.map(|f| format!(" (first failure: {f})")).unwrap_or_default()));
+        return Err(format!(
+            "{} of {want} invocations succeeded{}",
+            ok.len(),
+            first.map(|f| format!(" (first failure: {f})")).unwrap_or_default()
+        ));
     }
     let cold = ok.iter().filter(|i| i.platform_cold()).count();
     if cold < want {
@@ -186,7 +206,8 @@ mod tests {
     #[test]
     fn overlap_counts_distinct_environments_serving_at_once() {
         let iv = |s: f64, e: f64, id: &str| (s, e, id.to_string());
-        let (peak, timeline) = peak_overlap(&[iv(0.0, 1.0, "a"), iv(0.1, 1.0, "b"), iv(0.2, 0.5, "c"), iv(1.5, 2.0, "a")]);
+        let (peak, timeline) =
+            peak_overlap(&[iv(0.0, 1.0, "a"), iv(0.1, 1.0, "b"), iv(0.2, 0.5, "c"), iv(1.5, 2.0, "a")]);
         assert_eq!(peak, 3);
         assert_eq!(timeline.iter().map(|s| s.1).collect::<Vec<_>>(), vec![1, 2, 3, 1]);
         assert_eq!(peak_overlap(&[iv(0.0, 1.0, "a"), iv(0.5, 1.5, "a")]).0, 1, "one environment never counts twice");
@@ -196,10 +217,12 @@ mod tests {
     #[test]
     fn a_spike_counts_only_when_every_invocation_was_cold_on_its_own_environment() {
         let shot = |done_s: f64, i: Invocation| Shot { sent_s: 0.0, done_s, outcome: Ok(i) };
-        let good = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("b", true, 1))))];
+        let good =
+            vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("b", true, 1))))];
         let t = spike_sample(&good, 2).unwrap();
         assert!((t - (0.8 - 0.0025)).abs() < 1e-9, "last handler start: response time less REPORT Duration, got {t}");
-        let same_env = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("a", true, 1))))];
+        let same_env =
+            vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("a", true, 1))))];
         assert!(spike_sample(&same_env, 2).unwrap_err().contains("1 distinct"));
         let warm = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(None, Some(("b", false, 2))))];
         assert!(spike_sample(&warm, 2).unwrap_err().contains("1 of 2 REPORT"));
@@ -208,7 +231,12 @@ mod tests {
             Shot {
                 sent_s: 0.0,
                 done_s: 0.1,
-                outcome: Err(aws::Error::InvokeThrottled { function: "f".into(), code: "TooManyRequestsException".into(), message: "Rate Exceeded.".into(), latency: Default::default() }),
+                outcome: Err(aws::Error::InvokeThrottled {
+                    function: "f".into(),
+                    code: "TooManyRequestsException".into(),
+                    message: "Rate Exceeded.".into(),
+                    latency: Default::default(),
+                }),
             },
         ];
         assert!(spike_sample(&throttled, 2).unwrap_err().contains("TooManyRequestsException"));

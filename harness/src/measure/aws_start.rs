@@ -42,7 +42,11 @@ pub struct AwsCold {
 /// says why it is not a cold start.
 pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<AwsCold, String> {
     if inv.status_code != 200 || inv.function_error.is_some() {
-        return Err(format!("invocation failed: status {} {}", inv.status_code, inv.function_error.as_deref().unwrap_or("")));
+        return Err(format!(
+            "invocation failed: status {} {}",
+            inv.status_code,
+            inv.function_error.as_deref().unwrap_or("")
+        ));
     }
     let report = inv.report.as_ref().map_err(|e| format!("no REPORT line: {e}"))?;
     let init_ms = report.startup_ms().ok_or("the REPORT line has no Init Duration (not a new environment)")?;
@@ -54,7 +58,11 @@ pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<AwsCold,
             return Err(format!("environment {} says cold: {}, invocations: {}", f.env_id, f.cold, f.invocations));
         }
     }
-    Ok(AwsCold { client_ms: inv.client_latency.as_secs_f64() * 1000.0, init_ms, init_code_ms: inv.function.as_ref().and_then(|f| f.init_code_ms) })
+    Ok(AwsCold {
+        client_ms: inv.client_latency.as_secs_f64() * 1000.0,
+        init_ms,
+        init_code_ms: inv.function.as_ref().and_then(|f| f.init_code_ms),
+    })
 }
 
 /// Checks that `inv` was served by a warm environment; returns (client latency, REPORT Duration) in ms.
@@ -105,7 +113,10 @@ pub async fn cold_start(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
         None => {
             let why = "the function does not report its own init code time (init_code_ms) in every cold response";
             set.metrics.insert("init_code".into(), Metric::Missing { reason: why.into() });
-            set.metrics.insert("bootstrap".into(), Metric::Missing { reason: format!("{why}, so Init Duration cannot be split") });
+            set.metrics.insert(
+                "bootstrap".into(),
+                Metric::Missing { reason: format!("{why}, so Init Duration cannot be split") },
+            );
         }
     }
     set.metrics.insert(
@@ -116,7 +127,8 @@ pub async fn cold_start(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
 }
 
 async fn cold_series(c: &Ctx<'_>, ch: &mut Changes, samples: u64) -> Result<(Vec<AwsCold>, Vec<String>, usize), Error> {
-    let phase = crate::progress::phase(&format!("cold_start: {samples} forced cold starts of {}", c.function()), Some(samples));
+    let phase =
+        crate::progress::phase(&format!("cold_start: {samples} forced cold starts of {}", c.function()), Some(samples));
     let mut seen = BTreeSet::new();
     let (mut got, mut rejected, mut reporting) = (Vec::new(), Vec::new(), 0);
     // Rejections are retried, up to as many attempts again as samples asked for.
@@ -153,7 +165,8 @@ async fn cold_series(c: &Ctx<'_>, ch: &mut Changes, samples: u64) -> Result<(Vec
 pub async fn warm_start(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let samples = c.p.count("samples", 300)?;
     let payload = c.p.params.get("payload").cloned().unwrap_or_else(|| json!({}));
-    let phase = crate::progress::phase(&format!("warm_start: {samples} warm invocations of {}", c.function()), Some(samples));
+    let phase =
+        crate::progress::phase(&format!("warm_start: {samples} warm invocations of {}", c.function()), Some(samples));
     let mut warm = false;
     for _ in 0..5 {
         if verify_warm(&c.invoke_ok(&payload).await?).is_ok() {
@@ -222,8 +235,11 @@ pub async fn cold_start_rate(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let payload: Value = c.p.params.get("payload").cloned().unwrap_or_else(|| super::aws::sleep_payload(20.0));
     let (req, trust) = api_request(c, &payload).await?;
     let url = req.describe();
-    let schedule = Schedule::constant(rate, Duration::from_secs_f64(secs))
-        .map_err(|e| Error::Param { procedure: "cold_start_rate".into(), param: "rate".into(), problem: e.to_string() })?;
+    let schedule = Schedule::constant(rate, Duration::from_secs_f64(secs)).map_err(|e| Error::Param {
+        procedure: "cold_start_rate".into(),
+        param: "rate".into(),
+        problem: e.to_string(),
+    })?;
     let counter = Arc::new(ColdCounter::default());
     let phase = crate::progress::phase(&format!("cold_start_rate: {rate} req/s for {secs} s through {url}"), None);
     let report = LoadSpec::open(req, schedule)
@@ -243,7 +259,9 @@ pub async fn cold_start_rate(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     set.metrics.insert(
         "rate".into(),
         if n == 0 {
-            Metric::Missing { reason: format!("no successful response through {url} carried the function's `cold` field") }
+            Metric::Missing {
+                reason: format!("no successful response through {url} carried the function's `cold` field"),
+            }
         } else {
             Metric::value(cold as f64 / n as f64 * 100.0, "%", n)
         },
@@ -263,7 +281,8 @@ pub(crate) mod tests {
     pub(crate) fn inv(init_ms: Option<f64>, me: Option<(&str, bool, u64)>) -> Invocation {
         let init = init_ms.map(|ms| format!("\tInit Duration: {ms} ms")).unwrap_or_default();
         let tail = format!("REPORT RequestId: r1\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB{init}\t\n");
-        let function = me.map(|(id, cold, n)| FunctionReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
+        let function =
+            me.map(|(id, cold, n)| FunctionReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
         Invocation {
             client_latency: Duration::from_millis(12),
             status_code: 200,
@@ -286,7 +305,11 @@ pub(crate) mod tests {
         let seen: BTreeSet<String> = ["e1".to_string()].into();
         assert!(verify_cold(&inv(Some(80.0), Some(("e1", true, 1))), &seen).unwrap_err().contains("not new"));
         assert!(verify_cold(&inv(Some(80.0), Some(("e2", false, 3))), &none).unwrap_err().contains("invocations: 3"));
-        assert_eq!(verify_cold(&inv(Some(80.0), None), &none).unwrap().init_code_ms, None, "a function that does not report itself: REPORT only");
+        assert_eq!(
+            verify_cold(&inv(Some(80.0), None), &none).unwrap().init_code_ms,
+            None,
+            "a function that does not report itself: REPORT only"
+        );
         let mut failed = inv(Some(80.0), None);
         failed.function_error = Some("Unhandled".into());
         assert!(verify_cold(&failed, &none).unwrap_err().contains("Unhandled"));

@@ -9,12 +9,7 @@
 //! Nothing in CI publishes Lambda's CloudWatch metrics, so the test publishes data points as the deployment
 //! would, except `Throttles`: the scaling family must then be reported with one metric missing.
 
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    process::Command,
-    time::Instant,
-};
+use std::{collections::BTreeMap, path::Path, process::Command, time::Instant};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use harness::{
@@ -43,7 +38,8 @@ async fn publish_metrics(moto: &Moto) {
         ("AWS/Lambda", "ConcurrentExecutions", 2.0, true),
     ];
     for (ns, name, value, dims) in points {
-        let mut d = MetricDatum::builder().metric_name(name).value(value).timestamp(std::time::SystemTime::now().into());
+        let mut d =
+            MetricDatum::builder().metric_name(name).value(value).timestamp(std::time::SystemTime::now().into());
         if dims {
             d = d.dimensions(fn_dim.clone());
         }
@@ -51,7 +47,12 @@ async fn publish_metrics(moto: &Moto) {
     }
 }
 
-fn outputs_file(dir: &Path, s: &harness::terraform::AwsSettings, platform: &Platform, moto: &Moto) -> std::path::PathBuf {
+fn outputs_file(
+    dir: &Path,
+    s: &harness::terraform::AwsSettings,
+    platform: &Platform,
+    moto: &Moto,
+) -> std::path::PathBuf {
     let SecretRef::ApiGatewayKey(key) = &s.api_key else { unreachable!("deploy creates an API Gateway key") };
     let out = |v: &str| json!({"sensitive": false, "type": "string", "value": v});
     let doc = json!({
@@ -150,16 +151,30 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
         run.to_str().unwrap(),
     ];
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("harness run took {:.1} s (whole test so far {:.1} s)\n{stdout}", t0.elapsed().as_secs_f64(), t0.elapsed().as_secs_f64());
-    assert_eq!(out.status.code(), Some(1), "exit code 1 (some checks fail by design)\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    eprintln!(
+        "harness run took {:.1} s (whole test so far {:.1} s)\n{stdout}",
+        t0.elapsed().as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit code 1 (some checks fail by design)\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for m in std::fs::read_dir(run.join("measurements")).unwrap().flatten() {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(m.path()).unwrap()).unwrap_or_default();
         let at = |k: &str| v[k].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         if let (Some(a), Some(b)) = (at("started"), at("finished")) {
-            eprintln!("{}: {:.1} s", v["procedure"].as_str().unwrap_or("?"), (b - a).num_milliseconds() as f64 / 1000.0);
+            eprintln!(
+                "{}: {:.1} s",
+                v["procedure"].as_str().unwrap_or("?"),
+                (b - a).num_milliseconds() as f64 / 1000.0
+            );
         }
     }
     let text = std::fs::read_to_string(run.join("report.json")).unwrap();
@@ -167,7 +182,8 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["target"], "localstack");
     let by_id = checks(&report);
-    let status = |id: &str| by_id.get(id).unwrap_or_else(|| panic!("no check {id}"))["status"].as_str().unwrap().to_string();
+    let status =
+        |id: &str| by_id.get(id).unwrap_or_else(|| panic!("no check {id}"))["status"].as_str().unwrap().to_string();
 
     let measured_pass = [
         "E2E.cold_start_client",
@@ -197,7 +213,11 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     assert_eq!(by_id["E2E.warm_start_client"]["measured"]["n"], 10);
 
     let scaling = &by_id["E2E.monitoring_scaling"];
-    assert_eq!((status("E2E.monitoring_scaling").as_str(), scaling["measured"]["value"].as_f64()), ("failed", Some(1.0)), "{scaling:#}");
+    assert_eq!(
+        (status("E2E.monitoring_scaling").as_str(), scaling["measured"]["value"].as_f64()),
+        ("failed", Some(1.0)),
+        "{scaling:#}"
+    );
     assert!(scaling["notes"].to_string().contains("Throttles"), "{scaling:#}");
 
     let cpu = &by_id["E2E.cpu_utilization"];
@@ -239,13 +259,24 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
     let run = dir.path().join("run");
     let profile = root().join("harness/tests/data/localstack-e2e.yaml");
     let args: Vec<String> = [
-        "run", "--profile", profile.to_str().unwrap(), "--target", "localstack", "--tf-outputs", file.to_str().unwrap(),
-        "--only", "E2E.cold_start_client,E2E.concurrency_limit", "--out", run.to_str().unwrap(),
+        "run",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--target",
+        "localstack",
+        "--tf-outputs",
+        file.to_str().unwrap(),
+        "--only",
+        "E2E.cold_start_client,E2E.concurrency_limit",
+        "--out",
+        run.to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let o = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap();
+    let o = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     let checks = report["checks"].as_array().unwrap();
@@ -253,8 +284,16 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
     for c in checks {
         let reason = c["reason"].as_str().unwrap();
         assert_eq!(c["status"], "error", "{c:#}");
-        assert!(reason.contains("credentials were rejected") && reason.contains("GetFunctionConfiguration") && reason.contains(&moto.url), "{reason}");
+        assert!(
+            reason.contains("credentials were rejected")
+                && reason.contains("GetFunctionConfiguration")
+                && reason.contains(&moto.url),
+            "{reason}"
+        );
     }
     let audit = run.join("audit.jsonl");
-    assert!(!audit.exists() || AuditLog::read(&audit).unwrap().is_empty(), "nothing may be changed with rejected credentials");
+    assert!(
+        !audit.exists() || AuditLog::read(&audit).unwrap().is_empty(),
+        "nothing may be changed with rejected credentials"
+    );
 }
