@@ -4,8 +4,8 @@
 //!
 //! Concurrency: reserved concurrency R set for the test (through the change guard, restored after), then
 //! 3R simultaneous invocations that each sleep `work_ms`; the excess must be answered 429
-//! (TooManyRequestsException), and the environments serving at the same moment (client-side intervals,
-//! which can only overstate the overlap) must never exceed R. Scale-up: from cold (a configuration update
+//! (TooManyRequestsException), and the environments running a handler at the same moment (each handler's
+//! interval from the response time and its REPORT Duration) must never exceed R. Scale-up: from cold (a configuration update
 //! retires every environment), `concurrency` simultaneous invocations; the sample is the time until the last
 //! of them started its handler on a new environment (response time less the REPORT Duration), kept only
 //! when every one succeeded, was cold, and (where the function reports it) each named a distinct
@@ -46,6 +46,14 @@ async fn burst(c: &Ctx<'_>, n: usize, work_ms: f64) -> Result<(Vec<Shot>, f64), 
     });
     let shots = futures::future::join_all(calls).await.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok((shots, t0.elapsed().as_secs_f64()))
+}
+
+/// When the environment of a successful shot started its handler, as seen from the client: the response
+/// time less the REPORT Duration (both ends shifted by the same return transit, so handler overlaps are
+/// kept while the request's queueing and connection set-up are left out), never before it was sent.
+fn busy_from(s: &Shot, inv: &Invocation) -> f64 {
+    let handler_s = inv.report.as_ref().map_or(s.done_s - s.sent_s, |r| r.duration_ms / 1000.0);
+    (s.done_s - handler_s).max(s.sent_s)
 }
 
 /// Peak number of distinct environments serving at the same moment, from successful invocations'
@@ -93,18 +101,16 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            Some((
-                s.sent_s,
-                s.done_s,
-                s.ok()?.function.as_ref().map_or_else(|| format!("invocation-{i}"), |f| f.env_id.clone()),
-            ))
+            let inv = s.ok()?;
+            let env = inv.function.as_ref().map_or_else(|| format!("invocation-{i}"), |f| f.env_id.clone());
+            Some((busy_from(s, inv), s.done_s, env))
         })
         .collect();
     let (peak, timeline) = peak_overlap(&intervals);
     let failed = shots.len() - intervals.len() - throttled;
     let mut set = c.set();
     set.notes.push(format!(
-        "reserved concurrency {r_limit} set for the test (restored after), {n} simultaneous invocations sleeping {work_ms} ms: {} ok, {throttled} answered 429 TooManyRequestsException, {failed} failed otherwise; peak {peak} environments serving at once (client-side intervals)",
+        "reserved concurrency {r_limit} set for the test (restored after), {n} simultaneous invocations sleeping {work_ms} ms: {} ok, {throttled} answered 429 TooManyRequestsException, {failed} failed otherwise; peak {peak} environments running a handler at once",
         intervals.len()
     ));
     if intervals.is_empty() {
@@ -153,12 +159,7 @@ fn spike_sample(shots: &[Shot], want: usize) -> Result<f64, String> {
     }
     shots
         .iter()
-        .filter(|s| s.ok().is_some())
-        .map(|s| {
-            let inv = s.ok().expect("filtered");
-            let handler_s = inv.report.as_ref().map(|r| r.duration_ms / 1000.0).unwrap_or(0.0);
-            (s.done_s - handler_s).max(s.sent_s)
-        })
+        .filter_map(|s| Some(busy_from(s, s.ok()?)))
         .max_by(f64::total_cmp)
         .ok_or_else(|| "no invocation".into())
 }
