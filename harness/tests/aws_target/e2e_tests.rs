@@ -19,7 +19,7 @@ use harness::{
 };
 use serde_json::{json, Value};
 
-use super::support::{self, root, Moto, API_KEY};
+use super::support::{self, fixture, root, Moto, Recorded, Replay, API_KEY};
 
 const FUNCTION: &str = "fixture-rust";
 
@@ -241,23 +241,20 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     eprintln!("e2e test took {:.1} s", t0.elapsed().as_secs_f64());
 }
 
-/// Credentials the endpoint rejects: every check is an error naming the rejected credentials, the
-/// operation and the endpoint; nothing passes and nothing is changed.
-#[tokio::test]
-async fn harness_run_with_rejected_credentials_errors_naming_them() {
-    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
-    let dir = tempfile::tempdir().unwrap();
-    let s = support::settings(&moto.url);
+/// Runs `--only only` of the e2e profile on the localstack target whose every service is at `endpoint`;
+/// returns the checks of report.json (the run must end with exit code 1) and the run directory.
+async fn run_only_at(endpoint: &str, only: &str, dir: &Path) -> (Vec<Value>, std::path::PathBuf) {
+    let s = support::settings(endpoint);
     let out = |v: &str| json!({"sensitive": false, "type": "string", "value": v});
     let doc = json!({
         "region": out(&s.region), "function_name": out(&s.function_name), "api_id": out("a1"), "api_url": out(&s.api_url),
         "api_stage": out("perf"), "usage_plan_id": out("u1"), "api_key_secret": {"sensitive": true, "type": "string", "value": "env:UNSET_KEY"},
         "log_group": out(&s.log_group), "alarm_names": {"sensitive": false, "type": ["map", "string"], "value": s.alarm_names},
-        "dashboard_name": out(&s.dashboard_name), "endpoint_url": out(&moto.url),
+        "dashboard_name": out(&s.dashboard_name), "endpoint_url": out(endpoint),
     });
-    let file = dir.path().join("outputs.json");
+    let file = dir.join("outputs.json");
     std::fs::write(&file, doc.to_string()).unwrap();
-    let run = dir.path().join("run");
+    let run = dir.join("run");
     let profile = root().join("harness/tests/data/localstack-e2e.yaml");
     let args: Vec<String> = [
         "run",
@@ -268,7 +265,7 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
         "--tf-outputs",
         file.to_str().unwrap(),
         "--only",
-        "E2E.cold_start_client,E2E.concurrency_limit",
+        only,
         "--out",
         run.to_str().unwrap(),
     ]
@@ -280,9 +277,18 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
-    let checks = report["checks"].as_array().unwrap();
+    (report["checks"].as_array().unwrap().clone(), run)
+}
+
+/// Credentials the endpoint rejects: every check is an error naming the rejected credentials, the
+/// operation and the endpoint; nothing passes and nothing is changed.
+#[tokio::test]
+async fn harness_run_with_rejected_credentials_errors_naming_them() {
+    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let (checks, run) = run_only_at(&moto.url, "E2E.cold_start_client,E2E.concurrency_limit", dir.path()).await;
     assert_eq!(checks.len(), 2);
-    for c in checks {
+    for c in &checks {
         let reason = c["reason"].as_str().unwrap();
         assert_eq!(c["status"], "error", "{c:#}");
         assert!(
@@ -297,4 +303,34 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
         !audit.exists() || AuditLog::read(&audit).unwrap().is_empty(),
         "nothing may be changed with rejected credentials"
     );
+}
+
+/// A function in state Failed: the check is an error with the function's StateReasonCode, before any
+/// change or invocation.
+#[tokio::test]
+async fn harness_run_on_a_failed_function_errors_with_its_reason_code() {
+    let replay = Replay::start(vec![Recorded::json(200, &fixture("responses/get-function-configuration-failed.json"))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (checks, _) = run_only_at(&replay.url, "E2E.cold_start_client", dir.path()).await;
+    let reason = checks[0]["reason"].as_str().unwrap();
+    assert_eq!(checks[0]["status"], "error", "{:#}", checks[0]);
+    assert!(reason.contains("is in state Failed (ImageAccessDenied)"), "{reason}");
+    let seen = replay.seen();
+    assert_eq!(seen.len(), 1, "no change and no invocation after the state was read: {seen:?}");
+}
+
+/// A control plane that keeps throttling: retried with backoff up to the bounded number of attempts, then
+/// the check is an error saying so.
+#[tokio::test]
+async fn harness_run_on_a_throttling_control_plane_errors_after_bounded_retries() {
+    let throttled = || {
+        Recorded::json(429, &fixture("responses/too-many-requests.json")).header("x-amzn-ErrorType", "TooManyRequestsException")
+    };
+    let replay = Replay::start((0..12).map(|_| throttled()).collect()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (checks, _) = run_only_at(&replay.url, "E2E.cold_start_client", dir.path()).await;
+    let reason = checks[0]["reason"].as_str().unwrap();
+    assert_eq!(checks[0]["status"], "error", "{:#}", checks[0]);
+    assert!(reason.contains("still throttled after 6 attempts") && reason.contains("GetFunctionConfiguration"), "{reason}");
+    assert_eq!(replay.seen().len(), 6, "bounded by the default RetryPolicy (6 attempts)");
 }
