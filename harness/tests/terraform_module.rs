@@ -199,6 +199,75 @@ fn localstack_hook_writes_the_output_contract() -> Result<()> {
     Ok(())
 }
 
+/// Copies `terraform/examples/local` into `tmp/module` and applies it with `vars`; returns the module dir
+/// and the Terraform data dir.
+fn apply_local_example(tmp: &Path, vars: &[String]) -> Result<(PathBuf, PathBuf)> {
+    let work = tmp.join("module");
+    let data = tmp.join("tf-data");
+    std::fs::create_dir_all(&work)?;
+    for e in std::fs::read_dir(root().join("terraform/examples/local"))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "tf") {
+            std::fs::copy(&p, work.join(p.file_name().unwrap()))?;
+        }
+    }
+    tf(&work, &data, &["init", "-input=false", "-no-color"])?;
+    let mut apply = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
+    apply.extend(vars.iter().map(String::as_str));
+    tf(&work, &data, &apply)?;
+    Ok((work, data))
+}
+
+/// The example applied against a running local platform, then `harness run --target localstack --tf-dir`
+/// on it: the harness runs `terraform output -json` there and measures cold and warm starts and the
+/// reserved-concurrency check through the outputs (Lambda calls to the platform's Invoke API, the API key
+/// from the `value:` reference); every change it made is restored.
+fn local_example_runs_checks_through_tf_dir() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut cfg = harness::local::PlatformConfig::from_file(&root().join("fixtures/targets/local.yaml"))?;
+    cfg.mode = harness::local::ModeChoice::Process;
+    let platform = rt.block_on(harness::local::Platform::start(cfg))?;
+    let tmp = tempfile::tempdir()?;
+    let vars = vec![
+        format!("-var=invoke_endpoint={}", platform.invoke_url()),
+        format!("-var=api_url={}/fixture-rust", platform.front_door_http()),
+        format!("-var=api_key={}", platform.api_key()),
+    ];
+    let r = (|| {
+        let (work, data) = apply_local_example(tmp.path(), &vars)?;
+        let run = tmp.path().join("run");
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["run", "--target", "localstack", "--profile"])
+            .arg(root().join("harness/tests/data/localstack-e2e.yaml"))
+            .args(["--only", "E2E.cold_start_client,E2E.warm_start_client,E2E.concurrency_limit", "--tf-dir"])
+            .arg(&work)
+            .arg("--out")
+            .arg(&run)
+            .env("TF_DATA_DIR", &data)
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("TERRAFORM", terraform_program())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_PROFILE")
+            .env_remove("HARNESS_PROFILE")
+            .env_remove("HARNESS_TARGET")
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure!(out.status.code() == Some(0), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json"))?)?;
+        let checks = report["checks"].as_array().context("report.json has no checks")?;
+        ensure!(checks.len() == 3, "{report:#}");
+        for c in checks {
+            ensure!(c["status"] == "passed" && c["measured"]["n"].as_u64().unwrap_or(0) >= 1, "{c:#}");
+        }
+        let audit = std::fs::read_to_string(run.join("audit.jsonl"))?;
+        ensure!(audit.lines().last().is_some_and(|l| l.contains("\"restore\"") && l.contains("\"done\"")), "{audit}");
+        Ok(())
+    })();
+    rt.block_on(platform.shutdown());
+    r
+}
+
 fn trial(name: &str, f: fn() -> Result<()>) -> Trial {
     Trial::test(name, move || f().map_err(|e| Failed::from(format!("{e:#}"))))
 }
@@ -216,6 +285,7 @@ fn main() {
         trial("contract::localstack_init_hook_writes_the_outputs", localstack_hook_writes_the_output_contract),
         trial("terraform::fmt_check", fmt_check).with_ignored_flag(!have_tf),
         trial("terraform::local_example_applies_offline_and_loads", local_example_applies_and_loads).with_ignored_flag(!have_tf),
+        trial("terraform::local_example_runs_checks_through_tf_dir", local_example_runs_checks_through_tf_dir).with_ignored_flag(!have_tf),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

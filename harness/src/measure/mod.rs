@@ -1,6 +1,12 @@
 //! Measurement procedures: each takes figures from a target and returns a [`MeasurementSet`] holding the
 //! metrics the [`crate::criteria::catalog`] lists for it.
 
+pub mod aws;
+mod aws_load;
+mod aws_monitoring;
+mod aws_resources;
+mod aws_scale;
+mod aws_start;
 pub mod local_platform;
 pub mod monitoring;
 mod platform;
@@ -45,6 +51,9 @@ pub fn support(procedure: &str, kind: TargetKind) -> Support {
         ("build", Aws | Localstack) => {
             na("AWS Lambda does not build images; build checks run on the local engine or the knative target's Kaniko")
         }
+        ("scale_down", Aws | Localstack) => {
+            na("Lambda does not expose when it retires an idle execution environment (no API lists environments)")
+        }
         ("memory_sweep", Knative) => na("the memory sweep applies to Lambda-style memory sizes, not pod resources"),
         _ if catalog::procedures().contains(&procedure) => Support::Yes,
         _ => na("unknown procedure"),
@@ -66,6 +75,12 @@ pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
         ("cold_start", "baseline_reduction", TargetKind::Knative) => {
             na("needs the baseline (single-stage) image deployed as a second function; measured on the local target")
         }
+        ("monitoring", "build_missing", TargetKind::Aws | TargetKind::Localstack) => {
+            na("Lambda runs no builds: build metrics come from the build pipeline (build procedure on the local or knative target)")
+        }
+        ("cold_start", "baseline_reduction", TargetKind::Aws | TargetKind::Localstack) => {
+            na("needs the baseline (single-stage) image deployed as a second function; measured on the local target")
+        }
         (
             "build",
             "time_reduction" | "incremental_reduction" | "dependency_cache_hit_rate" | "cache_hit_rate" | "quality_failures"
@@ -80,6 +95,9 @@ pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
 pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, Error> {
     if let Target::Knative(cfg) = target {
         return crate::target::knative::measure(procedure, params, cfg, dir).await;
+    }
+    if let (Target::Aws(cfg), true) = (target, aws::PROCEDURES.contains(&procedure) || procedure == "scale_down") {
+        return aws::run(procedure, params, cfg, dir).await;
     }
     if let (Target::Local(cfg), "monitoring" | "regression") = (target, procedure) {
         return local_platform::run(procedure, params, cfg, dir).await;

@@ -5,130 +5,22 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_apigateway::types::{Op, PatchOperation, ThrottleSettings};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, Statistic};
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_sdk_lambda::{
-    primitives::Blob,
-    types::{Environment, FunctionCode, Runtime},
-};
 use harness::{
     target::aws::{check_alarms, AlarmExpectation, AuditLog, Error, Phase, State, COLD_START_VAR},
     terraform::{AwsSettings, SecretRef},
 };
 
-use super::support::{self, fixture, Moto, FUNCTION, REGION};
-
-const API_KEY: &str = "perfkey0123456789abcdefghijklmno";
+use super::support::{self, fixture, Moto, API_KEY, FUNCTION};
 
 async fn sdk(moto: &Moto) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&moto.url)
-        .load()
-        .await
+    support::sdk(moto).await
 }
 
-/// What the Terraform module creates, created in moto; returns the settings its outputs would give.
 async fn deploy(moto: &Moto) -> AwsSettings {
-    let role = "perf-fixture-lambda";
-    moto.query("iam", &format!("Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"));
-    let conf = sdk(moto).await;
-    let lambda = aws_sdk_lambda::Client::new(&conf);
-    lambda
-        .create_function()
-        .function_name(FUNCTION)
-        .role(format!("arn:aws:iam::123456789012:role/{role}"))
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .code(FunctionCode::builder().zip_file(Blob::new(b"fixture".to_vec())).build())
-        .environment(Environment::builder().variables("WORK_MS", "5").build())
-        .memory_size(128)
-        .send()
-        .await
-        .unwrap();
-
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let group = format!("/aws/lambda/{FUNCTION}");
-    logs.create_log_group().log_group_name(&group).send().await.unwrap();
-
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    let ns = format!("PerfAcceptance/{FUNCTION}");
-    let alarms = [
-        ("cold_starts", ns.as_str(), "ColdStarts", Statistic::Sum, 300, 10.0),
-        ("init_duration", ns.as_str(), "InitDuration", Statistic::Maximum, 300, 2000.0),
-        ("memory", ns.as_str(), "MaxMemoryUsedMB", Statistic::Maximum, 300, 108.0),
-        ("throttles", "AWS/Lambda", "Throttles", Statistic::Sum, 60, 0.0),
-        ("duration", "AWS/Lambda", "Duration", Statistic::Average, 300, 5000.0),
-        ("errors", "AWS/Lambda", "Errors", Statistic::Sum, 300, 5.0),
-    ];
-    for (role, namespace, metric, stat, period, threshold) in alarms {
-        let mut req = cw
-            .put_metric_alarm()
-            .alarm_name(format!("{FUNCTION}-{}", role.replace('_', "-")))
-            .namespace(namespace)
-            .metric_name(metric)
-            .statistic(stat)
-            .period(period)
-            .evaluation_periods(1)
-            .threshold(threshold)
-            .comparison_operator(ComparisonOperator::GreaterThanThreshold);
-        if namespace == "AWS/Lambda" {
-            req = req.dimensions(Dimension::builder().name("FunctionName").value(FUNCTION).build());
-        }
-        req.send().await.unwrap();
-    }
-    let body = serde_json::json!({"widgets": [
-        {"type": "metric", "properties": {"title": "Overview", "stat": "Sum", "period": 60, "region": REGION, "metrics": [
-            ["AWS/Lambda", "Invocations", "FunctionName", FUNCTION, {"id": "inv"}],
-            [".", "Errors", ".", ".", {"id": "err"}],
-            [{"expression": "100 * (1 - err / inv)", "label": "Success rate %", "id": "ok"}]
-        ]}},
-        {"type": "metric", "properties": {"title": "Cold start analysis", "period": 60, "region": REGION, "metrics": [
-            [ns, "ColdStarts", {"stat": "Sum"}], [".", "InitDuration", {"stat": "p95"}]
-        ]}}
-    ]});
-    cw.put_dashboard().dashboard_name(FUNCTION).dashboard_body(body.to_string()).send().await.unwrap();
-
-    let ag = aws_sdk_apigateway::Client::new(&conf);
-    let api = ag.create_rest_api().name(FUNCTION).send().await.unwrap().id.unwrap();
-    let root = ag.get_resources().rest_api_id(&api).send().await.unwrap().items.unwrap()[0].id.clone().unwrap();
-    ag.put_method().rest_api_id(&api).resource_id(&root).http_method("ANY").authorization_type("NONE").api_key_required(true).send().await.unwrap();
-    ag.put_integration()
-        .rest_api_id(&api)
-        .resource_id(&root)
-        .http_method("ANY")
-        .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
-        .send()
-        .await
-        .unwrap();
-    let deployment = ag.create_deployment().rest_api_id(&api).send().await.unwrap().id.unwrap();
-    ag.create_stage().rest_api_id(&api).stage_name("perf").deployment_id(deployment).send().await.unwrap();
-    let patch = |path: &str, value: &str| PatchOperation::builder().op(Op::Replace).path(path).value(value).build();
-    ag.update_stage()
-        .rest_api_id(&api)
-        .stage_name("perf")
-        .patch_operations(patch("/*/*/throttling/rateLimit", "100"))
-        .patch_operations(patch("/*/*/throttling/burstLimit", "200"))
-        .send()
-        .await
-        .unwrap();
-    let key = ag.create_api_key().name("perf").enabled(true).value(API_KEY).send().await.unwrap().id.unwrap();
-    let plan = ag
-        .create_usage_plan()
-        .name("perf")
-        .throttle(ThrottleSettings::builder().rate_limit(50.0).burst_limit(100).build())
-        .api_stages(aws_sdk_apigateway::types::ApiStage::builder().api_id(&api).stage("perf").build())
-        .send()
-        .await
-        .unwrap()
-        .id
-        .unwrap();
-    ag.create_usage_plan_key().usage_plan_id(&plan).key_id(&key).key_type("API_KEY").send().await.unwrap();
-
-    AwsSettings { api_id: api, usage_plan_id: plan, api_key: SecretRef::ApiGatewayKey(key), ..support::settings(&moto.url) }
+    support::deploy(moto, FUNCTION, true).await
 }
 
 #[tokio::test]

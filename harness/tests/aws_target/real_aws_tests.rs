@@ -79,3 +79,31 @@ async fn real_aws_monitoring_and_throttling_match_the_seeds() {
     let logs = t.log_reports(now - Duration::from_secs(3600), now, 10_000).await.unwrap();
     assert!(!logs.reports.is_empty(), "REPORT lines in {}", t.settings().log_group);
 }
+
+/// The nightly command on a real deployment with the end-to-end profile: every runtime check decided
+/// (passed or failed with a figure, or skipped with a reason) and every change restored.
+#[test]
+#[ignore = "needs aws"]
+fn real_aws_harness_run_decides_every_runtime_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.current_dir(&root).args(["run", "--target", "aws", "--profile"]).arg(root.join("harness/tests/data/localstack-e2e.yaml"));
+    match (std::env::var_os("PERF_TF_DIR"), std::env::var_os("PERF_TF_OUTPUTS")) {
+        (Some(d), _) => cmd.arg("--tf-dir").arg(d),
+        (None, Some(f)) => cmd.arg("--tf-outputs").arg(f),
+        (None, None) => panic!("set PERF_TF_DIR or PERF_TF_OUTPUTS to the deployment"),
+    };
+    let out = cmd.arg("--out").arg(dir.path()).output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    for c in report["checks"].as_array().unwrap() {
+        let decided = match c["status"].as_str().unwrap() {
+            "passed" => c["measured"]["n"].as_u64().unwrap_or(0) >= 1,
+            "failed" | "skipped" => !c["reason"].as_str().unwrap_or_default().is_empty(),
+            _ => false,
+        };
+        assert!(decided, "{c:#}");
+    }
+    assert!(AuditLog::unrestored(&AuditLog::read(&dir.path().join("audit.jsonl")).unwrap()).is_empty());
+}

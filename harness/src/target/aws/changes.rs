@@ -4,7 +4,7 @@
 //! thread of its own with fresh connections, so a dying runtime cannot stall it).
 //!
 //! Changes: a cold start forced by an environment variable bump (`HARNESS_COLD_START`), which makes Lambda
-//! retire the function's environments; reserved concurrency; provisioned concurrency of an alias.
+//! retire the function's environments; memory size; reserved concurrency; provisioned concurrency of an alias.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -26,12 +26,13 @@ pub const COLD_START_VAR: &str = "HARNESS_COLD_START";
 struct Originals {
     environment: Option<Option<BTreeMap<String, String>>>,
     reserved: Option<Option<i32>>,
+    memory: Option<Option<i32>>,
     provisioned: BTreeMap<String, Option<i32>>,
 }
 
 impl Originals {
     fn is_empty(&self) -> bool {
-        self.environment.is_none() && self.reserved.is_none() && self.provisioned.is_empty()
+        self.environment.is_none() && self.reserved.is_none() && self.memory.is_none() && self.provisioned.is_empty()
     }
 }
 
@@ -85,6 +86,17 @@ impl Changes {
             self.originals.reserved = Some(current);
         }
         audited(t, Phase::Change, "reserved_concurrency", json!(current), json!(value), put_reserved(t, value)).await
+    }
+
+    /// Sets the function's memory size (MB) and waits for `LastUpdateStatus: Successful`; new environments
+    /// start with it, as after any configuration update.
+    pub async fn set_memory(&mut self, mb: i32) -> Result<(), Error> {
+        let t = &self.target;
+        let current = t.check_function().await?.memory_mb;
+        if self.originals.memory.is_none() {
+            self.originals.memory = Some(current);
+        }
+        audited(t, Phase::Change, "memory_size", json!(current), json!(mb), update_memory(t, mb)).await
     }
 
     /// Sets provisioned concurrency of `qualifier` (an alias or version; `None` removes it) and waits until
@@ -153,6 +165,11 @@ async fn restore_all(t: &AwsTarget, o: Originals) -> Result<(), Error> {
             failures.push(format!("reserved_concurrency -> {original:?}: {e}"));
         }
     }
+    if let Some(Some(original)) = o.memory {
+        if let Err(e) = audited(t, Phase::Restore, "memory_size", Value::Null, json!(original), update_memory(t, original)).await {
+            failures.push(format!("memory_size -> {original}: {e}"));
+        }
+    }
     if let Some(original) = o.environment {
         let setting = format!("environment.{COLD_START_VAR}");
         let value = original.as_ref().and_then(|m| m.get(COLD_START_VAR)).cloned();
@@ -205,6 +222,21 @@ async fn update_environment(t: &AwsTarget, vars: Option<BTreeMap<String, String>
             Ok(_) => break,
             // An update still in progress (ours or someone's) makes Lambda refuse the next one: wait, then
             // try once more.
+            Err(e) if attempt == 0 && e.as_service_error().is_some_and(|se| se.is_resource_conflict_exception()) => {
+                t.wait_settled().await?;
+            }
+            Err(e) => return Err(classify(&t.ctx("Lambda", "UpdateFunctionConfiguration", &format!("function {name}")), e)),
+        }
+    }
+    t.wait_settled().await.map(|_| ())
+}
+
+async fn update_memory(t: &AwsTarget, mb: i32) -> Result<(), Error> {
+    let name = &t.settings.function_name;
+    for attempt in 0..2 {
+        let r = t.lambda.update_function_configuration().function_name(name).memory_size(mb).send().await;
+        match r {
+            Ok(_) => break,
             Err(e) if attempt == 0 && e.as_service_error().is_some_and(|se| se.is_resource_conflict_exception()) => {
                 t.wait_settled().await?;
             }

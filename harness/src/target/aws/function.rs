@@ -27,6 +27,8 @@ pub struct FunctionState {
     pub last_update_reason: Option<String>,
     /// Memory size in MB.
     pub memory_mb: Option<i32>,
+    /// Size of the deployment package in bytes (`CodeSize`; 0 for container images on AWS).
+    pub code_size: i64,
     /// Timeout in seconds.
     pub timeout_s: Option<i32>,
     /// `Zip` or `Image`.
@@ -101,6 +103,7 @@ impl AwsTarget {
             last_update_reason_code: c.last_update_status_reason_code().map(|s| s.as_str().to_string()),
             last_update_reason: c.last_update_status_reason().map(str::to_string),
             memory_mb: c.memory_size(),
+            code_size: c.code_size(),
             timeout_s: c.timeout(),
             package_type: c.package_type().map(|p| p.as_str().to_string()),
             environment: c.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),

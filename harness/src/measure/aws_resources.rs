@@ -1,0 +1,187 @@
+//! `resources`, `memory_sweep` and `image` on the aws and localstack targets.
+//!
+//! Resources: `workers` closed-loop clients invoke the function for `duration_s` with the log tail; memory
+//! utilization is each REPORT line's Max Memory Used over its Memory Size. Lambda reports no CPU time
+//! (neither in REPORT lines nor in `AWS/Lambda` metrics), so CPU and combined utilization are `Missing` with
+//! that reason. Memory sweep: the memory size is set per step through the change guard (restored after),
+//! warm invocations with a fixed amount of CPU work give median Duration and billed GB-seconds per size, and
+//! the shared recommendation picks the balanced size. Image: the deployment package size Lambda reports.
+
+use std::{sync::Mutex, time::Instant};
+
+use serde_json::{json, Value};
+
+use super::{
+    aws::Ctx,
+    local_session::{put_chart, quantile},
+    recommend, Error, MeasurementSet, Metric,
+};
+use crate::{
+    report::charts::{Sweep, SweepPoint, SWEEP_FILE},
+    target::aws::{FunctionState, Invocation},
+};
+
+const NO_CPU: &str =
+    "Lambda exposes no CPU time per invocation or environment (REPORT lines and AWS/Lambda metrics carry none; CPU is allotted in proportion to memory)";
+
+/// `resources`. Params: `workers` (6), `duration_s` (10), `payload` (`{}`: the function's configured work).
+pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
+    let workers = c.p.count("workers", 6)? as usize;
+    let secs = c.p.f64("duration_s", 10.0)?;
+    let payload = c.p.params.get("payload").cloned().unwrap_or_else(|| json!({}));
+    let phase = crate::progress::phase(&format!("resources: {workers} closed-loop clients for {secs} s"), None);
+    let results = Mutex::new(Vec::<Result<Invocation, String>>::new());
+    let start = Instant::now();
+    let worker = || async {
+        while start.elapsed().as_secs_f64() < secs {
+            let r = c.invoke(&payload).await?.map_err(|e| e.to_string());
+            results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+        }
+        Ok::<_, Error>(())
+    };
+    futures::future::join_all((0..workers).map(|_| worker())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+    phase.finish();
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut set = c.set();
+    let mut mem = Vec::new();
+    let (mut starved, mut throttled, mut no_report) = (0u64, 0u64, 0u64);
+    for r in &results {
+        match r {
+            Err(_) => throttled += 1,
+            Ok(inv) => {
+                let rep = inv.report.as_ref().ok();
+                let oom = rep.is_some_and(|r| {
+                    r.error_type.as_deref().is_some_and(|t| t.contains("OutOfMemory")) || r.status.is_some()
+                });
+                if inv.status_code != 200 || inv.function_error.is_some() || oom {
+                    starved += 1;
+                }
+                match rep.and_then(|r| Some((r.max_memory_used_mb?, r.memory_size_mb.filter(|m| *m > 0)?))) {
+                    Some((used, size)) => mem.push(used as f64 / size as f64 * 100.0),
+                    None => no_report += 1,
+                }
+            }
+        }
+    }
+    set.notes.push(format!(
+        "{workers} closed-loop clients for {secs} s with payload {payload}: {} invocations, {throttled} throttled or failed to call, {starved} errors/timeouts/OOM, {no_report} without Max Memory Used in REPORT; memory {} MB",
+        results.len(),
+        state.memory_mb.map_or_else(|| "unknown".into(), |m| m.to_string())
+    ));
+    if let Some(m) = quantile(&mem, 0.5) {
+        set.notes.push(format!("memory utilization median {m:.1}% over {} REPORT lines", mem.len()));
+    }
+    super::local_session::put_samples(&mut set, c.dir, "memory_utilization", mem, "%")?;
+    set.metrics.insert("cpu_utilization".into(), Metric::Missing { reason: NO_CPU.into() });
+    set.metrics.insert("utilization".into(), Metric::Missing { reason: format!("needs CPU utilization: {NO_CPU}") });
+    set.metrics.insert(
+        "limits_missing".into(),
+        Metric::value(f64::from(u8::from(state.memory_mb.is_none_or(|m| m <= 0))), "", 1),
+    );
+    set.metrics.insert(
+        "starvation".into(),
+        if results.is_empty() {
+            Metric::Missing { reason: "no invocation completed".into() }
+        } else {
+            Metric::value(starved as f64, "", results.len() as u64)
+        },
+    );
+    Ok(set)
+}
+
+/// `memory_sweep`. Params: `sizes` ([128, 256, 512, 1024, 1769]), `work_units` (20), `samples` (5 per
+/// size), `price_per_gbs` (0.0000166667 USD, Lambda x86).
+pub async fn memory_sweep(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
+    let sizes = c.p.list("sizes", &[128.0, 256.0, 512.0, 1024.0, 1769.0])?;
+    let units = c.p.count("work_units", 20)?;
+    let samples = c.p.count("samples", 5)?;
+    let price = c.p.f64("price_per_gbs", 0.0000166667)?;
+    let configured = state
+        .memory_mb
+        .filter(|m| *m > 0)
+        .ok_or_else(|| Error::Failed(format!("{}: GetFunctionConfiguration has no MemorySize", state.name)))?;
+    let payload = json!({ "work_units": units, "work_mode": "cpu" });
+    let mut ch = c.changes()?;
+    let body = async {
+        let phase = crate::progress::phase(&format!("memory_sweep: {} sizes", sizes.len()), Some(sizes.len() as u64));
+        let mut points = Vec::new();
+        for &mb in &sizes {
+            ch.set_memory(mb as i32).await.map_err(|e| c.err(e))?;
+            points.push(sweep_point(c, mb, samples, &payload).await?);
+            phase.inc();
+        }
+        phase.finish();
+        Ok(points)
+    }
+    .await;
+    let points = c.restore(ch, body).await?;
+    let (cheap, fast, bal) = recommend(&points).ok_or_else(|| Error::Failed("the sweep has no points".into()))?;
+    let mut set = c.set();
+    for pt in &points {
+        set.notes.push(format!(
+            "{} MB: median duration {:.1} ms, {:.3e} GB-s = {:.3e} USD per invocation",
+            pt.memory_mb,
+            pt.duration_ms,
+            pt.cost_gbs,
+            pt.cost_gbs * price
+        ));
+    }
+    let balanced = points[bal].memory_mb;
+    set.notes.push(format!(
+        "{units} work units x {samples} warm invocations per size (memory size set through the change guard, restored after); recommended: {} MB for cost, {} MB for speed, {balanced} MB balanced; configured {configured} MB",
+        points[cheap].memory_mb, points[fast].memory_mb
+    ));
+    let n = points.len() as u64 * samples;
+    let configured = f64::from(configured);
+    set.metrics.insert("recommended".into(), Metric::flag(true, n));
+    set.metrics.insert("over_allocation".into(), Metric::value((configured - balanced) / balanced * 100.0, "%", n));
+    put_chart(
+        &mut set,
+        c.dir,
+        SWEEP_FILE,
+        &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) },
+    )?;
+    Ok(set)
+}
+
+async fn sweep_point(c: &Ctx<'_>, mb: f64, samples: u64, payload: &Value) -> Result<SweepPoint, Error> {
+    c.invoke_ok(payload).await?;
+    let (mut d, mut billed) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        let inv = c.invoke_ok(payload).await?;
+        let rep = inv.report.as_ref().map_err(|e| Error::Failed(format!("at {mb} MB: {e}")))?;
+        if rep.is_cold() {
+            return Err(Error::Failed(format!("at {mb} MB: a warm invocation reported an Init Duration")));
+        }
+        if rep.memory_size_mb != Some(mb as u64) {
+            return Err(Error::Failed(format!(
+                "REPORT says Memory Size {:?} MB after the update to {mb} MB",
+                rep.memory_size_mb
+            )));
+        }
+        d.push(rep.duration_ms);
+        billed.push(rep.billed_duration_ms.unwrap_or(rep.duration_ms.ceil()));
+    }
+    let med = quantile(&d, 0.5).unwrap_or(f64::NAN);
+    let bmed = quantile(&billed, 0.5).unwrap_or(f64::NAN);
+    Ok(SweepPoint { memory_mb: mb, duration_ms: med, cost_gbs: mb / 1024.0 * bmed / 1000.0 })
+}
+
+/// `image`: the deployment package size (`CodeSize`) of a Zip function; for a container image Lambda
+/// reports none (it lives in ECR), so the size is `Missing` with that reason.
+pub async fn image(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
+    let mut set = c.set();
+    let kind = state.package_type.as_deref().unwrap_or("Zip");
+    set.notes.push(format!("GetFunctionConfiguration: PackageType {kind}, CodeSize {} bytes", state.code_size));
+    let metric = if state.code_size > 0 {
+        Metric::value(state.code_size as f64, "B", 1)
+    } else if kind == "Image" {
+        Metric::Missing { reason: "Lambda reports no size for a container image function (CodeSize 0); the image's size is in ECR (DescribeImages), which this harness does not read".into() }
+    } else {
+        Metric::Missing {
+            reason: format!("GetFunctionConfiguration of {} reports CodeSize {}", state.name, state.code_size),
+        }
+    };
+    set.metrics.insert("size".into(), metric);
+    Ok(set)
+}
