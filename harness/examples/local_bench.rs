@@ -10,6 +10,9 @@
 //! 3. Container-mode cold start vs a bare `docker run` of the same image to its first Runtime API request,
 //!    alternating, same CPU and memory limits.
 //! 4. Scale: 200 concurrent environments in process mode, 50 in container mode; errors and leftovers.
+//! 5. Fidelity, both modes: a fixture whose init sleeps `INIT_DELAY_MS=300` and whose handler sleeps
+//!    `WORK_MS=50`; the REPORT line's Init Duration of forced cold starts against 300 ms, and its Duration of
+//!    warm invocations against 50 ms plus the Duration of a handler with no work (the platform's own share).
 
 use std::{
     io::Read,
@@ -173,6 +176,54 @@ async fn cold_process(n: usize) -> Result<Value> {
     )
 }
 
+/// Fidelity of the REPORT line in `mode`: Init Duration of `n` forced cold starts of a 300 ms init, and
+/// Duration of `n` warm invocations of a 50 ms handler beside one with no work.
+async fn fidelity(mode: ModeChoice, n: usize) -> Result<Value> {
+    let vars = |round: usize, work: bool| {
+        let mut v = json!({"INIT_DELAY_MS": "300", "INIT_MODE": "sleep", "ROUND": round.to_string()});
+        if work {
+            v["WORK_MS"] = json!("50");
+            v["WORK_MODE"] = json!("sleep");
+        }
+        json!({"Environment": {"Variables": v}})
+    };
+    let p = platform(mode, vec![spec("f", 1769)]).await?;
+    let c = LambdaClient::new(p.invoke_url(), "bench");
+    let (mut init, mut work, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=n {
+        c.update_configuration("f", &vars(i, true)).await?;
+        let start = Instant::now();
+        while leftovers(p.run_id()).containers > 0 && start.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let o = c.invoke("f", &json!({}), true).await?;
+        ensure!(o.status == 200 && o.json().is_some_and(|v| v["cold"] == json!(true)), "not a cold start: {o:?}");
+        // The first round starts the engine's caches; it is not counted.
+        if i > 0 {
+            init.push(o.report.and_then(|r| r.init_duration_ms).context("Init Duration")?);
+        }
+    }
+    for (vars, out) in [(vars(n + 1, true), &mut work), (vars(n + 2, false), &mut idle)] {
+        c.update_configuration("f", &vars).await?;
+        c.invoke("f", &json!({}), true).await?;
+        for _ in 0..n {
+            let o = c.invoke("f", &json!({}), true).await?;
+            ensure!(o.json().is_some_and(|v| v["cold"] == json!(false)), "not warm: {o:?}");
+            out.push(o.report.map(|r| r.duration_ms).context("Duration")?);
+        }
+    }
+    p.shutdown().await;
+    let (i50, w50, o50) = (pct(&init, 50.0), pct(&work, 50.0), pct(&idle, 50.0));
+    Ok(json!({
+        "n": n,
+        "init_duration_p50_ms": i50,
+        "init_vs_300ms_pct": (i50 / 300.0 - 1.0) * 100.0,
+        "work_duration_p50_ms": w50,
+        "no_work_duration_p50_ms": o50,
+        "work_vs_50ms_plus_overhead_pct": (w50 / (50.0 + o50) - 1.0) * 100.0,
+    }))
+}
+
 /// A bare `docker run` of `image` to its first Runtime API request (received on our own listener).
 fn bare_docker_run(image: &str, memory_mb: u32, cpus: f64) -> Result<f64> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -298,6 +349,16 @@ async fn scale(mode: ModeChoice, n: usize, memory: u32) -> Result<Value> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--fidelity`: only section 5.
+    if std::env::args().any(|a| a == "--fidelity") {
+        let n = if quick { 5 } else { 15 };
+        let out = json!({
+            "fidelity_process": fidelity(ModeChoice::Process, n).await?,
+            "fidelity_container": fidelity(ModeChoice::Container, n).await?,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     let (nw, nc, ncc) = if quick { (100, 10, 5) } else { (500, 30, 15) };
     let mut out = serde_json::Map::new();
     eprintln!("warm invokes (process mode) ...");
@@ -326,6 +387,10 @@ async fn main() -> Result<()> {
         "scale_container".into(),
         scale(ModeChoice::Container, 50, 128).await?,
     );
+    for (key, mode) in [("fidelity_process", ModeChoice::Process), ("fidelity_container", ModeChoice::Container)] {
+        eprintln!("{key}: INIT_DELAY_MS=300, WORK_MS=50 ...");
+        out.insert(key.into(), fidelity(mode, if quick { 5 } else { 15 }).await?);
+    }
     let out = Value::Object(out);
     println!("{}", serde_json::to_string_pretty(&out)?);
     let dir = fixtures::workspace_root().join("target/bench");

@@ -47,8 +47,11 @@ async fn cold_then_warm_in_the_same_environment(#[case] choice: ModeChoice, #[ca
     let r2 = second
         .report
         .expect("REPORT in the tail of the warm invocation");
+    // Present on the cold start; its size is not asserted: a fixture with no init work reaches the Runtime
+    // API within about a millisecond of its start, which the container mode takes from the engine's
+    // `State.StartedAt` (recorded just after the exec), so it can round to 0.
     assert!(
-        r1.init_duration_ms.is_some_and(|d| d > 0.0),
+        r1.init_duration_ms.is_some_and(|d| d >= 0.0),
         "cold start reports Init Duration: {r1:?}"
     );
     assert_eq!(

@@ -99,6 +99,16 @@ impl Docker {
         .map(|_| ())
     }
 
+    /// When the container's process started (`State.StartedAt` of `GET /containers/{id}/json`).
+    pub fn started_at(&self, id: &str) -> Result<std::time::SystemTime, Error> {
+        let path = format!("/containers/{id}/json");
+        let v = self.json("GET", &path, None, &[200])?;
+        let raw = v["State"]["StartedAt"].as_str().unwrap_or_default();
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .map(std::time::SystemTime::from)
+            .map_err(|e| Error::Engine { call: format!("GET {path}"), message: format!("State.StartedAt {raw:?}: {e}") })
+    }
+
     /// Blocks until the container stops; its exit code.
     pub fn wait(&self, id: &str) -> Result<i64, Error> {
         let v = self.json("POST", &format!("/containers/{id}/wait"), None, &[200])?;

@@ -542,12 +542,12 @@ async fn spawn_container(
     let d = docker.clone();
     let (id, spawned) = tokio::task::spawn_blocking(move || -> Result<(String, Instant), Error> {
         let id = d.create(&c)?;
-        let spawned = Instant::now();
+        let created = Instant::now();
         if let Err(e) = d.start(&id) {
             let _ = d.remove(&id);
             return Err(e);
         }
-        Ok((id, spawned))
+        Ok((id.clone(), process_start(&d, &id, created)))
     })
     .await
     .map_err(|e| Error::Engine {
@@ -562,6 +562,16 @@ async fn spawn_container(
         let _ = signals.send(Signal::Exited(code));
     });
     Ok((Exec::Container { id }, spawned))
+}
+
+/// The instant the container's process started, from the engine's `State.StartedAt`: Init Duration runs from
+/// there, as Lambda's INIT phase starts with the runtime and leaves the sandbox's creation out (the client's
+/// cold-start latency still includes all of it). Without that figure, the instant after `create` (then the
+/// engine's start work, ~0.1-0.2 s, counts as init).
+fn process_start(d: &Docker, id: &str, created: Instant) -> Instant {
+    let Ok(at) = d.started_at(id) else { return created };
+    let ago = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+    Instant::now().checked_sub(ago).map_or(created, |t| t.max(created))
 }
 
 /// CPU time (user + system) of a process from `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ = 100 ticks
