@@ -87,6 +87,9 @@ async fn start_platform() -> Platform {
     // target's, which see only the Invoke API either way.
     cfg.mode = ModeChoice::Process;
     cfg.api_key = Some(API_KEY.into());
+    // The API URL's throttle is what `deploy` configures in API Gateway (usage plan 50/s, burst 100).
+    cfg.stage_rate_limit = 50.0;
+    cfg.stage_burst_limit = 100;
     Platform::start(cfg).await.expect("local platform starts")
 }
 
@@ -185,6 +188,9 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     let status =
         |id: &str| by_id.get(id).unwrap_or_else(|| panic!("no check {id}"))["status"].as_str().unwrap().to_string();
 
+    for (id, c) in by_id.iter().filter(|(id, _)| id.starts_with("E2E.sec_")) {
+        eprintln!("{id}: {} {}\n  notes: {}", c["status"], c["reason"], c["notes"]);
+    }
     let measured_pass = [
         "E2E.cold_start_client",
         "E2E.cold_start_init",
