@@ -174,9 +174,21 @@ impl AwsSubject {
         t.check_function().await.map_err(|e| target_error(PROCEDURE, e))?;
         let key = t.api_key().await.map_err(|e| target_error(PROCEDURE, e))?.expose().to_string();
         let throttling = t.stage_throttling().await.map_err(|e| target_error(PROCEDURE, e))?;
+        let raw = dir.raw_dir(PROCEDURE).map_err(|e| measure::Error::Failed(e.to_string()))?;
+        AwsSubject::new(t, kind, key, throttling, &raw)
+    }
+
+    /// A subject from what [`AwsSubject::connect`] reads (no request is made): the API key's value, the
+    /// stage's throttling, and the directory for the audit view.
+    pub fn new(
+        t: AwsTarget,
+        kind: &'static str,
+        key: String,
+        throttling: StageThrottling,
+        raw_dir: &Path,
+    ) -> Result<AwsSubject, measure::Error> {
         let throttle = expected_throttle(&throttling);
         let ca_pem = if t.settings().api_url.starts_with("https://") { Some(system_roots_pem()?) } else { None };
-        let raw = dir.raw_dir(PROCEDURE).map_err(|e| measure::Error::Failed(e.to_string()))?;
         Ok(AwsSubject {
             t,
             kind,
@@ -184,7 +196,7 @@ impl AwsSubject {
             throttling,
             throttle,
             ca_pem,
-            audit_view: raw.join("aws_audit_view.jsonl"),
+            audit_view: raw_dir.join("aws_audit_view.jsonl"),
             changes: Mutex::new(None),
         })
     }
