@@ -39,6 +39,9 @@ use crate::{
 
 const PROCEDURE: &str = "security";
 
+/// Variable naming a PEM file of CAs to trust for an `https` API URL (the same one the aws load procedures read).
+pub const API_CA_VAR: &str = "HARNESS_API_CA";
+
 /// Error codes with which AWS-style APIs refuse a request for its (missing or bad) signature; some come
 /// with status 400 rather than 403.
 pub const AUTH_ERROR_CODES: &[&str] = &[
@@ -86,15 +89,31 @@ pub fn auth_code_in(body: &str) -> Option<String> {
 pub fn judge_signed(name: &str, url: &str, none: &Answer, wrong: &Answer, right: &Answer) -> EndpointResult {
     let mut problems = Vec::new();
     if !none.refused() {
-        problems.push(format!("answered {} to an unsigned request (expected 401/403 or an authentication error code)", none.shown()));
+        problems.push(format!(
+            "answered {} to an unsigned request (expected 401/403 or an authentication error code)",
+            none.shown()
+        ));
     }
     if !wrong.refused() {
-        problems.push(format!("answered {} to a request signed with made-up credentials (expected a refusal)", wrong.shown()));
+        problems.push(format!(
+            "answered {} to a request signed with made-up credentials (expected a refusal)",
+            wrong.shown()
+        ));
     }
     if !(200..300).contains(&right.status) {
-        problems.push(format!("answered {} to the harness's own signed request (expected 2xx): cannot show it serves", right.shown()));
+        problems.push(format!(
+            "answered {} to the harness's own signed request (expected 2xx): cannot show it serves",
+            right.shown()
+        ));
     }
-    EndpointResult { name: name.into(), url: url.into(), none: none.status, wrong: wrong.status, right: right.status, problems }
+    EndpointResult {
+        name: name.into(),
+        url: url.into(),
+        none: none.status,
+        wrong: wrong.status,
+        right: right.status,
+        problems,
+    }
 }
 
 /// The aws target's audit entries as the audit check reads them: each change and restore that was done,
@@ -152,6 +171,18 @@ fn system_roots_pem() -> Result<Vec<u8>, measure::Error> {
     Ok(pem.into_bytes())
 }
 
+/// The CAs trusted for an HTTPS API URL: the PEM file `HARNESS_API_CA` names (a private CA, as the local
+/// front door's), else the system's.
+fn api_ca_pem() -> Result<Vec<u8>, measure::Error> {
+    match std::env::var_os(API_CA_VAR).filter(|v| !v.is_empty()) {
+        Some(path) => std::fs::read(&path).map_err(|e| measure::Error::Unavailable {
+            what: format!("the CA file {} ({API_CA_VAR})", PathBuf::from(&path).display()),
+            detail: e.to_string(),
+        }),
+        None => system_roots_pem(),
+    }
+}
+
 /// A deployment as the `security` procedure sees it.
 #[derive(Debug)]
 pub struct AwsSubject {
@@ -188,7 +219,7 @@ impl AwsSubject {
         raw_dir: &Path,
     ) -> Result<AwsSubject, measure::Error> {
         let throttle = expected_throttle(&throttling);
-        let ca_pem = if t.settings().api_url.starts_with("https://") { Some(system_roots_pem()?) } else { None };
+        let ca_pem = if t.settings().api_url.starts_with("https://") { Some(api_ca_pem()?) } else { None };
         Ok(AwsSubject {
             t,
             kind,
@@ -234,7 +265,10 @@ impl AwsSubject {
                 Some(raw) => Ok(Answer { status: raw.status().as_u16(), code: e.code().map(str::to_string) }),
                 None => Err(Error::Unreachable {
                     url: self.cloudwatch_url(),
-                    detail: format!("ListMetrics {what}: no answer: {}", aws_sdk_cloudwatch::error::DisplayErrorContext(&e)),
+                    detail: format!(
+                        "ListMetrics {what}: no answer: {}",
+                        aws_sdk_cloudwatch::error::DisplayErrorContext(&e)
+                    ),
                 }),
             },
         }
@@ -282,7 +316,8 @@ impl SecuritySubject for AwsSubject {
     }
 
     async fn apply_tuning(&self) -> Result<Vec<ConfigChange>, Error> {
-        let subject = |e: crate::target::aws::Error| Error::Subject(format!("configuration of {}: {e}", self.function()));
+        let subject =
+            |e: crate::target::aws::Error| Error::Subject(format!("configuration of {}: {e}", self.function()));
         let from = self.t.check_function().await.map_err(subject)?.memory_mb.unwrap_or(128);
         let to = (from * 2).min(10240);
         let mut changes = self.t.changes().map_err(subject)?;
@@ -317,7 +352,11 @@ impl SecuritySubject for AwsSubject {
         let unsigned = Req::post(&url, "Action=ListMetrics&Version=2010-08-01")
             .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
             .header("host", &self.cloudwatch_host());
-        let ca = if url.starts_with("https://") { Some(system_roots_pem().map_err(|e| Error::Tls(e.to_string()))?) } else { None };
+        let ca = if url.starts_with("https://") {
+            Some(system_roots_pem().map_err(|e| Error::Tls(e.to_string()))?)
+        } else {
+            None
+        };
         let resp = HttpClient::new(ca.as_deref())?.send(&unsigned).await?;
         let none = Answer { status: resp.status, code: auth_code_in(&String::from_utf8_lossy(&resp.body)) };
         let made_up = aws_sdk_cloudwatch::config::Credentials::new(
@@ -339,22 +378,15 @@ impl SecuritySubject for AwsSubject {
         let group = &self.t.settings().log_group;
         let start = SystemTime::now() - Duration::from_secs(15 * 60);
         let ms = start.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        let r = self
-            .t
-            .logs
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(ms)
-            .limit(1000)
-            .send()
-            .await
-            .map_err(|e| {
+        let r = self.t.logs.filter_log_events().log_group_name(group).start_time(ms).limit(1000).send().await.map_err(
+            |e| {
                 Error::Subject(format!(
                     "FilterLogEvents on log group {group} at {}: {}",
                     self.t.endpoint_of("CloudWatch Logs"),
                     aws_sdk_cloudwatchlogs::error::DisplayErrorContext(&e)
                 ))
-            })?;
+            },
+        )?;
         let text: Vec<&str> = r.events().iter().filter_map(|e| e.message()).collect();
         Ok(vec![(format!("log group {group} (last 15 min, {} events)", text.len()), text.join("\n"))])
     }
@@ -408,7 +440,13 @@ mod tests {
     #[test]
     fn signed_apis_must_refuse_unsigned_and_wrong_requests_and_serve_the_right_one() {
         let a = |status: u16, code: Option<&str>| Answer { status, code: code.map(str::to_string) };
-        let ok = judge_signed("cw", "http://127.0.0.1:1/", &a(400, Some("MissingAuthenticationToken")), &a(403, Some("InvalidClientTokenId")), &a(200, None));
+        let ok = judge_signed(
+            "cw",
+            "http://127.0.0.1:1/",
+            &a(400, Some("MissingAuthenticationToken")),
+            &a(403, Some("InvalidClientTokenId")),
+            &a(200, None),
+        );
         assert!(ok.problems.is_empty(), "{ok:?}");
         let open = judge_signed("cw", "u", &a(200, None), &a(200, None), &a(200, None));
         assert_eq!(open.problems.len(), 2, "{open:?}");
@@ -446,7 +484,13 @@ mod tests {
         assert_eq!(view.len(), 1);
         assert_eq!((view[0].function.as_str(), view[0].field.as_str()), ("perf-fixture", "memory_size"));
         assert_eq!((&view[0].from, &view[0].to), (&json!(128), &json!(256)));
-        let change = ConfigChange { time: view[0].time, function: "perf-fixture".into(), field: "memory_size".into(), from: json!(128), to: json!(256) };
+        let change = ConfigChange {
+            time: view[0].time,
+            function: "perf-fixture".into(),
+            field: "memory_size".into(),
+            from: json!(128),
+            to: json!(256),
+        };
         assert!(super::super::audit::missing(&[change], &view, super::super::audit::Window::default()).is_empty());
     }
 

@@ -28,7 +28,12 @@ fn xml_field(xml: &str, tag: &str) -> String {
 }
 
 fn no_throttling() -> StageThrottling {
-    StageThrottling { stage: "perf".into(), methods: Default::default(), usage_plan: None, usage_plan_covers_stage: false }
+    StageThrottling {
+        stage: "perf".into(),
+        methods: Default::default(),
+        usage_plan: None,
+        usage_plan_covers_stage: false,
+    }
 }
 
 async fn subject(moto: &Moto, dir: &std::path::Path, creds: Option<(String, String)>) -> AwsSubject {
@@ -49,7 +54,10 @@ async fn cloudwatch_refuses_made_up_credentials_when_iam_is_enforced_and_the_res
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"cloudwatch:*","Resource":"*"}]}"#;
     moto.query(
         "iam",
-        &format!("Action=PutUserPolicy&UserName=harness&PolicyName=cw&PolicyDocument={}&Version=2010-05-08", form_encode(policy)),
+        &format!(
+            "Action=PutUserPolicy&UserName=harness&PolicyName=cw&PolicyDocument={}&Version=2010-05-08",
+            form_encode(policy)
+        ),
     );
     let dir = tempfile::tempdir().unwrap();
     let creds = (xml_field(&key, "AccessKeyId"), xml_field(&key, "SecretAccessKey"));
@@ -64,7 +72,12 @@ async fn cloudwatch_refuses_made_up_credentials_when_iam_is_enforced_and_the_res
     let right_ok = (200..300).contains(&cw.right);
     assert_eq!(cw.problems.len(), usize::from(!unsigned_ok) + usize::from(!right_ok), "{cw:?}");
     if !right_ok {
-        assert!(cw.problems.iter().any(|p| p.contains(&format!("answered {}", cw.right)) && p.contains("own signed request")), "{cw:?}");
+        assert!(
+            cw.problems
+                .iter()
+                .any(|p| p.contains(&format!("answered {}", cw.right)) && p.contains("own signed request")),
+            "{cw:?}"
+        );
     }
 }
 
