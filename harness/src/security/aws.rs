@@ -62,6 +62,8 @@ pub struct Answer {
     pub status: u16,
     /// Error code (`InvalidClientTokenId`), from the body or the SDK's error metadata.
     pub code: Option<String>,
+    /// A 2xx whose body is not the API's answer (an emulator that routed the request to another service).
+    pub elsewhere: bool,
 }
 
 impl Answer {
@@ -88,7 +90,12 @@ pub fn auth_code_in(body: &str) -> Option<String> {
 /// their credentials, the rightly signed one served.
 pub fn judge_signed(name: &str, url: &str, none: &Answer, wrong: &Answer, right: &Answer) -> EndpointResult {
     let mut problems = Vec::new();
-    if !none.refused() {
+    if none.elsewhere {
+        problems.push(format!(
+            "answered {} to an unsigned request, but not with the API's answer (routed to another service): that it refuses unsigned requests is not shown",
+            none.shown()
+        ));
+    } else if !none.refused() {
         problems.push(format!(
             "answered {} to an unsigned request (expected 401/403 or an authentication error code)",
             none.shown()
@@ -260,9 +267,11 @@ impl AwsSubject {
     async fn list_metrics(&self, client: &aws_sdk_cloudwatch::Client, what: &str) -> Result<Answer, Error> {
         use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
         match client.list_metrics().send().await {
-            Ok(_) => Ok(Answer { status: 200, code: None }),
+            Ok(_) => Ok(Answer { status: 200, code: None, elsewhere: false }),
             Err(e) => match e.raw_response() {
-                Some(raw) => Ok(Answer { status: raw.status().as_u16(), code: e.code().map(str::to_string) }),
+                Some(raw) => {
+                    Ok(Answer { status: raw.status().as_u16(), code: e.code().map(str::to_string), elsewhere: false })
+                }
                 None => Err(Error::Unreachable {
                     url: self.cloudwatch_url(),
                     detail: format!(
@@ -358,7 +367,12 @@ impl SecuritySubject for AwsSubject {
             None
         };
         let resp = HttpClient::new(ca.as_deref())?.send(&unsigned).await?;
-        let none = Answer { status: resp.status, code: auth_code_in(&String::from_utf8_lossy(&resp.body)) };
+        let body = String::from_utf8_lossy(&resp.body);
+        let none = Answer {
+            status: resp.status,
+            code: auth_code_in(&body),
+            elsewhere: (200..300).contains(&resp.status) && !body.contains("ListMetrics"),
+        };
         let made_up = aws_sdk_cloudwatch::config::Credentials::new(
             "AKIAHARNESSWRONG0000",
             "harness/made-up/secret/not/a/real/key/0000",
@@ -439,7 +453,7 @@ mod tests {
 
     #[test]
     fn signed_apis_must_refuse_unsigned_and_wrong_requests_and_serve_the_right_one() {
-        let a = |status: u16, code: Option<&str>| Answer { status, code: code.map(str::to_string) };
+        let a = |status: u16, code: Option<&str>| Answer { status, code: code.map(str::to_string), elsewhere: false };
         let ok = judge_signed(
             "cw",
             "http://127.0.0.1:1/",
@@ -455,6 +469,11 @@ mod tests {
         let bad = judge_signed("cw", "u", &a(400, Some("ValidationError")), &a(403, None), &a(500, None));
         assert_eq!(bad.problems.len(), 2, "{bad:?}");
         assert!(bad.problems[1].contains("500"));
+        // A 2xx from another service proves nothing about this one: a problem, never a pass.
+        let routed = Answer { status: 200, code: None, elsewhere: true };
+        let r = judge_signed("cw", "u", &routed, &a(403, None), &a(200, None));
+        assert_eq!(r.problems.len(), 1, "{r:?}");
+        assert!(r.problems[0].contains("not shown"), "{r:?}");
         assert_eq!(
             auth_code_in("<ErrorResponse><Error><Code>IncompleteSignature</Code></Error></ErrorResponse>").as_deref(),
             Some("IncompleteSignature")
