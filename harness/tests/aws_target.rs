@@ -6,5 +6,6 @@ mod aws_target {
     pub mod moto_tests;
     pub mod real_aws_tests;
     pub mod replay_tests;
+    pub mod security_tests;
     pub mod support;
 }

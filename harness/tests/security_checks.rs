@@ -562,3 +562,83 @@ async fn procedure_finds_planted_secrets_missing_audit_and_controls_broken_by_tu
         assert!(!written.contains(secret), "a note or raw file holds {secret}");
     }
 }
+
+/// A subject shaped like the aws target's: one front door URL (plain HTTP only), no scrapeable metrics
+/// endpoint, an IAM-signed API it probes itself (here: one that served an unsigned request), log events to
+/// scan, and no second scheme for TLS.
+struct OneSchemeSubject(FakeSubject);
+
+impl SecuritySubject for OneSchemeSubject {
+    fn surface(&self) -> Surface {
+        let mut s = self.0.surface();
+        s.metrics.clear();
+        s.front_door.https = s.front_door.http.clone();
+        s
+    }
+
+    async fn function_config(&self) -> Result<String, Error> {
+        self.0.function_config().await
+    }
+
+    async fn apply_tuning(&self) -> Result<Vec<ConfigChange>, Error> {
+        self.0.apply_tuning().await
+    }
+
+    async fn signed_endpoints(&self) -> Result<Vec<auth::EndpointResult>, Error> {
+        Ok(vec![auth::EndpointResult {
+            name: "signed API".into(),
+            url: "http://127.0.0.1:9/".into(),
+            none: 200,
+            wrong: 403,
+            right: 200,
+            problems: vec!["answered 200 to an unsigned request".into()],
+        }])
+    }
+
+    async fn extra_texts(&self) -> Result<Vec<(String, String)>, Error> {
+        Ok(vec![("log group /aws/lambda/f".into(), format!("START\nconnecting with DB_PASSWORD={LOG_SECRET}\nEND"))])
+    }
+
+    fn tls_unavailable(&self) -> Option<String> {
+        Some("the API URL is served over plain HTTP only".into())
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec!["subject: one scheme".into()]
+    }
+}
+
+const LOG_SECRET: &str = "hunter2-Xq9vLr7T";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn procedure_counts_signed_endpoints_scans_extra_texts_and_reports_tls_missing_on_one_scheme() {
+    let subject = OneSchemeSubject(FakeSubject::new(
+        Behaviour::secure(Throttle { rate: 40.0, burst: 20 }),
+        json!({"LOG_LEVEL": "info"}),
+        Tuning::Clean,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let dir = RunDir::open(out.path()).unwrap();
+    let set = security::measure(&subject, &params(), &dir, "fake").await.unwrap();
+    // The front door once (its two schemes are one URL) and the signed API, which served unsigned.
+    assert_eq!(value(&set, "unauthenticated_access"), (1.0, 2), "{:#?}", set.notes);
+    assert_eq!(value(&set, "secret_findings").0, 1.0, "{:#?}", set.notes);
+    assert_eq!(value(&set, "audit_missing"), (0.0, 1));
+    for m in ["tls_overhead", "tls_overhead_new_connection"] {
+        assert!(
+            matches!(&set.metrics[m], Metric::Missing { reason } if reason.contains("plain HTTP only")),
+            "{m}: {:?}",
+            set.metrics[m]
+        );
+    }
+    assert_eq!(set.notes[0], "subject: one scheme");
+    let notes = set.notes.join("\n");
+    assert!(notes.contains("log group /aws/lambda/f"), "{notes}");
+    assert!(notes.contains("signed API http://127.0.0.1:9/: answered 200 to an unsigned request"), "{notes}");
+    let mut written = notes.clone();
+    for p in &set.raw {
+        written.push_str(&std::fs::read_to_string(out.path().join(p)).unwrap());
+    }
+    assert!(!written.contains(LOG_SECRET) && !written.contains(KEY), "a note or raw file holds a secret");
+    assert!(!set.raw.iter().any(|p| p.ends_with("tls_samples.csv")), "no TLS samples without a second scheme");
+}

@@ -197,7 +197,11 @@ impl Conn {
     async fn exchange(&mut self, req: &Req, path: &str) -> Result<Resp, Error> {
         let url = &req.url;
         self.sender.ready().await.map_err(|e| unreachable(url, format!("connection closed: {e}")))?;
-        let mut builder = Request::builder().method(req.method.clone()).uri(path).header("host", &self.authority);
+        let mut builder = Request::builder().method(req.method.clone()).uri(path);
+        // A request may name another host than the one connected to (an emulator routing by Host).
+        if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            builder = builder.header("host", &self.authority);
+        }
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod aws;
 mod detect;
 mod error;
 pub mod http;

@@ -166,6 +166,10 @@ async fn scan_surface<S: SecuritySubject>(
         report.findings.extend(scanner.log_tail("invocation log tail", &tail)?);
         report.sources.push("invocation log tail".into());
     }
+    for (source, text) in subject.extra_texts().await? {
+        report.findings.extend(scanner.text(&source, &text));
+        report.sources.push(source);
+    }
     Ok(report)
 }
 
@@ -177,7 +181,16 @@ pub async fn controls<S: SecuritySubject>(
     settings: &Settings,
 ) -> Controls {
     let scanner = Scanner::new().with_credentials(surface.credentials());
-    let auth = auth::check(client, &surface.protected()).await.map_err(|e| e.to_string());
+    let auth = match auth::check(client, &surface.protected()).await {
+        Ok(mut a) => match subject.signed_endpoints().await {
+            Ok(signed) => {
+                a.endpoints.extend(signed);
+                Ok(a)
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
     let scan = scan_surface(subject, surface, client, &scanner).await.map_err(|e| e.to_string());
     let rate = ratelimit::check(client, &surface.front_door.http, surface.throttle, &settings.rate)
         .await
@@ -218,9 +231,12 @@ pub async fn measure<S: SecuritySubject>(
     let own_files = if settings.scan_run_dir { Some(scan_dir(dir.path(), &surface)) } else { None };
     let before = controls(subject, &surface, &client, &settings).await;
     settings.tls.pace = surface.throttle.map(|t| Duration::from_secs_f64(1.0 / (0.8 * t.rate)));
-    let tls = tls::measure(&client, &surface.front_door.http, &surface.front_door.https, &settings.tls)
-        .await
-        .map_err(|e| e.to_string());
+    let tls = match subject.tls_unavailable() {
+        Some(reason) => Err(reason),
+        None => tls::measure(&client, &surface.front_door.http, &surface.front_door.https, &settings.tls)
+            .await
+            .map_err(|e| e.to_string()),
+    };
 
     let changes = subject.apply_tuning().await.map_err(|e| e.to_string());
     let tuned = subject.surface();
@@ -279,7 +295,9 @@ pub async fn measure<S: SecuritySubject>(
             *reason = redactor.redact(reason);
         }
     }
-    set.notes = notes(&before, &scan_all, &tls, &changes, &after, &audit).iter().map(|n| redactor.redact(n)).collect();
+    let mut all_notes = subject.notes();
+    all_notes.extend(notes(&before, &scan_all, &tls, &changes, &after, &audit));
+    set.notes = all_notes.iter().map(|n| redactor.redact(n)).collect();
     set.raw = write_raw(dir, &redactor, &before, &after, &scan_all, &tls, &audit)?;
     Ok(set.finish())
 }
@@ -403,10 +421,11 @@ fn json<T: Serialize + ?Sized>(v: &T) -> String {
 
 /// Runs the procedure on `target`, through the [`SecuritySubject`] the target provides.
 pub async fn run(params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, measure::Error> {
-    if let Target::Local(cfg) = target {
-        return super::local::run(params, cfg, dir).await;
+    match target {
+        Target::Local(cfg) => super::local::run(params, cfg, dir).await,
+        Target::Aws(cfg) => super::aws::run(params, cfg, dir).await,
+        _ => Err(measure::Error::NotImplemented { procedure: PROCEDURE.into(), target: target.kind().name().into() }),
     }
-    Err(measure::Error::NotImplemented { procedure: PROCEDURE.into(), target: target.kind().name().into() })
 }
 
 #[cfg(test)]

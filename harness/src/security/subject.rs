@@ -7,7 +7,7 @@ use std::{future::Future, path::PathBuf};
 
 use super::{
     audit::ConfigChange,
-    auth::{Credential, Protected},
+    auth::{Credential, EndpointResult, Protected},
     ratelimit::Throttle,
     Error,
 };
@@ -78,11 +78,15 @@ pub struct Surface {
 }
 
 impl Surface {
-    /// Every endpoint that must refuse requests without the right credential.
+    /// Every endpoint that must refuse requests without the right credential, each URL once (a front door
+    /// reachable over one scheme only has the same route in both fields).
     pub fn protected(&self) -> Vec<Protected> {
         let mut out: Vec<Protected> = self.metrics.iter().map(|m| m.endpoint.clone()).collect();
-        out.push(self.front_door.http.clone());
-        out.push(self.front_door.https.clone());
+        for p in [&self.front_door.http, &self.front_door.https] {
+            if !out.iter().any(|o| o.url == p.url) {
+                out.push(p.clone());
+            }
+        }
         out
     }
 
@@ -115,5 +119,26 @@ pub trait SecuritySubject: Sync {
     /// A base64 log tail of one invocation (`LogType: Tail`), when the target can give one.
     fn log_tail(&self) -> impl Future<Output = Result<Option<String>, Error>> + Send {
         async { Ok(None) }
+    }
+
+    /// Endpoints whose credential is not a header the auth check can send (an IAM-signed API), asked and
+    /// judged by the subject itself: added to the authentication check.
+    fn signed_endpoints(&self) -> impl Future<Output = Result<Vec<EndpointResult>, Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Further texts to scan for secrets (source name, text), such as recent log events.
+    fn extra_texts(&self) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Why HTTPS cannot be compared with HTTP on this surface (one scheme only), when it cannot.
+    fn tls_unavailable(&self) -> Option<String> {
+        None
+    }
+
+    /// What the report should say about where the surface came from (throttle source, emulator caveats).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
     }
 }

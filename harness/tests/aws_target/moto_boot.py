@@ -1,11 +1,14 @@
 """Starts moto_server for the aws target's tests, on a free loopback port, printing its URL.
 
-Two additions to the plain `moto_server`:
+Three additions to the plain `moto_server`:
 
 * it exits when its stdin closes, so a test process that dies (killed at a timeout) never leaves it behind;
 * it accepts the Smithy RPC v2 CBOR protocol, which the AWS SDK for Rust now speaks to CloudWatch and moto
   does not: such a request is translated to the JSON protocol moto implements for the same service, and the
-  answer back to CBOR, with timestamps, blobs and numbers typed by the service's own botocore model.
+  answer back to CBOR, with timestamps, blobs and numbers typed by the service's own botocore model;
+* an unsigned request is routed by its Host header (`monitoring.us-east-1.amazonaws.com`), as AWS routes it;
+  the single server would otherwise hand it to S3, and the security checks' unsigned probe of CloudWatch
+  would be answered by the wrong service.
 """
 
 import base64
@@ -135,9 +138,17 @@ class CborToJson:
         return [payload]
 
 
+class HostRouting(DomainDispatcherApplication):
+    def infer_service_region_host(self, environ, path):
+        host = environ.get("HTTP_HOST", "").split(":")[0]
+        if not environ.get("HTTP_AUTHORIZATION") and host.endswith(".amazonaws.com") and self.get_backend_for_host(host):
+            return host
+        return super().infer_service_region_host(environ, path)
+
+
 def main():
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
-    app = DomainDispatcherApplication(create_backend_app)
+    app = HostRouting(create_backend_app)
     run_simple("127.0.0.1", 0, CborToJson(app), threaded=True, request_handler=MotoRequestHandler)
 
 
