@@ -1,7 +1,8 @@
 //! Detection and false-alarm rates of the regression decision on simulated runs of this machine's noise
 //! model (`NoiseModel::THIS_MACHINE`, calibrated by `examples/noise_calibration.rs`), with a fixed seed.
 //!
-//! `cargo run --release -p harness --example regression_power [-- TRIALS]` (default 2000 per row).
+//! `cargo run --release -p harness --example regression_power [-- TRIALS] [--in-run-only]` (default 2000
+//! per row; `--in-run-only` prints only the table of the procedure's in-run design).
 //! Each trial simulates a fresh history of unchanged runs (noise band from it, baseline = its last K
 //! runs), then decides one unchanged run (a false alarm if flagged) and one run 10% slower (detected if
 //! flagged) on the P95.
@@ -23,7 +24,7 @@
 //!        64    0.090       20         5      93.7%        0.53%
 //! ```
 
-use harness::baseline::simulate::{power, NoiseModel, PowerConfig};
+use harness::baseline::simulate::{power, power_in_run, NoiseModel, PowerConfig};
 
 const SEED: u64 = 0x5EED_2026;
 
@@ -58,13 +59,41 @@ fn main() {
         (32, loaded, 20, 5),
         (64, loaded, 20, 5),
     ];
-    for &(batches, sigma_batch, history_runs, baseline_runs) in rows {
+    let in_run_only = std::env::args().any(|a| a == "--in-run-only");
+    for &(batches, sigma_batch, history_runs, baseline_runs) in rows.iter().filter(|_| !in_run_only) {
         let model = NoiseModel { batches, sigma_batch, ..base };
         let cfg = PowerConfig { history_runs, baseline_runs, trials, ..PowerConfig::default() };
         let p = power(&model, &cfg, SEED);
         let decided = (p.trials - p.undecided).max(1) as f64;
         println!(
             "{batches:>9} {sigma_batch:>8.3} {history_runs:>8} {baseline_runs:>9} {:>9.1}% {:>11.2}% {:>10}",
+            100.0 * p.detected as f64 / decided,
+            100.0 * p.false_alarms as f64 / decided,
+            p.undecided
+        );
+    }
+    // The regression procedure's own in-run design: reference sessions of 2 s (~90 warm invocations of
+    // fixture-rust-sleep, a 20 ms sleeping handler, each), current and slowed variants pooled over
+    // `sessions` sessions each. σ within a session: 0.04 for that handler (from its sessions' 95% P95
+    // intervals in main-job runs: ±1.3% at n≈135), 0.25 for a handler as wide as `THIS_MACHINE` assumes.
+    println!("\nin-run design (AC6.regression_detection): sessions of 90 samples");
+    println!(
+        "{:>9} {:>9} {:>9} {:>8} {:>10} {:>12} {:>10}",
+        "reference", "sessions", "σ within", "σ sess.", "detected", "false alarm", "undecided"
+    );
+    for &(reference, sessions, sigma_within, sigma_batch) in &[
+        (10, 4, 0.04, 0.02),
+        (10, 4, 0.04, 0.04),
+        (10, 4, 0.04, 0.06),
+        (10, 8, 0.04, 0.06),
+        (10, 4, 0.25, 0.02),
+        (16, 8, 0.25, 0.04),
+    ] {
+        let model = NoiseModel { n: 90, sigma_within, sigma_batch, ..base };
+        let p = power_in_run(&model, reference, sessions, &PowerConfig { trials, ..PowerConfig::default() }, SEED);
+        let decided = (p.trials - p.undecided).max(1) as f64;
+        println!(
+            "{reference:>9} {sessions:>9} {sigma_within:>9.2} {sigma_batch:>8.3} {:>9.1}% {:>11.2}% {:>10}",
             100.0 * p.detected as f64 / decided,
             100.0 * p.false_alarms as f64 / decided,
             p.undecided

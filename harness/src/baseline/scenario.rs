@@ -93,7 +93,7 @@ pub fn session_record(
     }
 }
 
-/// The noise to decide a figure pooled from `sessions` sessions against the mean of `baseline` session
+/// The noise to decide the [`session_mean`] of `sessions` sessions against the mean of `baseline` session
 /// figures, from the session-to-session `noise`.
 ///
 /// The decision adds jitter `σ·√(1 + 1/K)` (one figure against the mean of K); a figure pooled over C
@@ -102,6 +102,27 @@ pub fn session_record(
 pub fn pooled_noise(noise: &Noise, baseline: usize, sessions: usize) -> Noise {
     let (k, c) = (baseline.max(1) as f64, sessions.max(1) as f64);
     Noise { sigma: noise.sigma * ((1.0 / c + 1.0 / k) / (1.0 + 1.0 / k)).sqrt(), ..*noise }
+}
+
+/// The figure of several sessions: the geometric mean of their P95s, with the 95% interval of that mean
+/// from theirs. Not the P95 of their samples pooled: with sessions at different levels, that percentile
+/// sits near the slowest sessions' and would be biased against a baseline of single-session figures.
+pub fn session_mean(sessions: &[Estimate]) -> Option<Estimate> {
+    let pos: Vec<&Estimate> = sessions.iter().filter(|e| e.value > 0.0 && e.value.is_finite()).collect();
+    if pos.is_empty() || pos.len() != sessions.len() {
+        return None;
+    }
+    let k = pos.len() as f64;
+    let mean = pos.iter().map(|e| e.value.ln()).sum::<f64>() / k;
+    let ses: Option<Vec<f64>> = pos.iter().map(|e| e.log_se()).collect();
+    let (lo, hi) = match ses {
+        Some(ses) => {
+            let se = ses.iter().map(|s| s * s).sum::<f64>().sqrt() / k;
+            (Some((mean - super::decision::Z95 * se).exp()), Some((mean + super::decision::Z95 * se).exp()))
+        }
+        None => (None, None),
+    };
+    Some(Estimate { value: mean.exp(), ci_low: lo, ci_high: hi, n: pos.iter().map(|e| e.n).sum() })
 }
 
 /// Which entries of the history are what.
@@ -286,6 +307,14 @@ mod tests {
         assert!(b.name.starts_with("main-env"), "{}", b.name);
         assert_eq!(named::load(d.path(), "main").unwrap().environment.cores, mine[0].environment.cores + 6);
         assert!(matches!(establish(&h, "main", &mine, false).unwrap(), Established::Loaded(l) if l.name == b.name));
+    }
+
+    #[test]
+    fn the_mean_of_sessions_narrows_their_interval() {
+        let m = session_mean(&[est(0.02), est(0.02), est(0.02), est(0.02)]).unwrap();
+        assert!((m.value - 0.02).abs() < 1e-12 && m.n == 400);
+        assert!((m.log_se().unwrap() - est(0.02).log_se().unwrap() / 2.0).abs() < 1e-9);
+        assert!(session_mean(&[est(0.02), Estimate { value: 0.0, ..est(0.02) }]).is_none());
     }
 
     #[test]

@@ -131,8 +131,8 @@ impl Settings {
 struct Sessions {
     reference: Vec<(Estimate, DateTime<Utc>)>,
     current: Vec<(Estimate, DateTime<Utc>)>,
-    /// P95 of the current sessions' samples pooled.
-    current_pooled: Estimate,
+    /// Geometric mean of the current sessions' P95s.
+    current_mean: Estimate,
     /// Whether the slowed variant was detected and the current one left alone.
     injected: Result<Metric, Error>,
 }
@@ -155,14 +155,45 @@ pub async fn measure<P: Platform>(
     target: &str,
 ) -> Result<MeasurementSet, Error> {
     let s = Settings::from_params(params)?;
+    let (mut set, mut raw) = scenario_part(platform, &s, params, dir, target).await?;
+    let alert = with_restore(platform, alert_time(platform, &s, &mut set.notes, &mut raw)).await;
+    set = set.with("alert_time", alert.unwrap_or_else(|e| Metric::Missing { reason: e.to_string() }));
+    write_raw(dir, "platform.json", &json!(raw), &mut set)?;
+    Ok(set.finish())
+}
+
+/// Takes every figure but the alert path (no monitoring servers needed); `alert_time` is reported missing.
+pub async fn measure_without_alert<P: Platform>(
+    platform: &P,
+    params: &Params,
+    dir: &RunDir,
+    target: &str,
+) -> Result<MeasurementSet, Error> {
+    let s = Settings::from_params(params)?;
+    let (mut set, raw) = scenario_part(platform, &s, params, dir, target).await?;
+    let why = "the alert path was not measured (measure_without_alert)";
+    set = set.with("alert_time", Metric::Missing { reason: why.into() });
+    write_raw(dir, "platform.json", &json!(raw), &mut set)?;
+    Ok(set.finish())
+}
+
+type Raw = BTreeMap<String, serde_json::Value>;
+
+async fn scenario_part<P: Platform>(
+    platform: &P,
+    s: &Settings,
+    params: &Params,
+    dir: &RunDir,
+    target: &str,
+) -> Result<(MeasurementSet, Raw), Error> {
     let mut raw = BTreeMap::new();
     let mut notes = Vec::new();
-    let sessions = with_restore(platform, scenario_sessions(platform, &s, &mut notes, &mut raw)).await;
+    let sessions = with_restore(platform, scenario_sessions(platform, s, &mut notes, &mut raw)).await;
     let mut set = match &sessions {
-        Ok(sc) => history_part(&s, params, dir, target, Some(sc))?,
+        Ok(sc) => history_part(s, params, dir, target, Some(sc))?,
         Err(e) => {
             notes.push(format!("scenario 5 sessions not measured: {e}"));
-            history_part(&s, params, dir, target, None)?
+            history_part(s, params, dir, target, None)?
         }
     };
     set.notes.extend(notes);
@@ -171,10 +202,7 @@ pub async fn measure<P: Platform>(
         Err(e) => Err(e),
     };
     set = set.with("injected_detected", detected.unwrap_or_else(|e| Metric::Missing { reason: e.to_string() }));
-    let alert = with_restore(platform, alert_time(platform, &s, &mut set.notes, &mut raw)).await;
-    set = set.with("alert_time", alert.unwrap_or_else(|e| Metric::Missing { reason: e.to_string() }));
-    write_raw(dir, "platform.json", &json!(raw), &mut set)?;
-    Ok(set.finish())
+    Ok((set, raw))
 }
 
 /// Runs `work`, then restores the platform's original function whatever happened.
@@ -206,11 +234,9 @@ fn p95(samples: &[f64], what: &str) -> Result<Estimate, Error> {
     Ok(Estimate { value: e.value, ci_low: e.ci_low, ci_high: e.ci_high, n: e.n })
 }
 
-/// One session of warm traffic: its samples and P95.
-async fn session<P: Platform>(platform: &P, s: &Settings, what: &str) -> Result<(Vec<f64>, Estimate), Error> {
-    let samples = platform.warm_traffic(s.session).await?;
-    let e = p95(&samples, what)?;
-    Ok((samples, e))
+/// The P95 of one session of warm traffic.
+async fn session<P: Platform>(platform: &P, s: &Settings, what: &str) -> Result<Estimate, Error> {
+    p95(&platform.warm_traffic(s.session).await?, what)
 }
 
 /// Steps 1, 3 and 4 of scenario 5: reference sessions, then current sessions alternating with sessions of
@@ -220,47 +246,46 @@ async fn scenario_sessions<P: Platform>(
     platform: &P,
     s: &Settings,
     notes: &mut Vec<String>,
-    raw: &mut BTreeMap<String, serde_json::Value>,
+    raw: &mut Raw,
 ) -> Result<Sessions, Error> {
     let mut reference = Vec::new();
-    let mut pooled_ref = Vec::new();
     for i in 0..s.reference_sessions {
-        let (samples, e) = session(platform, s, &format!("reference session {}", i + 1)).await?;
-        pooled_ref.extend(samples);
+        let e = session(platform, s, &format!("reference session {}", i + 1)).await?;
         reference.push((e, Utc::now()));
     }
-    let ref_p95 = p95(&pooled_ref, "the reference sessions")?;
+    let base: Vec<Estimate> = reference.iter().map(|(e, _)| *e).collect();
+    let ref_p95 = scenario::session_mean(&base)
+        .ok_or_else(|| Error::Failed("the reference sessions have no positive P95".into()))?;
     let extra = Duration::from_secs_f64((s.injected_factor - 1.0) * ref_p95.value);
     let (mut current, mut slowed) = (Vec::new(), Vec::new());
-    let (mut pooled_cur, mut pooled_slow) = (Vec::new(), Vec::new());
     let mut applied = Duration::ZERO;
     for i in 0..s.sessions {
         platform.set_slowdown(1.0).await?;
-        let (samples, e) = session(platform, s, &format!("current session {}", i + 1)).await?;
-        pooled_cur.extend(samples);
+        let e = session(platform, s, &format!("current session {}", i + 1)).await?;
         current.push((e, Utc::now()));
         applied = platform.add_latency(extra).await?;
-        let (samples, e) = session(platform, s, &format!("slowed session {}", i + 1)).await?;
-        pooled_slow.extend(samples);
+        let e = session(platform, s, &format!("slowed session {}", i + 1)).await?;
         slowed.push(e);
     }
     platform.set_slowdown(1.0).await?;
-    let current_pooled = p95(&pooled_cur, "the current sessions")?;
-    let slowed_pooled = p95(&pooled_slow, "the slowed sessions")?;
+    let mean = |list: &[Estimate], what: &str| {
+        scenario::session_mean(list).ok_or_else(|| Error::Failed(format!("the {what} sessions have no positive P95")))
+    };
+    let current_mean = mean(&current.iter().map(|(e, _)| *e).collect::<Vec<_>>(), "current")?;
+    let slowed_mean = mean(&slowed, "slowed")?;
     let injected_factor = 1.0 + applied.as_secs_f64() / ref_p95.value;
-    let base: Vec<Estimate> = reference.iter().map(|(e, _)| *e).collect();
-    let injected = injected(s, &base, &current_pooled, &slowed_pooled, injected_factor, notes, raw);
+    let injected = injected(s, &base, &current_mean, &slowed_mean, injected_factor, notes, raw);
     raw.insert(
         "sessions".into(),
         json!({
             "session_seconds": s.session.as_secs_f64(),
-            "reference": base, "reference_pooled": ref_p95,
-            "current": current.iter().map(|(e, _)| *e).collect::<Vec<_>>(), "current_pooled": current_pooled,
-            "slowed": slowed, "slowed_pooled": slowed_pooled,
+            "reference": base, "reference_mean": ref_p95,
+            "current": current.iter().map(|(e, _)| *e).collect::<Vec<_>>(), "current_mean": current_mean,
+            "slowed": slowed, "slowed_mean": slowed_mean,
             "added_latency_seconds": applied.as_secs_f64(), "injected_factor_of_reference_p95": injected_factor,
         }),
     );
-    Ok(Sessions { reference, current, current_pooled, injected })
+    Ok(Sessions { reference, current, current_mean, injected })
 }
 
 /// Whether the slowed sessions are a regression against the reference sessions while the current ones
@@ -283,16 +308,16 @@ fn injected(
     let i = decide(base, slowed, &pooled, &s.rule()).map_err(undecided)?;
     notes.push(format!(
         "session-to-session noise of the warm P95: σ {:.1}% from {} reference sessions of {:.1}s; a figure \
-         pooled from {} sessions is judged with σ {:.1}%",
+         averaged over {} sessions is judged with σ {:.1}%",
         100.0 * noise.sigma,
         noise.runs,
         s.session.as_secs_f64(),
         s.sessions,
         100.0 * pooled.sigma
     ));
-    notes.push(format!("current variant ({} sessions pooled): {}", s.sessions, c.explanation));
+    notes.push(format!("current variant (mean of {} sessions): {}", s.sessions, c.explanation));
     notes.push(format!(
-        "variant slowed by {:.1}% of the reference P95 ({} sessions pooled): {}",
+        "variant slowed by {:.1}% of the reference P95 (mean of {} sessions): {}",
         100.0 * (factor - 1.0),
         s.sessions,
         i.explanation
@@ -395,6 +420,16 @@ fn history_part(
             b
         }
     };
+    let key = info.environment.comparable_key();
+    if b.environment.comparable_key() != key && !s.options.allow_other_environment {
+        let reason = baseline::Error::NotComparable {
+            name: b.name.clone(),
+            baseline: b.environment.comparable_key(),
+            current: key,
+        }
+        .to_string();
+        return Ok(set.with("baseline", Metric::Missing { reason: reason.clone() }).with("regressions", Metric::Missing { reason }));
+    }
     let flag = Metric::flag(true, b.runs.len() as u64);
     let mut problems = Vec::new();
     let (mut regressed, mut decided) = (0, 0);
@@ -419,7 +454,7 @@ fn history_part(
     if let Some(sc) = sessions {
         match scenario_outcome(s, &b, sc, &reference, &past, &info) {
             Ok(o) => {
-                set.notes.push(format!("{} (scenario 5 step 3, {} current sessions pooled against baseline `{}`): {}", scenario::CHECK, sc.current.len(), b.name, o.explanation));
+                set.notes.push(format!("{} (scenario 5 step 3, mean of {} current sessions against baseline `{}`): {}", scenario::CHECK, sc.current.len(), b.name, o.explanation));
                 regressed += usize::from(o.verdict == Verdict::Regression);
                 decided += 1;
             }
@@ -443,7 +478,7 @@ fn session_records(info: &RunInfo, target: &str, step: Step, list: &[(Estimate, 
         .collect()
 }
 
-/// The current sessions (pooled) against the baseline's session figures, or this run's reference sessions
+/// The mean of the current sessions against the baseline's session figures, or this run's reference sessions
 /// when the baseline holds none; noise band from the history of the sessions' check in this environment
 /// (earlier runs' sessions and this run's reference sessions; never the sessions being judged).
 fn scenario_outcome(
@@ -468,7 +503,7 @@ fn scenario_outcome(
     let noise = measure_noise(&series)
         .ok_or_else(|| format!("noise band unknown: {} comparable sessions, {} needed", series.len(), baseline::MIN_RUNS))?;
     let pooled = scenario::pooled_noise(&noise, base.len(), sc.current.len());
-    decide(&base, &sc.current_pooled, &pooled, &s.rule()).map_err(|u| u.0)
+    decide(&base, &sc.current_mean, &pooled, &s.rule()).map_err(|u| u.0)
 }
 
 fn trends(
@@ -491,7 +526,7 @@ fn trends(
             .collect();
         let t = trend(check, &series, s.trend_last, baseline::WINDOW, baseline::Z);
         for c in &t.change_points {
-            notes.push(format!("trend {check}: level changed by {:+.1}% at {}", 100.0 * c.change, c.run));
+            notes.push(format!("trend {check}: level changed by {:+.1}% at run {}", 100.0 * c.change, c.run));
         }
         if t.points.len() >= 2 {
             out.push(t);
