@@ -39,6 +39,7 @@ fn history_with_baseline(dir: &std::path::Path) {
         ci_high: Some(31.0),
         direction: Direction::LowerIsBetter,
         environment: Fingerprint::current(),
+        scenario: None,
     };
     h.append(&[rec]).unwrap();
     named::save(&h, "main", 1, None).unwrap();

@@ -104,7 +104,7 @@ fn the_dashboard_has_the_seed_panels_and_reads_only_known_metrics() {
         for name in metric_names(&q.promql("1m", "1h")) {
             let recorded = rules_text.contains(&format!("record: {name}\n"));
             assert!(
-                known.iter().any(|k| *k == name) || recorded,
+                known.contains(&name) || recorded,
                 "panel `{}` reads `{name}`, which nothing produces",
                 q.panel
             );

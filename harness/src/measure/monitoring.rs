@@ -283,17 +283,15 @@ pub async fn measure<P: Platform>(
         },
         None => set.notes.push("no Pushgateway: build metrics must come from the user's pipeline".into()),
     }
-    match (&mon.pushgateway, &s.baseline) {
-        (Some(pg), Some((dir, name, checks))) => match push_baseline(pg, dir, name, checks, &platform.function()).await
-        {
+    if let (Some(pg), Some((dir, name, checks))) = (&mon.pushgateway, &s.baseline) {
+        match push_baseline(pg, dir, name, checks, &platform.function()).await {
             Ok(n) => {
                 pushed = true;
                 baseline_pushed = true;
                 set.notes.push(format!("pushed {n} figures of baseline `{name}` as perf_baseline_p95_seconds"));
             }
             Err(e) => set.notes.push(format!("no baseline pushed for the dashboard: {e}")),
-        },
-        _ => {}
+        }
     }
     if let (Some(pg), false) = (&mon.pushgateway, baseline_pushed) {
         // No saved baseline to show (a first run, or none configured): the "P95 against baseline" panel

@@ -445,7 +445,9 @@ fn history_part(
                         _ => {}
                     }
                 }
-                problems.extend(c.problems.iter().cloned().filter(|_| sessions.is_none() || s.mode == Mode::Strict));
+                if sessions.is_none() || s.mode == Mode::Strict {
+                    problems.extend(c.problems.iter().cloned());
+                }
                 regressed += c.regressions().len();
                 decided += c.decided();
             }
