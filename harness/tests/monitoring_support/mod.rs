@@ -294,6 +294,8 @@ impl Platform for FakePlatform {
         for v in [12.0, 14.5, 25.0] {
             h.observe(v);
         }
+        let mut sizes = Hist::new(vec![1e6, 10e6, 100e6]);
+        sizes.observe(2.1e6);
         let none = Labels::new();
         let fams = vec![
             Family {
@@ -304,7 +306,12 @@ impl Platform for FakePlatform {
             },
             scalar("build_cache_hits_total", Kind::Counter, vec![(none.clone(), 8.0)]),
             scalar("build_cache_requests_total", Kind::Counter, vec![(none.clone(), 10.0)]),
-            scalar("image_size_bytes", Kind::Gauge, vec![(labels(&[("image", "hello:latest")]), 2.1e6)]),
+            Family {
+                name: "image_size_bytes".into(),
+                kind: Kind::Histogram,
+                help: Some("image size".into()),
+                samples: sizes.histogram(&labels(&[("dockerfile", "optimized")])).samples("image_size_bytes"),
+            },
             scalar("builds_in_progress", Kind::Gauge, vec![(none, 0.0)]),
         ];
         PushClient::new(pushgateway.clone())
