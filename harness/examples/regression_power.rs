@@ -86,24 +86,27 @@ fn main() {
     // fixture-rust-sleep, a 20 ms sleeping handler, each), current and slowed variants pooled over
     // `sessions` sessions each. σ within a session: 0.04 for that handler (from its sessions' 95% P95
     // intervals in main-job runs: ±1.3% at n≈135), 0.25 for a handler as wide as `THIS_MACHINE` assumes.
-    println!("\nin-run design (AC6.regression_detection): sessions of 90 samples");
+    println!("\nin-run design (AC6.regression_detection)");
     println!(
-        "{:>9} {:>9} {:>9} {:>8} {:>10} {:>12} {:>10}",
-        "reference", "sessions", "σ within", "σ sess.", "detected", "false alarm", "undecided"
+        "{:>9} {:>9} {:>9} {:>8} {:>8} {:>10} {:>12} {:>10}",
+        "reference", "sessions", "σ within", "σ sess.", "samples", "detected", "false alarm", "undecided"
     );
-    for &(reference, sessions, sigma_within, sigma_batch) in &[
-        (10, 4, 0.04, 0.02),
-        (10, 4, 0.04, 0.04),
-        (10, 4, 0.04, 0.06),
-        (10, 8, 0.04, 0.06),
-        (10, 4, 0.25, 0.02),
-        (16, 8, 0.25, 0.04),
+    for &(reference, sessions, sigma_within, sigma_batch, n) in &[
+        (10, 4, 0.04, 0.02, 90),
+        (10, 4, 0.04, 0.04, 90),
+        (10, 4, 0.19, 0.02, 80),
+        (8, 8, 0.19, 0.02, 100),
+        (8, 8, 0.19, 0.02, 160),
+        (10, 10, 0.19, 0.02, 120),
+        (12, 12, 0.19, 0.02, 120),
+        (12, 12, 0.19, 0.04, 120),
+        (16, 16, 0.19, 0.02, 100),
     ] {
-        let model = NoiseModel { n: 90, sigma_within, sigma_batch, ..base };
+        let model = NoiseModel { n, sigma_within, sigma_batch, ..base };
         let p = power_in_run(&model, reference, sessions, &PowerConfig { trials, ..PowerConfig::default() }, SEED);
         let decided = (p.trials - p.undecided).max(1) as f64;
         println!(
-            "{reference:>9} {sessions:>9} {sigma_within:>9.2} {sigma_batch:>8.3} {:>9.1}% {:>11.2}% {:>10}",
+            "{reference:>9} {sessions:>9} {sigma_within:>9.2} {sigma_batch:>8.3} {n:>8} {:>9.1}% {:>11.2}% {:>10}",
             100.0 * p.detected as f64 / decided,
             100.0 * p.false_alarms as f64 / decided,
             p.undecided

@@ -1,6 +1,6 @@
 //! The `regression` procedure (AC6 and scenario 5). On a running [`Platform`] it plays scenario 5 inside
-//! the run: the function's warm P95 in several reference sessions (step 1: establish a baseline), in
-//! several current sessions (step 3: improved or maintained?) interleaved with as many sessions of a
+//! the run: the function's warm P95 in several reference sessions (step 1: establish a baseline) and
+//! several current sessions (step 3: improved or maintained?), in rounds with as many sessions of a
 //! variant slowed by the threshold's share of the reference P95 (step 4: is it detected, and is the
 //! unchanged variant left alone?), then the path of an injected regression to Alertmanager as the shipped
 //! `PerformanceRegression` alert and its resolution (step 5).
@@ -106,9 +106,11 @@ impl Settings {
             establish,
             options: CompareOptions { mode, threshold, confidence: 0.99, allow_other_environment: allow },
             trend_last: num(params, "trend_runs", 20.0)? as usize,
-            reference_sessions: (num(params, "reference_sessions", 10.0)? as usize).max(baseline::MIN_RUNS),
-            sessions: (num(params, "sessions", 4.0)? as usize).max(1),
-            session: Duration::from_secs_f64(num(params, "session_seconds", 2.0)?),
+            // 12 rounds of 3 s sessions: ~98% detection of a true 10% slowdown at 2% session jitter with a
+            // loaded machine's heavy-tailed P95 (examples/regression_power.rs, in-run table).
+            reference_sessions: (num(params, "reference_sessions", 12.0)? as usize).max(baseline::MIN_RUNS),
+            sessions: (num(params, "sessions", 12.0)? as usize).max(1),
+            session: Duration::from_secs_f64(num(params, "session_seconds", 3.0)?),
             injected_factor: num(params, "injected_factor", 1.0 + threshold)?,
             alert_factor: num(params, "alert_factor", 1.5)?,
             warmup: Duration::from_secs_f64(num(params, "warmup_seconds", 20.0)?),
@@ -239,34 +241,38 @@ async fn session<P: Platform>(platform: &P, s: &Settings, what: &str) -> Result<
     p95(&platform.warm_traffic(s.session).await?, what)
 }
 
-/// Steps 1, 3 and 4 of scenario 5: reference sessions, then current sessions alternating with sessions of
-/// the variant slowed by `(injected_factor - 1)` times the reference P95 (alternating, so that a drift of
-/// the machine's load shifts both alike). The slowed sessions are not recorded in the history.
+/// Steps 1, 3 and 4 of scenario 5, in rounds of one reference session, one current session and one
+/// session of the variant slowed by `(injected_factor - 1)` times the first reference session's P95: in
+/// rounds, so that a drift of the machine's load (other jobs starting or ending) shifts all three alike
+/// instead of passing for a change of the function. Rounds run while either list still needs sessions.
+/// The slowed sessions are not recorded in the history.
 async fn scenario_sessions<P: Platform>(
     platform: &P,
     s: &Settings,
     notes: &mut Vec<String>,
     raw: &mut Raw,
 ) -> Result<Sessions, Error> {
-    let mut reference = Vec::new();
-    for i in 0..s.reference_sessions {
-        let e = session(platform, s, &format!("reference session {}", i + 1)).await?;
-        reference.push((e, Utc::now()));
+    let (mut reference, mut current, mut slowed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut extra = None;
+    let mut applied = Duration::ZERO;
+    for i in 0..s.reference_sessions.max(s.sessions) {
+        platform.set_slowdown(1.0).await?;
+        if i < s.reference_sessions {
+            let e = session(platform, s, &format!("reference session {}", i + 1)).await?;
+            reference.push((e, Utc::now()));
+        }
+        if i < s.sessions {
+            let e = session(platform, s, &format!("current session {}", i + 1)).await?;
+            current.push((e, Utc::now()));
+            let first = reference.first().map_or(e, |(r, _)| *r);
+            let add = *extra.get_or_insert(Duration::from_secs_f64((s.injected_factor - 1.0) * first.value));
+            applied = platform.add_latency(add).await?;
+            slowed.push(session(platform, s, &format!("slowed session {}", i + 1)).await?);
+        }
     }
     let base: Vec<Estimate> = reference.iter().map(|(e, _)| *e).collect();
     let ref_p95 = scenario::session_mean(&base)
         .ok_or_else(|| Error::Failed("the reference sessions have no positive P95".into()))?;
-    let extra = Duration::from_secs_f64((s.injected_factor - 1.0) * ref_p95.value);
-    let (mut current, mut slowed) = (Vec::new(), Vec::new());
-    let mut applied = Duration::ZERO;
-    for i in 0..s.sessions {
-        platform.set_slowdown(1.0).await?;
-        let e = session(platform, s, &format!("current session {}", i + 1)).await?;
-        current.push((e, Utc::now()));
-        applied = platform.add_latency(extra).await?;
-        let e = session(platform, s, &format!("slowed session {}", i + 1)).await?;
-        slowed.push(e);
-    }
     platform.set_slowdown(1.0).await?;
     let mean = |list: &[Estimate], what: &str| {
         scenario::session_mean(list).ok_or_else(|| Error::Failed(format!("the {what} sessions have no positive P95")))
