@@ -278,6 +278,10 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
         let origin = harness::target::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
+    if let Some(h) = history.as_ref().filter(|_| std::env::var_os("HARNESS_HISTORY").is_none_or(|v| v.is_empty())) {
+        // The regression procedure reads and extends the same store the run is appended to at its end.
+        std::env::set_var("HARNESS_HISTORY", h);
+    }
     let id = run::run_id_from_env();
     let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
     let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;

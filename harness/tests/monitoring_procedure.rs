@@ -39,6 +39,7 @@ fn history_with_baseline(dir: &std::path::Path) {
         ci_high: Some(31.0),
         direction: Direction::LowerIsBetter,
         environment: Fingerprint::current(),
+        scenario: None,
     };
     h.append(&[rec]).unwrap();
     named::save(&h, "main", 1, None).unwrap();
@@ -58,7 +59,7 @@ async fn a_platform_with_every_family_passes_every_monitoring_question() {
     ]
     .into();
     let set = monitoring::measure(&platform, &params, &run, "local").await.unwrap();
-    assert_eq!(value(&set, "build_missing"), (0.0, 4), "{:#?}", set.notes);
+    assert_eq!(value(&set, "build_missing"), (0.0, 5), "{:#?}", set.notes);
     assert_eq!(value(&set, "cold_warm_missing"), (0.0, 3), "{:#?}", set.notes);
     assert_eq!(value(&set, "scaling_missing"), (0.0, 4), "{:#?}", set.notes);
     assert_eq!(value(&set, "resource_missing"), (0.0, 2), "{:#?}", set.notes);
@@ -84,14 +85,15 @@ async fn missing_families_and_panels_without_data_are_counted_and_named() {
     for family in ["function_memory_used_bytes", "function_memory_limit_bytes"] {
         assert!(set.notes.iter().any(|n| n.starts_with(family) && n.contains("no data")), "{family}: {:#?}", set.notes);
     }
-    // Memory utilization reads the missing families; the baseline panel has no baseline pushed.
-    assert_eq!(value(&set, "dashboard_missing").0, 2.0, "{:#?}", set.notes);
-    assert!(set.notes.iter().any(|n| n.contains("Resource utilization: memory")), "{:#?}", set.notes);
+    // Memory utilization reads the missing families; with no saved baseline, the baseline panel shows
+    // this run's own warm P95 (said in a note) and has data.
+    assert_eq!(value(&set, "dashboard_missing").0, 1.0, "{:#?}", set.notes);
     assert!(
-        set.notes.iter().any(|n| n.contains("P95 against baseline") && n.contains("perf_baseline_p95_seconds")),
+        set.notes.iter().any(|n| n.contains("Resource utilization: memory") && n.contains("no data")),
         "{:#?}",
         set.notes
     );
+    assert!(set.notes.iter().any(|n| n.contains("baseline=\"in-run\"")), "{:#?}", set.notes);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,8 +21,9 @@ async fn an_injected_regression_is_detected_alerted_and_resolved() {
     let run = RunDir::open(tmp.path()).unwrap();
     let params: Params = [
         ("mode".to_string(), json!("lenient")),
-        ("noise_batches".to_string(), json!(6)),
-        ("batch_seconds".to_string(), json!(1)),
+        ("reference_sessions".to_string(), json!(6)),
+        ("sessions".to_string(), json!(2)),
+        ("session_seconds".to_string(), json!(1)),
         // Synthetic figures: a 2x slower variant is far beyond the seeded noise, whatever the seed.
         ("injected_factor".to_string(), json!(2.0)),
         ("alert_factor".to_string(), json!(1.5)),
@@ -49,7 +50,8 @@ async fn an_injected_regression_is_detected_alerted_and_resolved() {
         serde_json::from_str(&std::fs::read_to_string(run.path().join("raw/regression/platform.json")).unwrap())
             .unwrap();
     assert_eq!(raw["alert"]["factor"], 1.5);
-    assert_eq!(raw["injected"]["batches"].as_array().unwrap().len(), 6);
+    assert_eq!(raw["sessions"]["reference"].as_array().unwrap().len(), 6);
+    assert_eq!(raw["sessions"]["slowed"].as_array().unwrap().len(), 2);
 }
 
 /// The same path with production-like 15 s scrape and evaluation intervals (a figure for the report:
@@ -62,7 +64,7 @@ async fn alert_time_with_production_intervals() {
     let run = RunDir::open(tmp.path()).unwrap();
     let params: Params = [
         ("mode".to_string(), json!("lenient")),
-        ("batch_seconds".to_string(), json!(1)),
+        ("session_seconds".to_string(), json!(1)),
         ("injected_factor".to_string(), json!(2.0)),
         ("alert_factor".to_string(), json!(1.5)),
         ("scrape_interval_seconds".to_string(), json!(15)),

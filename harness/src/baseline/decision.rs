@@ -179,7 +179,13 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
         pct(hi),
         p_value,
         100.0 * rel(band),
-        if noise.runs == usize::MAX { "known noise".to_string() } else { format!("{} runs", noise.runs) },
+        match (noise.runs, noise.sigma > 0.0) {
+            (usize::MAX, _) => "known noise".to_string(),
+            (runs, true) => format!("{runs} runs"),
+            // Not a missing figure: the runs' spread was no wider than their own sampling intervals, so
+            // the decision rests on those intervals alone.
+            (runs, false) => format!("{runs} runs, whose spread is within their sampling error"),
+        },
         100.0 * rule.threshold,
         match verdict {
             Verdict::Regression => "regression",

@@ -1,7 +1,8 @@
 //! [`History`]: the run history, a directory of JSON lines (`history.jsonl`, one [`Record`] per check per
 //! run, with the environment fingerprint) that nightly CI keeps between runs. Appends hold a lock so that
 //! parallel test processes of one run do not interleave lines; reading keeps the last record of a
-//! (run, check) pair, so appending a run twice is harmless.
+//! (run, check) pair, so appending a run twice is harmless. Records of in-run scenario sessions (see
+//! [`super::scenario`]) carry a `scenario` tag so that nobody mistakes them for runs of the suite.
 
 use std::{
     collections::BTreeMap,
@@ -80,6 +81,10 @@ pub struct Record {
     pub direction: Direction,
     /// The environment it was measured in.
     pub environment: Fingerprint,
+    /// Set on a session the regression procedure measured as a step of its in-run scenario (not a run of
+    /// the suite): which run, step and session it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 impl Record {
@@ -101,6 +106,7 @@ impl Record {
             ci_high: m.and_then(|m| m.ci_high),
             direction: e.threshold.as_ref().map_or(Direction::None, |t| Direction::from_op(&t.op)),
             environment: info.environment.clone(),
+            scenario: None,
         }
     }
 
@@ -239,6 +245,7 @@ pub(crate) mod tests {
             ci_high: Some(value * 1.03),
             direction: Direction::LowerIsBetter,
             environment: Fingerprint::current(),
+            scenario: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Regression detection: the run [`History`] (JSON lines with the environment fingerprint), named
 //! [`Baseline`]s, the regression [`decide`]sion (threshold, significance and the environment's noise band),
 //! [`compare`] of a run with a baseline, [`Trend`]s with change points, and [`simulate`]d runs to judge the
-//! decision's detection and false-alarm rates.
+//! decision's detection and false-alarm rates; [`scenario`] records the in-run scenario sessions of the
+//! regression procedure.
 
 mod compare;
 mod decision;
@@ -9,6 +10,7 @@ mod error;
 mod history;
 pub mod named;
 mod noise;
+pub mod scenario;
 pub mod simulate;
 pub mod text;
 mod trend;

@@ -85,7 +85,7 @@ pub fn path(dir: &Path, name: &str) -> Result<PathBuf, Error> {
 /// Saves baseline `name` from the last `runs` runs of `history` that share the environment, profile and
 /// target of run `until` (default: the latest run), `until` included.
 pub fn save(history: &History, name: &str, runs: usize, until: Option<&str>) -> Result<Baseline, Error> {
-    let file = path(history.dir(), name)?;
+    path(history.dir(), name)?;
     let records = history.records()?;
     let ids = run_ids(&records);
     let reference = match until {
@@ -115,8 +115,18 @@ pub fn save(history: &History, name: &str, runs: usize, until: Option<&str>) -> 
         .take(runs.max(1))
         .rev()
         .collect();
+    let picked: Vec<&Record> = records.iter().filter(|r| chosen.contains(&r.run) && same(r)).collect();
+    let b = from_records(name, &picked, chosen)?;
+    write(history.dir(), &b)?;
+    Ok(b)
+}
+
+/// Baseline `name` from `records` (one environment, profile and target: those of the first record),
+/// the figures of runs `runs`.
+pub fn from_records(name: &str, records: &[&Record], runs: Vec<String>) -> Result<Baseline, Error> {
+    let first = records.first().ok_or_else(|| Error::Empty(format!("baseline `{name}`: no records to save")))?;
     let mut checks: BTreeMap<String, Entry> = BTreeMap::new();
-    for r in records.iter().filter(|r| chosen.contains(&r.run) && same(r) && r.has_figure()) {
+    for r in records.iter().filter(|r| runs.contains(&r.run) && r.has_figure()) {
         let e = checks.entry(r.check.clone()).or_insert_with(|| Entry {
             statistic: r.statistic.clone(),
             unit: r.unit.clone().unwrap_or_default(),
@@ -132,23 +142,28 @@ pub fn save(history: &History, name: &str, runs: usize, until: Option<&str>) -> 
         });
     }
     if checks.is_empty() {
-        return Err(Error::Empty(format!("runs {} hold no measured figure to save as a baseline", chosen.join(", "))));
+        return Err(Error::Empty(format!("runs {} hold no measured figure to save as a baseline", runs.join(", "))));
     }
-    let b = Baseline {
+    Ok(Baseline {
         name: name.into(),
         saved: Utc::now(),
         profile: first.profile.clone(),
         target: first.target.clone(),
         environment: first.environment.clone(),
-        runs: chosen,
+        runs,
         checks,
-    };
-    let dir = file.parent().expect("baselines dir");
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    })
+}
+
+/// Writes `b` under history directory `dir` (atomically: a reader sees the old file or the new one).
+pub fn write(dir: &Path, b: &Baseline) -> Result<PathBuf, Error> {
+    let file = path(dir, &b.name)?;
+    let parent = file.parent().expect("baselines dir");
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, serde_json::to_string_pretty(&b).expect("baseline serializes")).map_err(|e| Error::io(&tmp, e))?;
+    fs::write(&tmp, serde_json::to_string_pretty(b).expect("baseline serializes")).map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, &file).map_err(|e| Error::io(&file, e))?;
-    Ok(b)
+    Ok(file)
 }
 
 /// Loads baseline `name` from history directory `dir`.

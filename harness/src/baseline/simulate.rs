@@ -190,6 +190,39 @@ pub fn power(model: &NoiseModel, cfg: &PowerConfig, seed: u64) -> Power {
     p
 }
 
+/// The in-run design of the regression procedure: `reference` sessions of the unchanged function (noise
+/// band and baseline from them), then `sessions` sessions of the unchanged function and as many of one
+/// `1 + cfg.change` times slower, each summed up as the mean of its sessions' P95s and decided against the reference sessions with
+/// the pooled noise ([`super::scenario::pooled_noise`]). Sessions take `model.n` samples each and share
+/// one run level (one sitting).
+pub fn power_in_run(model: &NoiseModel, reference: usize, sessions: usize, cfg: &PowerConfig, seed: u64) -> Power {
+    let mut rng = Rng::new(seed);
+    let mut p = Power { trials: cfg.trials, detected: 0, false_alarms: 0, undecided: 0 };
+    let one = NoiseModel { batches: 1, sigma_run: 0.0, ..*model };
+    for _ in 0..cfg.trials {
+        let base: Vec<Estimate> = (0..reference).map(|_| one.estimate(1.0, cfg.percentile, &mut rng)).collect();
+        let Some(noise) = measure_noise(&base) else {
+            p.undecided += 1;
+            continue;
+        };
+        let noise = super::scenario::pooled_noise(&noise, base.len(), sessions);
+        let mut mean = |factor: f64| {
+            let s: Vec<Estimate> = (0..sessions).map(|_| one.estimate(factor, cfg.percentile, &mut rng)).collect();
+            super::scenario::session_mean(&s).expect("positive figures")
+        };
+        let same = mean(1.0);
+        let changed = mean(1.0 + cfg.change);
+        match (decide(&base, &same, &noise, &cfg.rule), decide(&base, &changed, &noise, &cfg.rule)) {
+            (Ok(a), Ok(b)) => {
+                p.false_alarms += usize::from(a.verdict == Verdict::Regression);
+                p.detected += usize::from(b.verdict == Verdict::Regression);
+            }
+            _ => p.undecided += 1,
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +253,13 @@ mod tests {
         assert_eq!(big.undecided, 0);
         let none = power(&model, &PowerConfig { trials: 40, change: 0.0, ..Default::default() }, 6);
         assert!(none.detected <= 2, "{none:?}");
+    }
+
+    #[test]
+    fn the_in_run_design_finds_a_doubling_and_leaves_no_change_alone() {
+        let model = NoiseModel { n: 150, ..NoiseModel::THIS_MACHINE };
+        let big = power_in_run(&model, 10, 4, &PowerConfig { trials: 30, change: 1.0, ..Default::default() }, 8);
+        assert_eq!((big.detected, big.undecided), (30, 0), "{big:?}");
+        assert!(big.false_alarms <= 2, "{big:?}");
     }
 }

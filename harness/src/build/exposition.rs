@@ -97,6 +97,10 @@ impl BuildMetrics {
             }
             m.counter("build_cache_misses_total", &labels, f64::from(reqs - hits.min(reqs)));
         }
+        // Every build of the run has ended when its metrics are recorded: none is in progress (the build
+        // procedure pushed the count while its concurrent batch ran).
+        m.types.insert("builds_in_progress".into(), "gauge");
+        m.samples.insert(key("builds_in_progress", &[("builder", builder)]), 0.0);
         for (dockerfile, ls) in layers {
             for (i, (instruction, size)) in ls.iter().enumerate() {
                 let idx = i.to_string();

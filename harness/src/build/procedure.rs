@@ -227,7 +227,7 @@ async fn measure_builds(
     for tag in kept.values() {
         s.discard(tag).await;
     }
-    let batch = concurrent_batch(cfg, s, &format!("{run}-{unique}")).await?;
+    let batch = concurrent_batch(cfg, s, &format!("{run}-{unique}"), gateway, run).await?;
 
     let mut o = Outcome { builds: s.builds.clone(), layers, tests, batch, ..Outcome::default() };
     o.recorded = Some(record(&o, gateway, run, raw).await?);
@@ -271,10 +271,19 @@ async fn run_tests(cfg: &Config, s: &Session, image: &str, raw: &Path) -> Result
 
 /// Triggers source-change builds of the optimized Dockerfile all at once, as many as asked and as the
 /// machine allows.
-async fn concurrent_batch(cfg: &Config, s: &mut Session, run: &str) -> Result<Batch, Error> {
+async fn concurrent_batch(
+    cfg: &Config,
+    s: &mut Session,
+    run: &str,
+    gateway: &Pushgateway,
+    group: &str,
+) -> Result<Batch, Error> {
     let (cores, available) = figures::machine();
     let allowed = figures::concurrency_bound(cores, available);
     let n = cfg.concurrent.unwrap_or(allowed).min(allowed);
+    // `builds_in_progress` while the batch runs; the run's full push that follows sets it back to 0.
+    let gauge = format!("# TYPE builds_in_progress gauge\nbuilds_in_progress{{builder=\"buildkit\"}} {n}\n");
+    gateway.push(JOB, &[("instance", group)], gauge).await?;
     let mut plans = Vec::new();
     for i in 0..n {
         plans.push(s.plan(

@@ -103,11 +103,11 @@ pub const CATALOG: &[MetricDef] = &[
     m!("monitoring", "alerts_missing", Count, Scalar, "required alert rules not loaded or unhealthy"),
     m!("monitoring", "cold_start_p95_deviation", Percent, Scalar, "Prometheus' cold start P95 vs the harness's, %"),
     // AC6: regression
-    m!("regression", "baseline", Bool, Scalar, "a baseline from the same environment exists and was read"),
+    m!("regression", "baseline", Bool, Scalar, "a baseline of this environment was read, or saved from this run's reference sessions"),
     m!("regression", "injected_detected", Bool, Scalar, "an injected 10% regression was detected and an unchanged run was not flagged"),
     m!("regression", "alert_time", Time, Scalar, "time from an injected regression to its alert reaching Alertmanager"),
-    m!("regression", "history_runs", Count, Scalar, "runs in the history store, this one included"),
-    m!("regression", "trend_checks", Count, Scalar, "checks with a trend over at least two runs"),
+    m!("regression", "history_runs", Count, Scalar, "entries read back from the history store: earlier runs and sessions, and this run's scenario sessions (or this run)"),
+    m!("regression", "trend_checks", Count, Scalar, "checks with a trend over at least two history entries"),
     m!("regression", "regressions", Count, Scalar, "checks that regressed against the baseline"),
     // Security
     m!("security", "unauthenticated_access", Count, Scalar, "performance-data endpoints that served without or with wrong credentials"),

@@ -2,8 +2,9 @@
 //! procedures. It starts the platform, lets Prometheus scrape its `/metrics` with the platform's bearer
 //! token, forces cold starts by changing the function's configuration (which retires its environments, as
 //! on Lambda) before each invoke, drives warm traffic through the Invoke API with the log tail, and deploys
-//! a slower variant by scaling the function's own `WORK_MS` / `INIT_DELAY_MS` through
-//! UpdateFunctionConfiguration (every change lands in the platform's audit log).
+//! a slower variant by scaling the function's own `WORK_MS` / `INIT_DELAY_MS`, or by adding whole
+//! milliseconds to a sleeping handler's `WORK_MS`, through UpdateFunctionConfiguration (every change lands
+//! in the platform's audit log).
 //!
 //! Builds: the platform runs none itself; [`Platform::build`] pushes the build metrics this run's `build`
 //! procedure measured (`raw/build/pushed.prom`), and says so when that procedure has not run.
@@ -214,6 +215,28 @@ impl Platform for LocalPlatform {
             return Ok(());
         }
         self.deploy(vars).await
+    }
+
+    async fn add_latency(&self, extra: Duration) -> Result<Duration, Error> {
+        let mut vars = self.original.clone();
+        let work: u64 = match vars.get("WORK_MS").map(|v| v.parse::<u64>()) {
+            Some(Ok(ms)) if vars.get("WORK_MODE").is_some_and(|m| m == "sleep") => ms,
+            _ => {
+                return Err(Error::Unavailable {
+                    what: format!("a variant of {} with added latency", self.function),
+                    detail: "its configuration has no WORK_MS with WORK_MODE=sleep (a handler time that adds up): \
+                             choose a function like fixture-rust-sleep"
+                        .into(),
+                })
+            }
+        };
+        // The fixture sleeps whole milliseconds: rounding up keeps the added latency at least what was asked.
+        let add = (extra.as_secs_f64() * 1000.0).ceil() as u64;
+        vars.insert("WORK_MS".into(), (work + add).to_string());
+        if vars != self.current() {
+            self.deploy(vars).await?;
+        }
+        Ok(Duration::from_millis(add))
     }
 }
 

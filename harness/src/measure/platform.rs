@@ -41,4 +41,17 @@ pub trait Platform: Sync {
             })
         }
     }
+
+    /// Deploys a variant of the function whose handler takes `extra` longer on every invocation; returns
+    /// the extra time actually configured (a platform may round it up to its granularity).
+    /// [`Platform::set_slowdown`] with 1.0 restores the original.
+    fn add_latency(&self, extra: Duration) -> impl Future<Output = Result<Duration, Error>> + Send {
+        let _ = extra;
+        async {
+            Err(Error::Unavailable {
+                what: "a variant with added latency".into(),
+                detail: "this platform cannot deploy one".into(),
+            })
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! the platform's metric families on a loopback `/metrics` behind a bearer token (a real hyper server that
 //! the real Prometheus scrapes), and produces cold starts, warm traffic and builds whose figures come from
 //! a seeded lognormal model, so that what Prometheus computes can be compared with exactly what was
-//! observed. `set_slowdown` scales the model, as deploying a slower variant would.
+//! observed. `set_slowdown` scales the model and `add_latency` shifts it, as deploying a slower variant would.
 
 #![allow(dead_code, reason = "each test binary uses part of the support module")]
 
@@ -68,6 +68,8 @@ impl Hist {
 struct State {
     rng: Rng,
     slowdown: f64,
+    /// Seconds added to every warm invocation (a handler that sleeps longer).
+    added: f64,
     cold: Hist,
     warm: Hist,
     ok: u64,
@@ -111,6 +113,7 @@ impl FakePlatform {
         let state = Arc::new(Mutex::new(State {
             rng: Rng::new(seed),
             slowdown: 1.0,
+            added: 0.0,
             cold: Hist::new(cold_bounds),
             warm: Hist::new(warm_bounds),
             ok: 0,
@@ -274,7 +277,7 @@ impl Platform for FakePlatform {
                 let mut s = self.state.lock().unwrap();
                 let level = (WARM_MEDIAN * s.slowdown).ln();
                 for _ in 0..per_tick {
-                    let v = (level + 0.25 * s.rng.normal()).exp();
+                    let v = (level + 0.25 * s.rng.normal()).exp() + s.added;
                     s.warm.observe(v);
                     s.ok += 1;
                     s.cpu_seconds += v * 0.5;
@@ -291,6 +294,8 @@ impl Platform for FakePlatform {
         for v in [12.0, 14.5, 25.0] {
             h.observe(v);
         }
+        let mut sizes = Hist::new(vec![1e6, 10e6, 100e6]);
+        sizes.observe(2.1e6);
         let none = Labels::new();
         let fams = vec![
             Family {
@@ -301,7 +306,12 @@ impl Platform for FakePlatform {
             },
             scalar("build_cache_hits_total", Kind::Counter, vec![(none.clone(), 8.0)]),
             scalar("build_cache_requests_total", Kind::Counter, vec![(none.clone(), 10.0)]),
-            scalar("image_size_bytes", Kind::Gauge, vec![(labels(&[("image", "hello:latest")]), 2.1e6)]),
+            Family {
+                name: "image_size_bytes".into(),
+                kind: Kind::Histogram,
+                help: Some("image size".into()),
+                samples: sizes.histogram(&labels(&[("dockerfile", "optimized")])).samples("image_size_bytes"),
+            },
             scalar("builds_in_progress", Kind::Gauge, vec![(none, 0.0)]),
         ];
         PushClient::new(pushgateway.clone())
@@ -311,7 +321,14 @@ impl Platform for FakePlatform {
     }
 
     async fn set_slowdown(&self, factor: f64) -> Result<(), measure::Error> {
-        self.state.lock().unwrap().slowdown = factor;
+        let mut s = self.state.lock().unwrap();
+        (s.slowdown, s.added) = (factor, 0.0);
         Ok(())
+    }
+
+    async fn add_latency(&self, extra: Duration) -> Result<Duration, measure::Error> {
+        let mut s = self.state.lock().unwrap();
+        (s.slowdown, s.added) = (1.0, extra.as_secs_f64());
+        Ok(extra)
     }
 }
