@@ -20,6 +20,10 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The regression checks read and extend a history store; the same default as `harness run`.
+    if std::env::var_os("HARNESS_HISTORY").is_none_or(|v| v.is_empty()) {
+        std::env::set_var("HARNESS_HISTORY", root.join("target/harness/history"));
+    }
     let name = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "sre-002".into());
     let profile = match Profile::load(&run::resolve_profile(&name, &root)) {
         Ok(p) => p,

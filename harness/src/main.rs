@@ -76,7 +76,8 @@ enum Command {
         /// Only checks whose id contains this text (several: comma-separated).
         #[arg(long)]
         only: Option<String>,
-        /// History directory to append this run's evidence to (nightly CI keeps it).
+        /// History directory to append this run's evidence to (nightly CI keeps it); the regression checks
+        /// read it and save the named baselines there [default: target/harness/history]
         #[arg(long, env = "HARNESS_HISTORY")]
         history: Option<PathBuf>,
     },
@@ -278,6 +279,7 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
         let origin = harness::target::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
+    let history = Some(history.unwrap_or_else(|| root().join("target/harness/history")));
     if let Some(h) = history.as_ref().filter(|_| std::env::var_os("HARNESS_HISTORY").is_none_or(|v| v.is_empty())) {
         // The regression procedure reads and extends the same store the run is appended to at its end.
         std::env::set_var("HARNESS_HISTORY", h);
