@@ -60,7 +60,6 @@ struct TargetArgs {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start-up; the target settings make Run the largest")]
 enum Command {
     /// Run the checks of a profile against a target; print the table and write report.json, report.md,
     /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.

@@ -286,6 +286,24 @@ impl Runner {
     }
 }
 
+
+/// The run id: `HARNESS_RUN_ID`, else nextest's `NEXTEST_RUN_ID` (so that every test process of one
+/// `cargo nextest run` shares a run), else a new one from the clock and the process id.
+pub fn run_id_from_env() -> String {
+    std::env::var("HARNESS_RUN_ID")
+        .or_else(|_| std::env::var("NEXTEST_RUN_ID"))
+        .unwrap_or_else(|_| format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), std::process::id()))
+}
+
+/// Resolves a profile given as a path or as a name under `fixtures/criteria/` of `root`.
+pub fn resolve_profile(name_or_path: &str, root: &Path) -> PathBuf {
+    let p = Path::new(name_or_path);
+    if p.extension().is_some() || p.components().count() > 1 {
+        return if p.is_absolute() || p.exists() { p.to_path_buf() } else { root.join(p) };
+    }
+    root.join("fixtures/criteria").join(format!("{name_or_path}.yaml"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,21 +347,4 @@ mod tests {
         drop(held);
         assert!(other.try_lock().is_ok());
     }
-}
-
-/// The run id: `HARNESS_RUN_ID`, else nextest's `NEXTEST_RUN_ID` (so that every test process of one
-/// `cargo nextest run` shares a run), else a new one from the clock and the process id.
-pub fn run_id_from_env() -> String {
-    std::env::var("HARNESS_RUN_ID")
-        .or_else(|_| std::env::var("NEXTEST_RUN_ID"))
-        .unwrap_or_else(|_| format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), std::process::id()))
-}
-
-/// Resolves a profile given as a path or as a name under `fixtures/criteria/` of `root`.
-pub fn resolve_profile(name_or_path: &str, root: &Path) -> PathBuf {
-    let p = Path::new(name_or_path);
-    if p.extension().is_some() || p.components().count() > 1 {
-        return if p.is_absolute() || p.exists() { p.to_path_buf() } else { root.join(p) };
-    }
-    root.join("fixtures/criteria").join(format!("{name_or_path}.yaml"))
 }
