@@ -45,7 +45,8 @@ fn main() -> ExitCode {
         return libtest_mimic::run(&args, trials).exit_code();
     }
     let id = run::run_id_from_env();
-    let out = std::env::var_os("HARNESS_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("target/harness").join(&id));
+    let out =
+        std::env::var_os("HARNESS_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("target/harness").join(&id));
     let runner = match RunDir::open(&out).and_then(|d| Runner::new(profile.clone(), target, d, &id)) {
         Ok(r) => r,
         Err(e) => {
@@ -59,7 +60,8 @@ fn main() -> ExitCode {
     match Report::from_run(&runner.dir, &profile) {
         Ok(mut report) => {
             if std::env::var_os("NEXTEST_RUN_ID").is_none() {
-                let seen: Vec<String> = runner.dir.evidence().map(|v| v.into_iter().map(|e| e.id).collect()).unwrap_or_default();
+                let seen: Vec<String> =
+                    runner.dir.evidence().map(|v| v.into_iter().map(|e| e.id).collect()).unwrap_or_default();
                 report.checks.retain(|e| seen.contains(&e.id));
                 print!("\n{}", table(&report));
             }
@@ -98,7 +100,11 @@ fn trials(profile: &Profile, target: &Target, runner: Option<&'static Runner>) -
             match skip {
                 Some(why) => {
                     if let Some(r) = runner {
-                        let _ = r.dir.write_evidence(&harness::evidence::Evidence::skipped(check, target.kind().name(), &why));
+                        let _ = r.dir.write_evidence(&harness::evidence::Evidence::skipped(
+                            check,
+                            target.kind().name(),
+                            &why,
+                        ));
                     }
                     trial.with_ignored_flag(true)
                 }

@@ -63,10 +63,7 @@ async fn warm(mode: ModeChoice, memory: u32, n: usize) -> Result<Value> {
     let (mut client, mut overhead, mut duration) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
         let o = c.invoke("f", &json!({}), true).await?;
-        ensure!(
-            o.status == 200 && o.function_error.is_none(),
-            "warm invoke failed: {o:?}"
-        );
+        ensure!(o.status == 200 && o.function_error.is_none(), "warm invoke failed: {o:?}");
         let r = o.report.context("REPORT line")?;
         client.push(ms(o.latency));
         duration.push(r.duration_ms);
@@ -74,23 +71,14 @@ async fn warm(mode: ModeChoice, memory: u32, n: usize) -> Result<Value> {
     }
     let id = p.run_id().to_string();
     p.shutdown().await;
-    ensure!(
-        leftovers(&id) == Default::default(),
-        "warm bench left environments"
-    );
-    Ok(
-        json!({"n": n, "client_p50_ms": pct(&client, 50.0), "report_duration_p50_ms": pct(&duration, 50.0),
-              "overhead_p50_ms": pct(&overhead, 50.0), "overhead_p95_ms": pct(&overhead, 95.0)}),
-    )
+    ensure!(leftovers(&id) == Default::default(), "warm bench left environments");
+    Ok(json!({"n": n, "client_p50_ms": pct(&client, 50.0), "report_duration_p50_ms": pct(&duration, 50.0),
+              "overhead_p50_ms": pct(&overhead, 50.0), "overhead_p95_ms": pct(&overhead, 95.0)}))
 }
 
 async fn warm_rie(n: usize) -> Result<Value> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let api = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let api = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut child = tokio::process::Command::new(fixtures::runtime_interface_emulator()?)
         .args([
             "--runtime-interface-emulator-address",
@@ -107,10 +95,7 @@ async fn warm_rie(n: usize) -> Result<Value> {
         .spawn()?;
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "RIE did not listen"
-        );
+        ensure!(start.elapsed() < Duration::from_secs(30), "RIE did not listen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let c = LambdaClient::new(format!("http://127.0.0.1:{port}"), "bench");
@@ -123,10 +108,7 @@ async fn warm_rie(n: usize) -> Result<Value> {
         ensure!(o.status == 200, "RIE invoke failed");
         client.push(ms(o.latency));
     }
-    if let Some(pid) = child
-        .id()
-        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
-    {
+    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
@@ -136,11 +118,7 @@ async fn warm_rie(n: usize) -> Result<Value> {
 /// Cold invocations (each after a configuration update retired the environment): client time and Init
 /// Duration.
 async fn cold(p: &Platform, c: &LambdaClient, i: usize) -> Result<(f64, f64)> {
-    c.update_configuration(
-        "f",
-        &json!({"Environment": {"Variables": {"ROUND": i.to_string()}}}),
-    )
-    .await?;
+    c.update_configuration("f", &json!({"Environment": {"Variables": {"ROUND": i.to_string()}}})).await?;
     // The retired environment's container is removed in the background; let the engine finish that first,
     // so the cold start is not measured against a concurrent removal.
     let start = Instant::now();
@@ -148,16 +126,8 @@ async fn cold(p: &Platform, c: &LambdaClient, i: usize) -> Result<(f64, f64)> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let o = c.invoke("f", &json!({}), true).await?;
-    ensure!(
-        o.status == 200 && o.json().is_some_and(|v| v["cold"] == json!(true)),
-        "not a cold start: {o:?}"
-    );
-    Ok((
-        ms(o.latency),
-        o.report
-            .and_then(|r| r.init_duration_ms)
-            .context("Init Duration")?,
-    ))
+    ensure!(o.status == 200 && o.json().is_some_and(|v| v["cold"] == json!(true)), "not a cold start: {o:?}");
+    Ok((ms(o.latency), o.report.and_then(|r| r.init_duration_ms).context("Init Duration")?))
 }
 
 async fn cold_process(n: usize) -> Result<Value> {
@@ -243,25 +213,14 @@ fn bare_docker_run(image: &str, memory_mb: u32, cpus: f64) -> Result<f64> {
             "--cpus",
             &format!("{cpus:.3}"),
         ])
-        .args([
-            "-e",
-            &format!("AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}"),
-            "-e",
-            "AWS_LAMBDA_FUNCTION_NAME=f",
-        ])
+        .args(["-e", &format!("AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}"), "-e", "AWS_LAMBDA_FUNCTION_NAME=f"])
         .args([
             "-e",
             &format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory_mb}"),
             "-e",
             "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
         ])
-        .args([
-            "-e",
-            "AWS_LAMBDA_LOG_STREAM_NAME=s",
-            "-e",
-            "AWS_LAMBDA_LOG_GROUP_NAME=g",
-            image,
-        ])
+        .args(["-e", "AWS_LAMBDA_LOG_STREAM_NAME=s", "-e", "AWS_LAMBDA_LOG_GROUP_NAME=g", image])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -273,11 +232,7 @@ fn bare_docker_run(image: &str, memory_mb: u32, cpus: f64) -> Result<f64> {
         String::from_utf8_lossy(&buf[..n]).starts_with("GET /2018-06-01/runtime/invocation/next"),
         "unexpected first request"
     );
-    let _ = Command::new("docker")
-        .args(["rm", "-f", &name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("docker").args(["rm", "-f", &name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     let _ = child.wait();
     Ok(elapsed)
 }
@@ -294,16 +249,11 @@ async fn cold_container(n: usize) -> Result<Value> {
         let (a, b) = cold(&p, &c, i).await?;
         platform_ms.push(a);
         init.push(b);
-        bare.push(tokio::task::block_in_place(|| {
-            bare_docker_run(&image, memory, 1.0)
-        })?);
+        bare.push(tokio::task::block_in_place(|| bare_docker_run(&image, memory, 1.0))?);
     }
     let id = p.run_id().to_string();
     p.shutdown().await;
-    ensure!(
-        leftovers(&id) == Default::default(),
-        "container cold bench left environments"
-    );
+    ensure!(leftovers(&id) == Default::default(), "container cold bench left environments");
     let (pm, bm) = (pct(&platform_ms, 50.0), pct(&bare, 50.0));
     Ok(
         json!({"n": n, "memory_mb": memory, "platform_cold_invoke_p50_ms": pm, "platform_init_duration_p50_ms": pct(&init, 50.0),
@@ -318,10 +268,7 @@ async fn scale(mode: ModeChoice, n: usize, memory: u32) -> Result<Value> {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let c = c.clone();
-        set.spawn(async move {
-            c.invoke("f", &json!({"work_ms": 2000, "work_mode": "sleep"}), false)
-                .await
-        });
+        set.spawn(async move { c.invoke("f", &json!({"work_ms": 2000, "work_mode": "sleep"}), false).await });
     }
     let mut peak_envs = 0;
     let mut errors = 0;
@@ -362,15 +309,9 @@ async fn main() -> Result<()> {
     let (nw, nc, ncc) = if quick { (100, 10, 5) } else { (500, 30, 15) };
     let mut out = serde_json::Map::new();
     eprintln!("warm invokes (process mode) ...");
-    out.insert(
-        "warm_process".into(),
-        warm(ModeChoice::Process, 128, nw).await?,
-    );
+    out.insert("warm_process".into(), warm(ModeChoice::Process, 128, nw).await?);
     eprintln!("warm invokes (container mode, 1769 MB = 1 vCPU) ...");
-    out.insert(
-        "warm_container".into(),
-        warm(ModeChoice::Container, 1769, nw).await?,
-    );
+    out.insert("warm_container".into(), warm(ModeChoice::Container, 1769, nw).await?);
     eprintln!("warm invokes under the RIE ...");
     out.insert("warm_rie".into(), warm_rie(nw).await?);
     eprintln!("process-mode cold starts ...");
@@ -378,15 +319,9 @@ async fn main() -> Result<()> {
     eprintln!("container-mode cold starts vs bare docker run ...");
     out.insert("cold_container".into(), cold_container(ncc).await?);
     eprintln!("200 concurrent environments, process mode ...");
-    out.insert(
-        "scale_process".into(),
-        scale(ModeChoice::Process, 200, 128).await?,
-    );
+    out.insert("scale_process".into(), scale(ModeChoice::Process, 200, 128).await?);
     eprintln!("50 concurrent environments, container mode ...");
-    out.insert(
-        "scale_container".into(),
-        scale(ModeChoice::Container, 50, 128).await?,
-    );
+    out.insert("scale_container".into(), scale(ModeChoice::Container, 50, 128).await?);
     for (key, mode) in [("fidelity_process", ModeChoice::Process), ("fidelity_container", ModeChoice::Container)] {
         eprintln!("{key}: INIT_DELAY_MS=300, WORK_MS=50 ...");
         out.insert(key.into(), fidelity(mode, if quick { 5 } else { 15 }).await?);
@@ -395,9 +330,6 @@ async fn main() -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&out)?);
     let dir = fixtures::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join("local_platform.json"),
-        serde_json::to_string_pretty(&out)?,
-    )?;
+    std::fs::write(dir.join("local_platform.json"), serde_json::to_string_pretty(&out)?)?;
     Ok(())
 }

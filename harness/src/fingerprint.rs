@@ -30,7 +30,9 @@ impl Fingerprint {
             .unwrap_or_else(|| "unknown".into());
         let memory_mib = read("/proc/meminfo")
             .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches(" kB").parse::<u64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            })
             .map_or(0, |kb| kb / 1024);
         Fingerprint {
             host: read("/proc/sys/kernel/hostname").trim().to_string(),

@@ -207,10 +207,15 @@ enum BaselineCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only, history } => cmd_run(&profile, &target, out, only.as_deref(), history),
+        Command::Run { profile, target, out, only, history } => {
+            cmd_run(&profile, &target, out, only.as_deref(), history)
+        }
         Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run } => cmd_report(&run),
         Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
@@ -286,8 +291,10 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     let id = run::run_id_from_env();
     let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
     let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;
-    let filters: Vec<&str> = only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-    let selected: Vec<_> = profile.checks.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.id.contains(f))).collect();
+    let filters: Vec<&str> =
+        only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let selected: Vec<_> =
+        profile.checks.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.id.contains(f))).collect();
     if selected.is_empty() {
         return Err(format!("--only {}: no check of profile {} matches", only.unwrap_or_default(), profile.name).into());
     }
@@ -295,7 +302,14 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     for (i, check) in selected.iter().enumerate() {
         checks.println(&format!("[{}/{}] {} ...", i + 1, selected.len(), check.id));
         let e = runner.run_check(check)?;
-        checks.println(&format!("[{}/{}] {} {}: {}", i + 1, selected.len(), check.id, e.status.name().to_uppercase(), e.reason));
+        checks.println(&format!(
+            "[{}/{}] {} {}: {}",
+            i + 1,
+            selected.len(),
+            check.id,
+            e.status.name().to_uppercase(),
+            e.reason
+        ));
         checks.inc();
     }
     checks.finish();
@@ -332,7 +346,8 @@ fn cmd_baseline(command: BaselineCommand) -> Res {
             let h = History::open(&history)?;
             let dir = RunDir::open(&run)?;
             let info = dir.info()?;
-            let current: Vec<baseline::Record> = dir.evidence()?.iter().map(|e| baseline::Record::from_evidence(e, &info)).collect();
+            let current: Vec<baseline::Record> =
+                dir.evidence()?.iter().map(|e| baseline::Record::from_evidence(e, &info)).collect();
             let b = match named::load(&history, &name) {
                 Err(e @ baseline::Error::NoBaseline { .. }) if mode == Mode::Lenient => {
                     println!("lenient: {e}; nothing compared");
@@ -341,21 +356,27 @@ fn cmd_baseline(command: BaselineCommand) -> Res {
                 other => other?,
             };
             let past: Vec<baseline::Record> = h.records()?.into_iter().filter(|r| r.run != info.id).collect();
-            let opts = baseline::Options { mode, threshold: threshold_pct / 100.0, confidence: 0.99, allow_other_environment };
+            let opts =
+                baseline::Options { mode, threshold: threshold_pct / 100.0, confidence: 0.99, allow_other_environment };
             let c = baseline::compare(&b, &current, &past, &opts)?;
             print!("{}", baseline::text::comparison(&c));
             Ok(if c.regressions().is_empty() && c.problems.is_empty() { OK } else { CHECKS_FAILED })
         }
         BaselineCommand::Trend { check, last, history } => {
             let records = History::open(&history)?.records()?;
-            let mut checks: Vec<&String> = records.iter().map(|r| &r.check).filter(|c| check.as_ref().is_none_or(|f| c.contains(f.as_str()))).collect();
+            let mut checks: Vec<&String> = records
+                .iter()
+                .map(|r| &r.check)
+                .filter(|c| check.as_ref().is_none_or(|f| c.contains(f.as_str())))
+                .collect();
             checks.sort();
             checks.dedup();
             let latest = records.last().map(|r| r.environment.comparable_key()).unwrap_or_default();
             let trends: Vec<baseline::Trend> = checks
                 .iter()
                 .map(|c| {
-                    let series: Vec<&baseline::Record> = records.iter().filter(|r| &&r.check == c && r.environment.comparable_key() == latest).collect();
+                    let series: Vec<&baseline::Record> =
+                        records.iter().filter(|r| &&r.check == c && r.environment.comparable_key() == latest).collect();
                     baseline::trend(c, &series, last, baseline::WINDOW, baseline::Z)
                 })
                 .collect();
@@ -402,7 +423,8 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
     let profile = load_profile(profile)?;
     let kind: TargetKind = target.parse()?;
     let target = Target::from_kind(kind);
-    let mut text = format!("{} ({}) on target {}: {} checks\n", profile.title, profile.name, kind, profile.checks.len());
+    let mut text =
+        format!("{} ({}) on target {}: {} checks\n", profile.title, profile.name, kind, profile.checks.len());
     for c in &profile.checks {
         let what = match &c.decision {
             Decision::Measured { measure, expect, .. } => format!("{measure} {expect}"),

@@ -186,7 +186,13 @@ impl PhaseState {
     }
 
     fn status_line(&self, now: Duration) -> String {
-        format!("{}: {} after {}{}", self.name, self.count(), fmt_elapsed(now.saturating_sub(self.started)), self.waiting(now))
+        format!(
+            "{}: {} after {}{}",
+            self.name,
+            self.count(),
+            fmt_elapsed(now.saturating_sub(self.started)),
+            self.waiting(now)
+        )
     }
 
     fn live_part(&self, now: Duration) -> String {
@@ -197,7 +203,13 @@ impl PhaseState {
             }
             _ => String::new(),
         };
-        format!("{} {}{bar} {}{}", self.name, self.count(), fmt_elapsed(now.saturating_sub(self.started)), self.waiting(now))
+        format!(
+            "{} {}{bar} {}{}",
+            self.name,
+            self.count(),
+            fmt_elapsed(now.saturating_sub(self.started)),
+            self.waiting(now)
+        )
     }
 }
 
@@ -293,7 +305,8 @@ impl Progress {
         self.with(|st, now| match mode {
             Mode::Live if !st.phases.is_empty() => st.draw_live(now),
             Mode::Lines { every } => {
-                let due: Vec<usize> = (0..st.phases.len()).filter(|i| now.saturating_sub(st.phases[*i].last_line) >= every).collect();
+                let due: Vec<usize> =
+                    (0..st.phases.len()).filter(|i| now.saturating_sub(st.phases[*i].last_line) >= every).collect();
                 for i in due {
                     let line = st.phases[i].status_line(now);
                     st.phases[i].last_line = now;
@@ -330,7 +343,8 @@ impl Progress {
                 return;
             }
             let extra = summary.map(|s| format!(": {s}")).unwrap_or_default();
-            let line = format!("{}: {verb} {} in {}{extra}", p.name, p.count(), fmt_elapsed(now.saturating_sub(p.started)));
+            let line =
+                format!("{}: {verb} {} in {}{extra}", p.name, p.count(), fmt_elapsed(now.saturating_sub(p.started)));
             st.clear_live();
             st.write_line(&line);
             if mode == Mode::Live {
@@ -476,9 +490,18 @@ mod tests {
         p.tick();
         ph.finish();
         let out = buf.text();
-        assert!(out.starts_with("load run 0/4 [--------------------] 0s\r\x1b[2Kload run 1/4 [#####---------------] 1s"), "{out:?}");
-        assert!(out.contains("\r\x1b[2Kload run 1/4 [#####---------------] 2s, waiting for scale-down (1s)"), "ticks redraw: {out:?}");
-        assert!(out.contains("\r\x1b[2Ka result line\nload run 1/4 [#####---------------] 1s, waiting for scale-down (0s)"), "{out:?}");
+        assert!(
+            out.starts_with("load run 0/4 [--------------------] 0s\r\x1b[2Kload run 1/4 [#####---------------] 1s"),
+            "{out:?}"
+        );
+        assert!(
+            out.contains("\r\x1b[2Kload run 1/4 [#####---------------] 2s, waiting for scale-down (1s)"),
+            "ticks redraw: {out:?}"
+        );
+        assert!(
+            out.contains("\r\x1b[2Ka result line\nload run 1/4 [#####---------------] 1s, waiting for scale-down (0s)"),
+            "{out:?}"
+        );
         assert!(out.ends_with("\r\x1b[2Kload run: finished 1/4 in 2s\n"), "{out:?}");
     }
 

@@ -125,7 +125,12 @@ impl RunDir {
     /// The measurement of `procedure` with `params` in this run: read if already taken, else taken now by
     /// `take` while holding the measurement lock (so measurements never overlap), and stored. A failure is
     /// stored too, so the checks of the run agree on it.
-    pub fn measurement<F>(&self, procedure: &str, params: &Params, take: F) -> Result<Result<MeasurementSet, measure::Error>, Error>
+    pub fn measurement<F>(
+        &self,
+        procedure: &str,
+        params: &Params,
+        take: F,
+    ) -> Result<Result<MeasurementSet, measure::Error>, Error>
     where
         F: FnOnce(&RunDir) -> Result<MeasurementSet, measure::Error>,
     {
@@ -285,7 +290,6 @@ impl Runner {
         Ok(evidence::decide(check, self.target.kind().name(), &set.finish()))
     }
 }
-
 
 /// The run id: `HARNESS_RUN_ID`, else nextest's `NEXTEST_RUN_ID` (so that every test process of one
 /// `cargo nextest run` shares a run), else a new one from the clock and the process id.

@@ -25,7 +25,8 @@ fn dead_kubeconfig(dir: &std::path::Path) -> (PathBuf, String) {
 async fn connecting_to_an_unreachable_cluster_names_context_and_server() {
     let tmp = tempfile::tempdir().unwrap();
     let (path, server) = dead_kubeconfig(tmp.path());
-    let err = knative::connect(&KnativeConfig { kubeconfig: Some(path), ..KnativeConfig::default() }).await.unwrap_err();
+    let err =
+        knative::connect(&KnativeConfig { kubeconfig: Some(path), ..KnativeConfig::default() }).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, knative::Error::Unreachable { .. }), "{err:?}");
     assert!(msg.contains("context `kind-perf-acceptance`") && msg.contains(&server), "{msg}");
@@ -48,7 +49,10 @@ fn harness_run_against_an_unreachable_cluster_exits_2_naming_the_context() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cluster unreachable") && stderr.contains("kind-perf-acceptance") && stderr.contains(&server), "{stderr}");
+    assert!(
+        stderr.contains("cluster unreachable") && stderr.contains("kind-perf-acceptance") && stderr.contains(&server),
+        "{stderr}"
+    );
     assert!(!tmp.path().join("run/evidence").exists(), "no check ran");
 
     let missing = tmp.path().join("nope.yaml");
@@ -68,11 +72,16 @@ fn harness_run_against_an_unreachable_cluster_exits_2_naming_the_context() {
 
 #[test]
 fn harness_list_shows_what_applies_on_knative() {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_harness")).args(["list", "--target", "knative", "--profile"]).arg(profile()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["list", "--target", "knative", "--profile"])
+        .arg(profile())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = |id: &str| text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} not listed:\n{text}")).to_string();
+    let line = |id: &str| {
+        text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} not listed:\n{text}")).to_string()
+    };
     assert!(line("AC2.cold_start_p95 ").ends_with("applies"));
     assert!(line("AC3.no_premature_scale_down ").ends_with("applies"));
     assert!(line("S4.no_over_allocation ").contains("skipped: the memory sweep applies to Lambda-style memory sizes"));

@@ -58,7 +58,8 @@ async fn scale_from_zero_is_timed_from_the_watch_streams() {
         one_cold_sample(&mut api, &mut routes, SEL, Duration::from_millis(1950)).await;
         let mut leaving = object("pod-ready");
         leaving["metadata"]["deletionTimestamp"] = json!("2026-11-20T10:22:31Z");
-        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15300", vec![leaving]), vec![], Duration::from_secs(5)).await;
+        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15300", vec![leaving]), vec![], Duration::from_secs(5))
+            .await;
         one_cold_sample(&mut api, &mut routes, SEL, Duration::from_millis(2500)).await;
     });
     let tmp = tempfile::tempdir().unwrap();
@@ -105,7 +106,8 @@ async fn min_scale_is_lowered_for_the_measurement_and_restored() {
         rolled["status"]["latestCreatedRevisionName"] = json!("fixture-rust-00002");
         rolled["status"]["latestReadyRevisionName"] = json!("fixture-rust-00002");
         let by_name = ("fieldSelector", "metadata.name=fixture-rust");
-        let events = vec![Timed { after: Duration::from_millis(3200), event: json!({"type": "MODIFIED", "object": rolled}) }];
+        let events =
+            vec![Timed { after: Duration::from_millis(3200), event: json!({"type": "MODIFIED", "object": rolled}) }];
         api.list_then_watch(
             SVC,
             by_name,
@@ -142,7 +144,8 @@ async fn a_pod_stuck_pending_times_out_naming_the_pod_its_conditions_and_events(
     let (fake, mut routes) = route();
     let scenario = tokio::spawn(async move {
         let hold = Duration::from_secs(120);
-        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15200", vec![]), stream("unschedulable-pods"), hold).await;
+        api.list_then_watch(PODS, SEL, list("PodList", "v1", "15200", vec![]), stream("unschedulable-pods"), hold)
+            .await;
         api.list_then_watch(
             DEPLOYMENTS,
             SEL,
@@ -152,9 +155,13 @@ async fn a_pod_stuck_pending_times_out_naming_the_pod_its_conditions_and_events(
         )
         .await;
         let (_path, never_answered) = routes.next().await;
-        api.expect("GET", "/api/v1/namespaces/default/events", &[("fieldSelector", &format!("involvedObject.name={POD}"))])
-            .await
-            .json(200, &object("events-failed-scheduling"));
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/default/events",
+            &[("fieldSelector", &format!("involvedObject.name={POD}"))],
+        )
+        .await
+        .json(200, &object("events-failed-scheduling"));
         drop(never_answered);
     });
     let rev = Revision::from_object(&serde_json::from_value(object("revision")).unwrap()).unwrap();
@@ -162,9 +169,14 @@ async fn a_pod_stuck_pending_times_out_naming_the_pod_its_conditions_and_events(
     scenario.await.unwrap();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     let msg = err.to_string();
-    for needle in
-        ["timed out after 30s", POD, "is Pending", "PodScheduled=False (Unschedulable", "1 Insufficient memory", "Warning FailedScheduling"]
-    {
+    for needle in [
+        "timed out after 30s",
+        POD,
+        "is Pending",
+        "PodScheduled=False (Unschedulable",
+        "1 Insufficient memory",
+        "Warning FailedScheduling",
+    ] {
         assert!(msg.contains(needle), "`{needle}` missing from: {msg}");
     }
 }

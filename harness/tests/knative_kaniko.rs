@@ -42,7 +42,10 @@ async fn a_lambda_function_rebuild_is_followed_to_its_figures() {
             .await
             .json(200, &object("service-parser"));
         let patch = api.expect("PATCH", &format!("{lambdas}/parser"), &[]).await;
-        assert_eq!(patch.body_json()["spec"]["source"]["inline"]["code"], json!(format!("{original}\n# perf-acceptance rebuild 1\n")));
+        assert_eq!(
+            patch.body_json()["spec"]["source"]["inline"]["code"],
+            json!(format!("{original}\n# perf-acceptance rebuild 1\n"))
+        );
         patch.json(200, &lambda);
         let by_name = ("fieldSelector", "metadata.name=parser");
         api.list_then_watch(
@@ -88,7 +91,9 @@ async fn a_lambda_function_rebuild_is_followed_to_its_figures() {
     scenario.await.unwrap();
 
     assert_eq!(set.metrics["duration"], Metric::samples(vec![42.0], "s"));
-    let Metric::Value { value, n, .. } = set.metrics["layer_cache_hit_rate"] else { panic!("{:?}", set.metrics["layer_cache_hit_rate"]) };
+    let Metric::Value { value, n, .. } = set.metrics["layer_cache_hit_rate"] else {
+        panic!("{:?}", set.metrics["layer_cache_hit_rate"])
+    };
     assert!((value - 200.0 / 3.0).abs() < 1e-9 && n == 3, "{value} {n}");
     assert_eq!(set.metrics["peak_memory"], Metric::value(1_153_434.0 * 1024.0, "B", 1));
     assert!(matches!(&set.metrics["concurrent_peak"], Metric::Missing { .. }));
@@ -101,14 +106,19 @@ async fn a_lambda_function_rebuild_is_followed_to_its_figures() {
 async fn a_plain_knative_service_has_no_kaniko_build() {
     let (cluster, mut api) = cluster();
     let scenario = tokio::spawn(async move {
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[]).await.json(200, &object("service"));
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[])
+            .await
+            .json(200, &object("service"));
     });
     let tmp = tempfile::tempdir().unwrap();
     let p: Params = serde_json::from_value(json!({"function": "fixture-rust"})).unwrap();
-    let err = knative::run("build", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(route().0)).await.unwrap_err();
+    let err =
+        knative::run("build", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(route().0)).await.unwrap_err();
     scenario.await.unwrap();
     assert!(
-        err.to_string().contains("plain Knative Service; Kaniko builds need the operator's LambdaFunction (lambda.knative.io/v1alpha1)"),
+        err.to_string().contains(
+            "plain Knative Service; Kaniko builds need the operator's LambdaFunction (lambda.knative.io/v1alpha1)"
+        ),
         "{err}"
     );
 }

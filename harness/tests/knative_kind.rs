@@ -62,7 +62,9 @@ async fn scale_from_zero_samples_come_from_new_pods() {
 #[tokio::test]
 #[ignore = "needs kind"]
 async fn resources_of_the_fixture_are_read_under_load() {
-    let set = measure("resources", json!({"function": "fixture-rust", "rate": 5, "duration_s": 40, "scope": "function"})).await;
+    let set =
+        measure("resources", json!({"function": "fixture-rust", "rate": 5, "duration_s": 40, "scope": "function"}))
+            .await;
     assert_eq!(set.metrics["limits_missing"], Metric::value(0.0, "", 1), "fixtures/knative/service.yaml sets limits");
     assert!(!samples(&set, "cpu_utilization").is_empty(), "metrics-server readings: {:?}", set.notes);
     assert!(matches!(set.metrics["starvation"], Metric::Value { .. }), "{:?}", set.metrics["starvation"]);
@@ -71,6 +73,7 @@ async fn resources_of_the_fixture_are_read_under_load() {
 #[tokio::test]
 #[ignore = "needs kind"]
 async fn a_spike_out_of_zero_is_scaled_for() {
-    let set = measure("scale_up", json!({"function": "fixture-rust", "spikes": 1, "concurrency": 30, "spike_s": 30})).await;
+    let set =
+        measure("scale_up", json!({"function": "fixture-rust", "spikes": 1, "concurrency": 30, "spike_s": 30})).await;
     assert_eq!(samples(&set, "latency").len(), 1, "{:?}", set.notes);
 }

@@ -16,7 +16,10 @@ const SEL: (&str, &str) = ("labelSelector", "serving.knative.dev/revision=fixtur
 async fn missing_limits_utilization_and_oom_kills_are_measured() {
     let (cluster, mut api) = cluster();
     let (fake, routes) = route();
-    let served = routes.serve(Duration::from_millis(100), r#"{"env_id":"fixture-rust-00001-deployment-7d9f8c6b5d-x2k4q","cold":false}"#);
+    let served = routes.serve(
+        Duration::from_millis(100),
+        r#"{"env_id":"fixture-rust-00001-deployment-7d9f8c6b5d-x2k4q","cold":false}"#,
+    );
     let scenario = tokio::spawn(async move {
         let svc = "/apis/serving.knative.dev/v1/namespaces/default/services";
         let rev = "/apis/serving.knative.dev/v1/namespaces/default/revisions";
@@ -41,8 +44,10 @@ async fn missing_limits_utilization_and_oom_kills_are_measured() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let dir = RunDir::open(tmp.path()).unwrap();
-    let p: Params =
-        serde_json::from_value(json!({"function": "fixture-rust", "rate": 2, "duration_s": 30, "metrics_interval_s": 15})).unwrap();
+    let p: Params = serde_json::from_value(
+        json!({"function": "fixture-rust", "rate": 2, "duration_s": 30, "metrics_interval_s": 15}),
+    )
+    .unwrap();
     let set = knative::run("resources", &p, &cluster, &dir, |_| Ok(fake.clone())).await.unwrap();
     scenario.await.unwrap();
     drop(fake);
@@ -50,7 +55,9 @@ async fn missing_limits_utilization_and_oom_kills_are_measured() {
 
     assert_eq!(set.metrics["limits_missing"], Metric::value(1.0, "", 2));
     assert!(
-        set.notes.iter().any(|n| n.contains("legacy-api (legacy-api-00003): no cpu limit, no memory limit, no memory request")),
+        set.notes
+            .iter()
+            .any(|n| n.contains("legacy-api (legacy-api-00003): no cpu limit, no memory limit, no memory request")),
         "{:?}",
         set.notes
     );
@@ -64,11 +71,16 @@ async fn missing_limits_utilization_and_oom_kills_are_measured() {
     assert!(cpu.iter().zip(want_cpu).all(|(a, b)| (a - b).abs() < 1e-6) && cpu.len() == 4, "{cpu:?}");
     let mut mem = values("memory_utilization");
     mem.sort_by(f64::total_cmp);
-    assert!(mem.iter().zip([64.0625, 64.0625, 68.75, 68.75]).all(|(a, b)| (a - b).abs() < 1e-9) && mem.len() == 4, "{mem:?}");
+    assert!(
+        mem.iter().zip([64.0625, 64.0625, 68.75, 68.75]).all(|(a, b)| (a - b).abs() < 1e-9) && mem.len() == 4,
+        "{mem:?}"
+    );
     assert_eq!(values("utilization").len(), 4);
     assert_eq!(set.metrics["starvation"], Metric::value(1.0, "", 60), "{:?}", set.notes);
     assert!(
-        set.notes.iter().any(|n| n.contains("OOM-killed [\"fixture-rust-00001-deployment-7d9f8c6b5d-m8wzp/user-container\"]")),
+        set.notes
+            .iter()
+            .any(|n| n.contains("OOM-killed [\"fixture-rust-00001-deployment-7d9f8c6b5d-m8wzp/user-container\"]")),
         "{:?}",
         set.notes
     );
@@ -84,17 +96,27 @@ async fn without_metrics_server_utilization_is_missing_with_the_reason() {
         let svc = "/apis/serving.knative.dev/v1/namespaces/default/services";
         api.expect("GET", &format!("{svc}/fixture-rust"), &[]).await.json(200, &object("service"));
         let rev = object("revision");
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[]).await.json(200, &rev);
-        api.expect("GET", "/api/v1/namespaces/default/pods", &[SEL]).await.json(200, &list("PodList", "v1", "1", vec![]));
-        api.expect("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", &[SEL]).await.not_found("pods.metrics.k8s.io", "");
-        api.expect("GET", "/api/v1/namespaces/default/pods", &[SEL]).await.json(200, &list("PodList", "v1", "2", vec![]));
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[])
+            .await
+            .json(200, &rev);
+        api.expect("GET", "/api/v1/namespaces/default/pods", &[SEL])
+            .await
+            .json(200, &list("PodList", "v1", "1", vec![]));
+        api.expect("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", &[SEL])
+            .await
+            .not_found("pods.metrics.k8s.io", "");
+        api.expect("GET", "/api/v1/namespaces/default/pods", &[SEL])
+            .await
+            .json(200, &list("PodList", "v1", "2", vec![]));
     });
     let tmp = tempfile::tempdir().unwrap();
     let p: Params = serde_json::from_value(
         json!({"function": "fixture-rust", "rate": 1, "duration_s": 5, "metrics_interval_s": 15, "scope": "function"}),
     )
     .unwrap();
-    let set = knative::run("resources", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(fake.clone())).await.unwrap();
+    let set = knative::run("resources", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(fake.clone()))
+        .await
+        .unwrap();
     scenario.await.unwrap();
     for m in ["cpu_utilization", "memory_utilization", "utilization"] {
         let Metric::Missing { reason } = &set.metrics[m] else { panic!("{m}: {:?}", set.metrics[m]) };

@@ -14,12 +14,19 @@ use serde_json::json;
 async fn premature_scale_down_inside_the_stable_window_is_detected() {
     let (cluster, mut api) = cluster();
     let (fake, routes) = route();
-    let served = routes.serve(Duration::from_millis(100), r#"{"env_id":"fixture-rust-00001-deployment-7d9f8c6b5d-x2k4q","cold":false}"#);
+    let served = routes.serve(
+        Duration::from_millis(100),
+        r#"{"env_id":"fixture-rust-00001-deployment-7d9f8c6b5d-x2k4q","cold":false}"#,
+    );
     let scenario = tokio::spawn(async move {
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[]).await.json(200, &object("service"));
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[])
+            .await
+            .json(200, &object("service"));
         let mut rev = object("revision");
         rev["metadata"]["annotations"]["autoscaling.knative.dev/window"] = json!("30s");
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[]).await.json(200, &rev);
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[])
+            .await
+            .json(200, &rev);
         let sel = ("labelSelector", "serving.knative.dev/revision=fixture-rust-00001");
         api.list_then_watch(
             "/apis/apps/v1/namespaces/default/deployments",
@@ -63,14 +70,20 @@ async fn a_gap_as_long_as_the_window_is_refused() {
     let (cluster, mut api) = cluster();
     let (fake, _routes) = route();
     let scenario = tokio::spawn(async move {
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[]).await.json(200, &object("service"));
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/services/fixture-rust", &[])
+            .await
+            .json(200, &object("service"));
         let mut rev = object("revision");
         rev["metadata"]["annotations"]["autoscaling.knative.dev/window"] = json!("30s");
-        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[]).await.json(200, &rev);
+        api.expect("GET", "/apis/serving.knative.dev/v1/namespaces/default/revisions/fixture-rust-00001", &[])
+            .await
+            .json(200, &rev);
     });
     let tmp = tempfile::tempdir().unwrap();
     let p: Params = serde_json::from_value(json!({"function": "fixture-rust", "gap_s": 30})).unwrap();
-    let err = knative::run("scale_down", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(fake.clone())).await.unwrap_err();
+    let err = knative::run("scale_down", &p, &cluster, &RunDir::open(tmp.path()).unwrap(), |_| Ok(fake.clone()))
+        .await
+        .unwrap_err();
     scenario.await.unwrap();
     let msg = err.to_string();
     assert!(msg.contains("`gap_s`") && msg.contains("stable window (30s)"), "{msg}");

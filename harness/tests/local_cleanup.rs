@@ -25,43 +25,26 @@ async fn cleanup_child() {
         return;
     };
     let (how, mode) = spec.split_once(',').expect("how,mode");
-    let mode = if mode == "container" {
-        ModeChoice::Container
-    } else {
-        ModeChoice::Process
-    };
+    let mode = if mode == "container" { ModeChoice::Container } else { ModeChoice::Process };
     let p = start(mode, vec![fixture("f", &[])]).await;
     let c = harness::target::lambda_client::LambdaClient::new(p.invoke_url(), "child");
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..3 {
         let c = c.clone();
-        set.spawn(async move {
-            c.invoke("f", &json!({"work_ms": 200, "work_mode": "sleep"}), false)
-                .await
-                .unwrap()
-        });
+        set.spawn(async move { c.invoke("f", &json!({"work_ms": 200, "work_mode": "sleep"}), false).await.unwrap() });
     }
     set.join_all().await;
     println!("RUN_ID={}", p.run_id());
     println!("ENVIRONMENTS={}", p.environments("f").len());
     if how == "panic" {
-        panic!(
-            "deliberate panic with {} live environments",
-            p.environments("f").len()
-        );
+        panic!("deliberate panic with {} live environments", p.environments("f").len());
     }
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
 
 fn spawn_child(how: &str, mode: &str) -> (std::process::Child, String, usize) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "cleanup_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--ignored", "--exact", "cleanup_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, format!("{how},{mode}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,16 +75,9 @@ fn a_panicking_run_removes_its_environments(#[case] mode: &str) {
     let (mut child, run, envs) = spawn_child("panic", mode);
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child test panicked");
-    assert_eq!(
-        envs, 3,
-        "the child had three live environments when it panicked"
-    );
+    assert_eq!(envs, 3, "the child had three live environments when it panicked");
     let left = leftovers(&run);
-    assert_eq!(
-        (left.containers, left.processes),
-        (0, 0),
-        "run {run} left {left:?} after a panic"
-    );
+    assert_eq!((left.containers, left.processes), (0, 0), "run {run} left {left:?} after a panic");
 }
 
 #[rstest]
@@ -114,19 +90,11 @@ async fn a_killed_run_is_swept_at_the_next_start(#[case] mode: &str) {
     let before = leftovers(&run);
     // A container's process is visible on the host too, so container mode counts each environment twice.
     let expected = if mode == "container" { (3, 3) } else { (0, 3) };
-    assert_eq!(
-        (before.containers, before.processes),
-        expected,
-        "three environments live before the kill"
-    );
+    assert_eq!((before.containers, before.processes), expected, "three environments live before the kill");
     child.kill().unwrap();
     child.wait().unwrap();
     let p = start(ModeChoice::Process, vec![fixture("f", &[])]).await;
     let left = leftovers(&run);
-    assert_eq!(
-        (left.containers, left.processes),
-        (0, 0),
-        "run {run} left {left:?} after the sweep"
-    );
+    assert_eq!((left.containers, left.processes), (0, 0), "run {run} left {left:?} after the sweep");
     local_support::shutdown_clean(p).await;
 }

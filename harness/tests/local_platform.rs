@@ -29,47 +29,22 @@ async fn cold_then_warm_in_the_same_environment(#[case] choice: ModeChoice, #[ca
     let first = c.invoke("f", &json!({"alloc_mb": 16}), true).await.unwrap();
     let second = c.invoke("f", &json!({}), true).await.unwrap();
     let (a, b) = (first.json().unwrap(), second.json().unwrap());
-    assert_eq!(
-        (first.status, a["cold"].clone(), a["invocations"].clone()),
-        (200, json!(true), json!(1))
-    );
-    assert_eq!(
-        (b["cold"].clone(), b["invocations"].clone()),
-        (json!(false), json!(2))
-    );
-    assert_eq!(
-        a["env_id"], b["env_id"],
-        "the warm invocation reused the environment"
-    );
-    let r1 = first
-        .report
-        .expect("REPORT in the tail of the cold invocation");
-    let r2 = second
-        .report
-        .expect("REPORT in the tail of the warm invocation");
+    assert_eq!((first.status, a["cold"].clone(), a["invocations"].clone()), (200, json!(true), json!(1)));
+    assert_eq!((b["cold"].clone(), b["invocations"].clone()), (json!(false), json!(2)));
+    assert_eq!(a["env_id"], b["env_id"], "the warm invocation reused the environment");
+    let r1 = first.report.expect("REPORT in the tail of the cold invocation");
+    let r2 = second.report.expect("REPORT in the tail of the warm invocation");
     // Present on the cold start; its size is not asserted: a fixture with no init work reaches the Runtime
     // API within about a millisecond of its start, which the container mode takes from the engine's
     // `State.StartedAt` (recorded just after the exec), so it can round to 0.
-    assert!(
-        r1.init_duration_ms.is_some_and(|d| d >= 0.0),
-        "cold start reports Init Duration: {r1:?}"
-    );
-    assert_eq!(
-        r2.init_duration_ms, None,
-        "warm invocation has no Init Duration"
-    );
+    assert!(r1.init_duration_ms.is_some_and(|d| d >= 0.0), "cold start reports Init Duration: {r1:?}");
+    assert_eq!(r2.init_duration_ms, None, "warm invocation has no Init Duration");
     assert_eq!(r1.memory_size_mb, 128);
-    assert!(
-        r1.max_memory_used_mb >= 16,
-        "16 MB allocated and touched shows in Max Memory Used: {r1:?}"
-    );
+    assert!(r1.max_memory_used_mb >= 16, "16 MB allocated and touched shows in Max Memory Used: {r1:?}");
     assert_eq!(r1.request_id, first.request_id.unwrap());
     let envs = p.environments("f");
     assert_eq!(envs.len(), 1);
-    assert_eq!(
-        (envs[0].state, envs[0].invocations, envs[0].cold),
-        (EnvState::Idle, 2, false)
-    );
+    assert_eq!((envs[0].state, envs[0].invocations, envs[0].cold), (EnvState::Idle, 2, false));
     shutdown_clean(p).await;
 }
 
@@ -82,35 +57,15 @@ async fn concurrent_requests_get_one_environment_each_and_reserved_concurrency_t
     let outs = concurrently(&c, "f", json!({"work_ms": 2000, "work_mode": "sleep"}), 6).await;
     let ok = outs.iter().filter(|o| o.status == 200).count();
     let throttled: Vec<_> = outs.iter().filter(|o| o.status == 429).collect();
-    assert_eq!(
-        (ok, throttled.len()),
-        (2, 4),
-        "reserved concurrency 2 of 6 concurrent requests"
-    );
-    assert!(throttled
-        .iter()
-        .all(|o| o.error_kind.as_deref() == Some("TooManyRequestsException")));
-    assert_eq!(
-        throttled[0].json().unwrap()["Reason"],
-        "ReservedFunctionConcurrentInvocationLimitExceeded"
-    );
-    let envs: std::collections::BTreeSet<_> = outs
-        .iter()
-        .filter_map(|o| o.json())
-        .filter_map(|v| v["env_id"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(
-        envs.len(),
-        2,
-        "two concurrent invocations ran in two environments"
-    );
+    assert_eq!((ok, throttled.len()), (2, 4), "reserved concurrency 2 of 6 concurrent requests");
+    assert!(throttled.iter().all(|o| o.error_kind.as_deref() == Some("TooManyRequestsException")));
+    assert_eq!(throttled[0].json().unwrap()["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded");
+    let envs: std::collections::BTreeSet<_> =
+        outs.iter().filter_map(|o| o.json()).filter_map(|v| v["env_id"].as_str().map(str::to_string)).collect();
+    assert_eq!(envs.len(), 2, "two concurrent invocations ran in two environments");
     let outs = concurrently(&c, "g", json!({"work_ms": 500, "work_mode": "sleep"}), 5).await;
     assert!(outs.iter().all(|o| o.status == 200));
-    assert_eq!(
-        p.environments("g").len(),
-        5,
-        "five concurrent invocations, five environments"
-    );
+    assert_eq!(p.environments("g").len(), 5, "five concurrent invocations, five environments");
     shutdown_clean(p).await;
 }
 
@@ -133,35 +88,26 @@ async fn concurrently(
 async fn configuration_update_forces_a_cold_start_and_is_audited() {
     let p = start(ModeChoice::Process, vec![fixture("f", &[])]).await;
     let c = client(&p);
-    let before = c
-        .invoke("f", &json!({}), true)
+    let before = c.invoke("f", &json!({}), true).await.unwrap().json().unwrap();
+    let cfg = c
+        .update_configuration(
+            "f",
+            &json!({"MemorySize": 256, "Timeout": 5, "Environment": {"Variables": {"WORK_MS": "1"}}}),
+        )
         .await
-        .unwrap()
-        .json()
         .unwrap();
-    let cfg = c.update_configuration("f", &json!({"MemorySize": 256, "Timeout": 5, "Environment": {"Variables": {"WORK_MS": "1"}}})).await.unwrap();
     assert_eq!(
-        (
-            cfg["MemorySize"].clone(),
-            cfg["Timeout"].clone(),
-            cfg["LastUpdateStatus"].clone()
-        ),
+        (cfg["MemorySize"].clone(), cfg["Timeout"].clone(), cfg["LastUpdateStatus"].clone()),
         (json!(256), json!(5), json!("Successful"))
     );
     let after = c.invoke("f", &json!({}), true).await.unwrap();
     let a = after.json().unwrap();
-    assert_ne!(
-        a["env_id"], before["env_id"],
-        "a new environment after the update"
-    );
+    assert_ne!(a["env_id"], before["env_id"], "a new environment after the update");
     assert_eq!(a["cold"], json!(true));
     let r = after.report.unwrap();
     assert!(r.init_duration_ms.is_some());
     assert_eq!(r.memory_size_mb, 256);
-    assert_eq!(
-        c.get_configuration("f").await.unwrap()["MemorySize"],
-        json!(256)
-    );
+    assert_eq!(c.get_configuration("f").await.unwrap()["MemorySize"], json!(256));
     c.put_concurrency("f", 3).await.unwrap();
     assert_eq!(c.get_concurrency("f").await.unwrap(), Some(3));
     c.delete_concurrency("f").await.unwrap();
@@ -171,10 +117,7 @@ async fn configuration_update_forces_a_cold_start_and_is_audited() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let fields: Vec<_> = lines
-        .iter()
-        .map(|l| l["field"].as_str().unwrap().to_string())
-        .collect();
+    let fields: Vec<_> = lines.iter().map(|l| l["field"].as_str().unwrap().to_string()).collect();
     assert_eq!(
         fields,
         [
@@ -185,18 +128,9 @@ async fn configuration_update_forces_a_cold_start_and_is_audited() {
             "ReservedConcurrentExecutions"
         ]
     );
-    assert_eq!(
-        (lines[0]["from"].clone(), lines[0]["to"].clone()),
-        (json!(128), json!(256))
-    );
-    assert!(lines
-        .iter()
-        .all(|l| l["key"] == "AKIDLOCALTEST" && l["function"] == "f"));
-    assert_eq!(
-        lines[2]["to"],
-        json!(["WORK_MS"]),
-        "variable names are audited, not their values"
-    );
+    assert_eq!((lines[0]["from"].clone(), lines[0]["to"].clone()), (json!(128), json!(256)));
+    assert!(lines.iter().all(|l| l["key"] == "AKIDLOCALTEST" && l["function"] == "f"));
+    assert_eq!(lines[2]["to"], json!(["WORK_MS"]), "variable names are audited, not their values");
     shutdown_clean(p).await;
 }
 
@@ -216,63 +150,29 @@ async fn errors_have_aws_shapes() {
     .await;
     let c = client(&p);
     let e = c.invoke("nope", &json!({}), false).await.unwrap();
-    assert_eq!(
-        (e.status, e.error_kind.as_deref()),
-        (404, Some("ResourceNotFoundException"))
-    );
-    assert!(e.json().unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .contains("Function not found"));
-    let e = c
-        .invoke_raw("f", bytes::Bytes::from_static(b"{not json"), false)
-        .await
-        .unwrap();
-    assert_eq!(
-        (e.status, e.error_kind.as_deref()),
-        (400, Some("InvalidRequestContentException"))
-    );
+    assert_eq!((e.status, e.error_kind.as_deref()), (404, Some("ResourceNotFoundException")));
+    assert!(e.json().unwrap()["message"].as_str().unwrap().contains("Function not found"));
+    let e = c.invoke_raw("f", bytes::Bytes::from_static(b"{not json"), false).await.unwrap();
+    assert_eq!((e.status, e.error_kind.as_deref()), (400, Some("InvalidRequestContentException")));
 
     let handled = c.invoke("f", &json!({"fail": true}), true).await.unwrap();
-    assert_eq!(
-        (handled.status, handled.function_error.as_deref()),
-        (200, Some("Unhandled"))
-    );
+    assert_eq!((handled.status, handled.function_error.as_deref()), (200, Some("Unhandled")));
     assert_eq!(handled.json().unwrap()["errorType"], "FixtureError");
-    let env_after_error = c
-        .invoke("f", &json!({}), false)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(
-        env_after_error["cold"],
-        json!(false),
-        "a returned error keeps the environment"
-    );
+    let env_after_error = c.invoke("f", &json!({}), false).await.unwrap().json().unwrap();
+    assert_eq!(env_after_error["cold"], json!(false), "a returned error keeps the environment");
 
     let crash = c.invoke("f", &json!({"crash": true}), true).await.unwrap();
     assert_eq!(crash.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(crash.json().unwrap()["errorType"], "Runtime.ExitError");
-    assert!(crash.json().unwrap()["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("exit status 3"));
+    assert!(crash.json().unwrap()["errorMessage"].as_str().unwrap().contains("exit status 3"));
     assert_eq!(
-        c.invoke("f", &json!({}), false)
-            .await
-            .unwrap()
-            .json()
-            .unwrap()["cold"],
+        c.invoke("f", &json!({}), false).await.unwrap().json().unwrap()["cold"],
         json!(true),
         "a crash retires the environment"
     );
 
     let ie = c.invoke("initexit", &json!({}), true).await.unwrap();
-    assert_eq!(
-        (ie.status, ie.function_error.as_deref()),
-        (200, Some("Unhandled"))
-    );
+    assert_eq!((ie.status, ie.function_error.as_deref()), (200, Some("Unhandled")));
     assert_eq!(ie.json().unwrap()["errorType"], "Runtime.ExitError");
     assert!(ie.report.as_ref().unwrap().error_type.as_deref() == Some("Runtime.ExitError"));
     let ir = c.invoke("initreport", &json!({}), true).await.unwrap();
@@ -280,29 +180,13 @@ async fn errors_have_aws_shapes() {
     assert_eq!(ir.json().unwrap()["errorType"], "FixtureInitError");
     assert!(p.environments("initexit").is_empty() && p.environments("initreport").is_empty());
 
-    let t = c
-        .invoke(
-            "slow",
-            &json!({"work_ms": 30000, "work_mode": "sleep"}),
-            true,
-        )
-        .await
-        .unwrap();
+    let t = c.invoke("slow", &json!({"work_ms": 30000, "work_mode": "sleep"}), true).await.unwrap();
     assert_eq!(t.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(t.json().unwrap()["errorType"], "Sandbox.Timedout");
-    assert!(t.json().unwrap()["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("Task timed out after 1.00 seconds"));
+    assert!(t.json().unwrap()["errorMessage"].as_str().unwrap().contains("Task timed out after 1.00 seconds"));
     assert_eq!(t.report.unwrap().status.as_deref(), Some("timeout"));
-    assert!(
-        t.latency < Duration::from_secs(25),
-        "the invocation was cut at the timeout, not after the handler's 30 s"
-    );
-    assert!(
-        p.environments("slow").is_empty(),
-        "a timed-out environment is retired"
-    );
+    assert!(t.latency < Duration::from_secs(25), "the invocation was cut at the timeout, not after the handler's 30 s");
+    assert!(p.environments("slow").is_empty(), "a timed-out environment is retired");
     shutdown_clean(p).await;
 }
 
@@ -315,17 +199,9 @@ async fn idle_environments_retire_and_provisioned_ones_stay_warm() {
     prov.idle_timeout_s = 0.3;
     let p = start(ModeChoice::Process, vec![idle, prov]).await;
     let c = client(&p);
-    wait_until(
-        "2 provisioned environments idle",
-        Duration::from_secs(30),
-        || {
-            p.environments("prov")
-                .iter()
-                .filter(|e| e.state == EnvState::Idle && e.provisioned)
-                .count()
-                == 2
-        },
-    )
+    wait_until("2 provisioned environments idle", Duration::from_secs(30), || {
+        p.environments("prov").iter().filter(|e| e.state == EnvState::Idle && e.provisioned).count() == 2
+    })
     .await;
     let r = c.invoke("prov", &json!({}), true).await.unwrap();
     assert_eq!(
@@ -335,18 +211,9 @@ async fn idle_environments_retire_and_provisioned_ones_stay_warm() {
     );
     c.invoke("idle", &json!({}), false).await.unwrap();
     assert_eq!(p.environments("idle").len(), 1);
-    wait_until(
-        "the idle environment to retire",
-        Duration::from_secs(30),
-        || p.environments("idle").is_empty(),
-    )
-    .await;
+    wait_until("the idle environment to retire", Duration::from_secs(30), || p.environments("idle").is_empty()).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        p.environments("prov").len(),
-        2,
-        "provisioned environments outlive the idle timeout"
-    );
+    assert_eq!(p.environments("prov").len(), 2, "provisioned environments outlive the idle timeout");
     shutdown_clean(p).await;
 }
 
@@ -360,26 +227,14 @@ async fn front_door_needs_the_key_throttles_and_serves_https() {
     let http = reqwest_like::Client::new(None);
     let (s, _) = http.get(&format!("{}/f", p.front_door_http()), None).await;
     assert_eq!(s, 403, "no API key");
-    let (s, body) = http
-        .get(
-            &format!("{}/f?work_ms=1", p.front_door_http()),
-            Some(p.api_key()),
-        )
-        .await;
+    let (s, body) = http.get(&format!("{}/f?work_ms=1", p.front_door_http()), Some(p.api_key())).await;
     assert_eq!(s, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        (v["work_ms"].clone(), v["cold"].clone()),
-        (json!(1), json!(true))
-    );
+    assert_eq!((v["work_ms"].clone(), v["cold"].clone()), (json!(1), json!(true)));
     let https = reqwest_like::Client::new(Some(p.ca_pem()));
-    let (s, body) = https
-        .get(&format!("{}/f", p.front_door_https()), Some(p.api_key()))
-        .await;
+    let (s, body) = https.get(&format!("{}/f", p.front_door_https()), Some(p.api_key())).await;
     assert_eq!(s, 200, "HTTPS with the run's CA: {body}");
-    let (s, _) = http
-        .get(&format!("{}/f", p.front_door_http()), Some(p.api_key()))
-        .await;
+    let (s, _) = http.get(&format!("{}/f", p.front_door_http()), Some(p.api_key())).await;
     assert_eq!(s, 429, "burst of 2 used up at 0.01 req/s");
 
     let (s, _) = http.get(&p.metrics_url(), None).await;
@@ -395,10 +250,7 @@ async fn front_door_needs_the_key_throttles_and_serves_https() {
         "api_gateway_requests_total{stage=\"local\",status=\"429\"}",
         "function_max_memory_used_bytes{function=\"f\"}",
     ] {
-        assert!(
-            text.contains(needle) || label_permuted(&text, needle),
-            "missing `{needle}` in\n{text}"
-        );
+        assert!(text.contains(needle) || label_permuted(&text, needle), "missing `{needle}` in\n{text}");
     }
     shutdown_clean(p).await;
 }
@@ -419,9 +271,7 @@ fn label_permuted(text: &str, needle: &str) -> bool {
         let Some((ls, v)) = r.split_once('}') else {
             return false;
         };
-        n == name
-            && ls.split(',').collect::<std::collections::BTreeSet<_>>() == want
-            && v.starts_with(value)
+        n == name && ls.split(',').collect::<std::collections::BTreeSet<_>>() == want && v.starts_with(value)
     })
 }
 
@@ -430,10 +280,7 @@ async fn missing_engine_is_a_clear_error_and_auto_falls_back_to_processes() {
     let mut cfg = PlatformConfig::new(vec![fixture("f", &[])]);
     cfg.mode = ModeChoice::Container;
     cfg.docker_socket = Some("/nonexistent/perf-acceptance/docker.sock".into());
-    let e = harness::local::Platform::start(cfg.clone())
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = harness::local::Platform::start(cfg.clone()).await.unwrap_err().to_string();
     assert!(
         e.contains("/nonexistent/perf-acceptance/docker.sock")
             && e.contains("apt-get install docker.io")
@@ -443,19 +290,8 @@ async fn missing_engine_is_a_clear_error_and_auto_falls_back_to_processes() {
     cfg.mode = ModeChoice::Auto;
     let p = harness::local::Platform::start(cfg).await.unwrap();
     assert_eq!(p.mode(), Mode::Process);
-    assert!(
-        p.mode_reason().contains("no Docker engine"),
-        "{}",
-        p.mode_reason()
-    );
-    assert_eq!(
-        client(&p)
-            .invoke("f", &json!({}), false)
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    assert!(p.mode_reason().contains("no Docker engine"), "{}", p.mode_reason());
+    assert_eq!(client(&p).invoke("f", &json!({}), false).await.unwrap().status, 200);
     shutdown_clean(p).await;
 }
 
@@ -463,23 +299,12 @@ async fn missing_engine_is_a_clear_error_and_auto_falls_back_to_processes() {
 async fn functions_file_errors_are_located() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("functions.yaml");
-    std::fs::write(
-        &path,
-        "functions:\n  - name: f\n    fixture: rust\n    memory_mb: 100000\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "functions:\n  - name: f\n    fixture: rust\n    memory_mb: 100000\n").unwrap();
     let e = PlatformConfig::from_file(&path).unwrap_err().to_string();
-    assert!(
-        e.starts_with(&format!("{}:2:", path.display())) && e.contains("memory_mb"),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("{}:2:", path.display())) && e.contains("memory_mb"), "{e}");
     let default = harness::target::local::default_functions_file();
     let cfg = PlatformConfig::from_file(&default).unwrap();
-    assert!(
-        cfg.functions.iter().any(|f| f.name == "fixture-rust"),
-        "{} defines fixture-rust",
-        default.display()
-    );
+    assert!(cfg.functions.iter().any(|f| f.name == "fixture-rust"), "{} defines fixture-rust", default.display());
 }
 
 /// A minimal HTTP(S) GET client for the front door tests (hyper + rustls, trusting only the run's CA).
@@ -499,9 +324,7 @@ mod reqwest_like {
             let tls = ca_pem.map(|pem| {
                 let mut roots = rustls::RootCertStore::empty();
                 let der = pem_to_der(pem);
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(der))
-                    .unwrap();
+                roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
                 let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
                 Arc::new(
                     rustls::ClientConfig::builder_with_provider(provider)
@@ -515,44 +338,32 @@ mod reqwest_like {
         }
 
         pub async fn get(&self, url: &str, api_key: Option<&str>) -> (u16, String) {
-            self.send(url, api_key.map(|k| ("x-api-key", k.to_string())))
-                .await
+            self.send(url, api_key.map(|k| ("x-api-key", k.to_string()))).await
         }
 
         pub async fn get_bearer(&self, url: &str, token: &str) -> (u16, String) {
-            self.send(url, Some(("authorization", format!("Bearer {token}"))))
-                .await
+            self.send(url, Some(("authorization", format!("Bearer {token}")))).await
         }
 
         async fn send(&self, url: &str, header: Option<(&str, String)>) -> (u16, String) {
             let uri: hyper::Uri = url.parse().unwrap();
             let host = uri.host().unwrap().to_string();
             let port = uri.port_u16().unwrap();
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .unwrap();
-            let mut req =
-                hyper::Request::get(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-                    .header("host", format!("{host}:{port}"));
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.unwrap();
+            let mut req = hyper::Request::get(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+                .header("host", format!("{host}:{port}"));
             if let Some((k, v)) = header {
                 req = req.header(k, v);
             }
             let req = req.body(Empty::<Bytes>::new()).unwrap();
             let resp = if let Some(tls) = &self.tls {
                 let name = rustls::pki_types::ServerName::try_from(host.clone()).unwrap();
-                let stream = tokio_rustls::TlsConnector::from(tls.clone())
-                    .connect(name, tcp)
-                    .await
-                    .unwrap();
-                let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
+                let stream = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await.unwrap();
+                let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
                 tokio::spawn(conn);
                 s.send_request(req).await.unwrap()
             } else {
-                let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                    .await
-                    .unwrap();
+                let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
                 tokio::spawn(conn);
                 s.send_request(req).await.unwrap()
             };
@@ -565,9 +376,7 @@ mod reqwest_like {
     fn pem_to_der(pem: &str) -> Vec<u8> {
         use base64::Engine as _;
         let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
     }
 }
 
@@ -595,18 +404,9 @@ async fn serve_local_prints_endpoints_serves_and_cleans_up_on_sigterm() {
             break;
         }
     }
-    assert!(
-        !run_id.is_empty() && invoke.starts_with("http://127.0.0.1:"),
-        "serve-local printed its endpoints"
-    );
-    let out = LambdaClient::new(&invoke, "cli")
-        .invoke("fixture-rust", &json!({}), true)
-        .await
-        .unwrap();
-    assert_eq!(
-        (out.status, out.json().unwrap()["cold"].clone()),
-        (200, json!(true))
-    );
+    assert!(!run_id.is_empty() && invoke.starts_with("http://127.0.0.1:"), "serve-local printed its endpoints");
+    let out = LambdaClient::new(&invoke, "cli").invoke("fixture-rust", &json!({}), true).await.unwrap();
+    assert_eq!((out.status, out.json().unwrap()["cold"].clone()), (200, json!(true)));
     assert_eq!(harness::local::leftovers(&run_id).processes, 1);
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
@@ -615,11 +415,7 @@ async fn serve_local_prints_endpoints_serves_and_cleans_up_on_sigterm() {
     .unwrap();
     assert!(child.wait().unwrap().success());
     let left = harness::local::leftovers(&run_id);
-    assert_eq!(
-        (left.containers, left.processes),
-        (0, 0),
-        "serve-local left {left:?}"
-    );
+    assert_eq!((left.containers, left.processes), (0, 0), "serve-local left {left:?}");
 }
 
 #[tokio::test]
@@ -628,41 +424,18 @@ async fn a_caller_that_goes_away_mid_invocation_leaves_the_environment_reusable(
     let c = client(&p);
     let call = {
         let c = c.clone();
-        tokio::spawn(async move {
-            c.invoke("f", &json!({"work_ms": 500, "work_mode": "sleep"}), false)
-                .await
-        })
+        tokio::spawn(async move { c.invoke("f", &json!({"work_ms": 500, "work_mode": "sleep"}), false).await })
     };
-    wait_until(
-        "the invocation to be in flight",
-        Duration::from_secs(30),
-        || {
-            p.environments("f")
-                .iter()
-                .any(|e| e.state == EnvState::Busy)
-        },
-    )
+    wait_until("the invocation to be in flight", Duration::from_secs(30), || {
+        p.environments("f").iter().any(|e| e.state == EnvState::Busy)
+    })
     .await;
     call.abort();
-    wait_until(
-        "the environment to finish the abandoned invocation",
-        Duration::from_secs(30),
-        || {
-            p.environments("f")
-                .iter()
-                .all(|e| e.state == EnvState::Idle && e.invocations == 1)
-        },
-    )
+    wait_until("the environment to finish the abandoned invocation", Duration::from_secs(30), || {
+        p.environments("f").iter().all(|e| e.state == EnvState::Idle && e.invocations == 1)
+    })
     .await;
-    let next = c
-        .invoke("f", &json!({}), false)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(
-        (next["cold"].clone(), next["invocations"].clone()),
-        (json!(false), json!(2))
-    );
+    let next = c.invoke("f", &json!({}), false).await.unwrap().json().unwrap();
+    assert_eq!((next["cold"].clone(), next["invocations"].clone()), (json!(false), json!(2)));
     shutdown_clean(p).await;
 }

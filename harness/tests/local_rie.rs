@@ -24,16 +24,11 @@ use local_support::{fixture, shutdown_clean, start};
 use serde_json::{json, Value};
 
 fn rie_binary() -> PathBuf {
-    fixtures::runtime_interface_emulator()
-        .expect("the RIE (python3 and PyPI are needed once to fetch it)")
+    fixtures::runtime_interface_emulator().expect("the RIE (python3 and PyPI are needed once to fetch it)")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One RIE process running the fixture; stopped (with its runtime) on drop.
@@ -51,28 +46,17 @@ impl Rie {
         let port = free_port();
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(rie_binary());
-        cmd.args([
-            "--runtime-interface-emulator-address",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--runtime-api-address",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .arg(fixtures::build_rust_fixture().unwrap())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "f")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out);
+        cmd.args(["--runtime-interface-emulator-address", &format!("127.0.0.1:{port}")])
+            .args(["--runtime-api-address", &format!("127.0.0.1:{}", free_port())])
+            .arg(fixtures::build_rust_fixture().unwrap())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "f")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
         let child = cmd.spawn().unwrap();
-        let rie = Rie {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
+        let rie = Rie { child, port, log, _dir: dir };
         local_support::wait_until("the RIE to listen", Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         })
@@ -164,44 +148,21 @@ async fn local_platform_agrees_with_the_runtime_interface_emulator() {
     let rie = Rie::start(&[]).await;
     let ask = json!({"work_ms": 1, "response_bytes": 10, "alloc_mb": 1});
     let (r_cold, r_warm) = (rie.invoke(&ask).await, rie.invoke(&ask).await);
-    let (l_cold, l_warm) = (
-        local.invoke("f", &ask, true).await.unwrap(),
-        local.invoke("f", &ask, true).await.unwrap(),
-    );
+    let (l_cold, l_warm) = (local.invoke("f", &ask, true).await.unwrap(), local.invoke("f", &ask, true).await.unwrap());
     for (r, l) in [(&r_cold, &l_cold), (&r_warm, &l_warm)] {
         assert_eq!((r.status, l.status), (200, 200));
-        assert_eq!(
-            stable(&r.json().unwrap()),
-            stable(&l.json().unwrap()),
-            "same payload under the RIE and locally"
-        );
+        assert_eq!(stable(&r.json().unwrap()), stable(&l.json().unwrap()), "same payload under the RIE and locally");
     }
     assert_eq!(r_cold.json().unwrap()["cold"], json!(true));
     assert_eq!(r_warm.json().unwrap()["cold"], json!(false));
     let rie_reports = rie.reports();
-    assert_eq!(
-        rie_reports.len(),
-        2,
-        "the RIE wrote one REPORT per invocation: {rie_reports:?}"
-    );
+    assert_eq!(rie_reports.len(), 2, "the RIE wrote one REPORT per invocation: {rie_reports:?}");
     let local_reports: Vec<String> = [&l_cold, &l_warm]
         .iter()
-        .map(|o| {
-            o.log_tail
-                .as_deref()
-                .unwrap()
-                .lines()
-                .find(|l| l.starts_with("REPORT "))
-                .unwrap()
-                .to_string()
-        })
+        .map(|o| o.log_tail.as_deref().unwrap().lines().find(|l| l.starts_with("REPORT ")).unwrap().to_string())
         .collect();
     for (r, l) in rie_reports.iter().zip(&local_reports) {
-        assert_eq!(
-            field_names(r),
-            field_names(l),
-            "REPORT fields\n RIE:   {r}\n local: {l}"
-        );
+        assert_eq!(field_names(r), field_names(l), "REPORT fields\n RIE:   {r}\n local: {l}");
         let (rp, lp) = (ReportLine::parse(r).unwrap(), ReportLine::parse(l).unwrap());
         assert_eq!(rp.memory_size_mb, lp.memory_size_mb);
         assert_eq!(rp.init_duration_ms.is_some(), lp.init_duration_ms.is_some());
@@ -217,48 +178,24 @@ async fn local_platform_agrees_with_the_runtime_interface_emulator() {
 
     // A returned (handled) error: same error document.
     let r = rie.invoke(&json!({"fail": true})).await;
-    let l = local
-        .invoke("f", &json!({"fail": true}), false)
-        .await
-        .unwrap();
+    let l = local.invoke("f", &json!({"fail": true}), false).await.unwrap();
     let ids = |o: &InvokeOutput, env: &Value| {
-        vec![
-            o.request_id.clone().unwrap_or_default(),
-            env.as_str().unwrap_or_default().to_string(),
-        ]
+        vec![o.request_id.clone().unwrap_or_default(), env.as_str().unwrap_or_default().to_string()]
     };
-    let (r_env, l_env) = (
-        r_cold.json().unwrap()["env_id"].clone(),
-        l_cold.json().unwrap()["env_id"].clone(),
-    );
+    let (r_env, l_env) = (r_cold.json().unwrap()["env_id"].clone(), l_cold.json().unwrap()["env_id"].clone());
     let (ri, li) = (ids(&r, &r_env), ids(&l, &l_env));
     assert_eq!(
-        masked(
-            &r.json().unwrap(),
-            &ri.iter().map(String::as_str).collect::<Vec<_>>()
-        ),
-        masked(
-            &l.json().unwrap(),
-            &li.iter().map(String::as_str).collect::<Vec<_>>()
-        )
+        masked(&r.json().unwrap(), &ri.iter().map(String::as_str).collect::<Vec<_>>()),
+        masked(&l.json().unwrap(), &li.iter().map(String::as_str).collect::<Vec<_>>())
     );
-    assert_eq!(
-        (r.status, l.status, l.function_error.as_deref()),
-        (200, 200, Some("Unhandled"))
-    );
+    assert_eq!((r.status, l.status, l.function_error.as_deref()), (200, 200, Some("Unhandled")));
 
     // A crash during an invocation: same Runtime.ExitError document.
     let r = rie.invoke(&json!({"crash": true})).await;
-    let l = local
-        .invoke("f", &json!({"crash": true}), false)
-        .await
-        .unwrap();
+    let l = local.invoke("f", &json!({"crash": true}), false).await.unwrap();
     let mask_rid = |v: Value| {
         let msg = v["errorMessage"].as_str().unwrap_or_default().to_string();
-        let rest = msg
-            .split_once(" Error: ")
-            .map(|(_, r)| r.to_string())
-            .unwrap_or(msg);
+        let rest = msg.split_once(" Error: ").map(|(_, r)| r.to_string()).unwrap_or(msg);
         json!({"errorType": v["errorType"], "error": rest})
     };
     assert_eq!(mask_rid(r.json().unwrap()), mask_rid(l.json().unwrap()));
@@ -270,12 +207,7 @@ async fn local_platform_agrees_with_the_runtime_interface_emulator() {
         l.function_error
     );
     let again_r = rie.invoke(&json!({})).await.json().unwrap();
-    let again_l = local
-        .invoke("f", &json!({}), false)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let again_l = local.invoke("f", &json!({}), false).await.unwrap().json().unwrap();
     assert_eq!(
         (again_r["cold"].clone(), again_l["cold"].clone()),
         (json!(true), json!(true)),
@@ -298,19 +230,8 @@ async fn local_platform_agrees_with_the_runtime_interface_emulator() {
     let l = local.invoke("initexit", &json!({}), false).await.unwrap();
     assert!(r.status >= 500);
     let cause = "Runtime exited with error: exit status 2";
-    assert!(
-        rie.log().contains(cause),
-        "RIE log names the exit: {}",
-        rie.log()
-    );
-    assert!(
-        l.json().unwrap()["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains(cause),
-        "{:?}",
-        l.json()
-    );
+    assert!(rie.log().contains(cause), "RIE log names the exit: {}", rie.log());
+    assert!(l.json().unwrap()["errorMessage"].as_str().unwrap().contains(cause), "{:?}", l.json());
     assert_eq!(l.json().unwrap()["errorType"], "Runtime.ExitError");
     drop(rie);
     shutdown_clean(p).await;

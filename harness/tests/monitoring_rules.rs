@@ -94,7 +94,9 @@ fn the_dashboard_has_the_seed_panels_and_reads_only_known_metrics() {
         .chain(SCALING)
         .chain(RESOURCE)
         .flat_map(|f| match f.kind {
-            Kind::Histogram => ["_bucket", "_count", "_sum"].iter().map(|s| format!("{}{s}", f.name)).collect::<Vec<_>>(),
+            Kind::Histogram => {
+                ["_bucket", "_count", "_sum"].iter().map(|s| format!("{}{s}", f.name)).collect::<Vec<_>>()
+            }
             Kind::Sampled => vec![f.name.to_string()],
         })
         .collect();
@@ -103,11 +105,7 @@ fn the_dashboard_has_the_seed_panels_and_reads_only_known_metrics() {
     for q in &d.queries {
         for name in metric_names(&q.promql("1m", "1h")) {
             let recorded = rules_text.contains(&format!("record: {name}\n"));
-            assert!(
-                known.contains(&name) || recorded,
-                "panel `{}` reads `{name}`, which nothing produces",
-                q.panel
-            );
+            assert!(known.contains(&name) || recorded, "panel `{}` reads `{name}`, which nothing produces", q.panel);
         }
     }
 }

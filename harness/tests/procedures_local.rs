@@ -94,13 +94,19 @@ fn warm_samples_posing_as_cold_are_rejected_and_too_few_samples_fail() {
     assert_eq!(e.status, Status::Failed, "{}", e.reason);
     assert!(e.reason.contains("too few samples"), "{}", e.reason);
     assert!(e.notes.iter().any(|n| n.contains("1 cold starts") && n.contains("rejected")), "{:#?}", e.notes);
-    assert!(e.notes.iter().any(|n| n.contains("served an earlier invocation") || n.contains("cold: Some(false)")), "{:#?}", e.notes);
+    assert!(
+        e.notes.iter().any(|n| n.contains("served an earlier invocation") || n.contains("cold: Some(false)")),
+        "{:#?}",
+        e.notes
+    );
 }
 
 #[test]
 fn a_slowed_init_fails_ac2_while_the_fast_fixture_passes() {
     let tmp = tempfile::tempdir().unwrap();
-    let check = |id: &str, m: &str| format!("  - {{ id: {id}, ac: AC2, title: t, measure: {m}, expect: \"p95 < 1s\", min_samples: 3 }}\n");
+    let check = |id: &str, m: &str| {
+        format!("  - {{ id: {id}, ac: AC2, title: t, measure: {m}, expect: \"p95 < 1s\", min_samples: 3 }}\n")
+    };
     let p = profile(
         tmp.path(),
         "  cold_start: { function: fast, samples: 3 }",
@@ -159,7 +165,17 @@ fn sweep_recommendations_and_helpers() {
 fn sre_002_runtime_checks_are_decided_on_the_local_target() {
     let tmp = tempfile::tempdir().unwrap();
     let p = Profile::load(&workspace_root().join("fixtures/criteria/sre-002.yaml")).unwrap();
-    let runtime = ["cold_start", "image", "warm_start", "scale_up", "scale_down", "concurrency", "resources", "memory_sweep", "high_load"];
+    let runtime = [
+        "cold_start",
+        "image",
+        "warm_start",
+        "scale_up",
+        "scale_down",
+        "concurrency",
+        "resources",
+        "memory_sweep",
+        "high_load",
+    ];
     let checks: Vec<_> = p
         .checks
         .iter()

@@ -35,9 +35,7 @@ fn load(name: &str) -> Profile {
 
 /// The ticket text with markdown emphasis removed, so `- **Test Pass Rate**: 100%` reads as its words.
 fn sre002_source() -> String {
-    std::fs::read_to_string(criteria_dir().join("sources/sre-002.md"))
-        .expect("sources/sre-002.md")
-        .replace("**", "")
+    std::fs::read_to_string(criteria_dir().join("sources/sre-002.md")).expect("sources/sre-002.md").replace("**", "")
 }
 
 fn count_by_group(p: &Profile) -> BTreeMap<&str, usize> {
@@ -50,12 +48,7 @@ fn count_by_group(p: &Profile) -> BTreeMap<&str, usize> {
 
 fn measured(c: &Check) -> (&str, &Expectation, u32) {
     match &c.decision {
-        Decision::Measured {
-            measure,
-            expect,
-            min_samples,
-            ..
-        } => (measure, expect, *min_samples),
+        Decision::Measured { measure, expect, min_samples, .. } => (measure, expect, *min_samples),
         Decision::Manual { .. } => panic!("{} is manual", c.id),
     }
 }
@@ -63,40 +56,18 @@ fn measured(c: &Check) -> (&str, &Expectation, u32) {
 #[test]
 fn every_profile_loads_with_unique_ids() {
     let paths = profile_paths();
-    let names: Vec<String> = paths
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    for expected in [
-        "sre-002",
-        "knative-lambda-operator",
-        "lambda-container-api",
-        "securebase",
-        "lambda-monitoring",
-    ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "fixtures/criteria/{expected}.yaml is missing (found {names:?})"
-        );
+    let names: Vec<String> = paths.iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    for expected in ["sre-002", "knative-lambda-operator", "lambda-container-api", "securebase", "lambda-monitoring"] {
+        assert!(names.iter().any(|n| n == expected), "fixtures/criteria/{expected}.yaml is missing (found {names:?})");
     }
     for path in &paths {
         let p = Profile::load(path).unwrap_or_else(|e| panic!("{e}"));
         let stem = path.file_stem().unwrap().to_string_lossy();
-        assert_eq!(
-            p.name,
-            stem,
-            "{}: `profile:` must match the file name",
-            path.display()
-        );
+        assert_eq!(p.name, stem, "{}: `profile:` must match the file name", path.display());
         assert!(!p.checks.is_empty(), "{}: no checks", path.display());
         let mut ids = BTreeSet::new();
         for c in &p.checks {
-            assert!(
-                ids.insert(c.id.as_str()),
-                "{}: duplicate id {}",
-                path.display(),
-                c.id
-            );
+            assert!(ids.insert(c.id.as_str()), "{}: duplicate id {}", path.display(), c.id);
             assert!(
                 !c.title.trim().is_empty() && !c.ac.trim().is_empty(),
                 "{}: {} lacks title or ac",
@@ -111,20 +82,9 @@ fn every_profile_loads_with_unique_ids() {
                 c.ac
             );
             if let Some(t) = &c.targets {
-                assert!(
-                    !t.is_empty(),
-                    "{}: {} restricted to no target at all",
-                    path.display(),
-                    c.id
-                );
+                assert!(!t.is_empty(), "{}: {} restricted to no target at all", path.display(), c.id);
             }
-            if let Decision::Measured {
-                measure,
-                expect,
-                min_samples,
-                ..
-            } = &c.decision
-            {
+            if let Decision::Measured { measure, expect, min_samples, .. } = &c.decision {
                 let def = catalog::lookup(measure).expect("the loader validated it");
                 if def.shape == Shape::Distribution && expect.statistic != Statistic::Value {
                     assert!(
@@ -206,9 +166,7 @@ fn sre002_every_ticket_item_is_a_check_title() {
         } else if let Some(m) = line.strip_prefix("- ").filter(|_| group == "SM") {
             Some(m)
         } else if group.starts_with('S') && group != "SM" && group != "SEC" {
-            line.split_once(". ")
-                .map(|(_, step)| step)
-                .filter(|s| s.starts_with("Verify "))
+            line.split_once(". ").map(|(_, step)| step).filter(|s| s.starts_with("Verify "))
         } else {
             None
         };
@@ -219,16 +177,9 @@ fn sre002_every_ticket_item_is_a_check_title() {
             }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "ticket items without a check titled by them:\n{}",
-        missing.join("\n")
-    );
+    assert!(missing.is_empty(), "ticket items without a check titled by them:\n{}", missing.join("\n"));
     // The parse found the ticket's items; the two scenario steps that are not "Verify ..." are S4.6, S6.1.
-    let mut expected: BTreeMap<String, usize> = SRE002_GROUPS
-        .iter()
-        .map(|(g, n)| (g.to_string(), *n))
-        .collect();
+    let mut expected: BTreeMap<String, usize> = SRE002_GROUPS.iter().map(|(g, n)| (g.to_string(), *n)).collect();
     *expected.get_mut("S4").unwrap() -= 1;
     *expected.get_mut("S6").unwrap() -= 1;
     assert_eq!(per_group, expected);
@@ -241,24 +192,15 @@ fn sre002_titles_are_the_tickets_words() {
     let p = load("sre-002");
     let source = sre002_source();
     for c in &p.checks {
-        assert!(
-            source.contains(&c.title),
-            "{}: title `{}` is not in the ticket",
-            c.id,
-            c.title
-        );
+        assert!(source.contains(&c.title), "{}: title `{}` is not in the ticket", c.id, c.title);
     }
 }
 
 #[test]
 fn sre002_manual_checks_are_exactly_the_undecidable_bullets() {
     let p = load("sre-002");
-    let manual: BTreeSet<&str> = p
-        .checks
-        .iter()
-        .filter(|c| matches!(c.decision, Decision::Manual { .. }))
-        .map(|c| c.title.as_str())
-        .collect();
+    let manual: BTreeSet<&str> =
+        p.checks.iter().filter(|c| matches!(c.decision, Decision::Manual { .. })).map(|c| c.title.as_str()).collect();
     let expected: BTreeSet<&str> = [
         "Security review required before performance optimizations",
         "Threat model updated if performance changes affect security posture",
@@ -266,11 +208,7 @@ fn sre002_manual_checks_are_exactly_the_undecidable_bullets() {
     ]
     .into();
     assert_eq!(manual, expected);
-    for c in p
-        .checks
-        .iter()
-        .filter(|c| matches!(c.decision, Decision::Manual { .. }))
-    {
+    for c in p.checks.iter().filter(|c| matches!(c.decision, Decision::Manual { .. })) {
         assert_eq!(c.ac, "SEC", "{}", c.id);
     }
 }
@@ -281,68 +219,24 @@ fn sre002_thresholds_are_the_tickets_numbers() {
     let p = load("sre-002");
     let table: &[(&str, &str, &str)] = &[
         ("AC1.build_time_reduction", "build.time_reduction", ">= 20%"),
-        (
-            "AC2.cold_start_p95",
-            "cold_start.client_latency",
-            "p95 < 1s",
-        ),
+        ("AC2.cold_start_p95", "cold_start.client_latency", "p95 < 1s"),
         ("AC2.image_size", "image.size", "< 500MB"),
-        (
-            "AC2.warm_start_p95",
-            "warm_start.client_latency",
-            "p95 < 100ms",
-        ),
+        ("AC2.warm_start_p95", "warm_start.client_latency", "p95 < 100ms"),
         ("AC3.scale_up_p95", "scale_up.latency", "p95 < 5s"),
-        (
-            "AC4.utilization_average",
-            "resources.utilization",
-            "mean > 70%",
-        ),
-        (
-            "AC6.regression_detection",
-            "regression.injected_detected",
-            "== true",
-        ),
-        (
-            "S1.build_time_reduced_20pct",
-            "build.time_reduction",
-            ">= 20%",
-        ),
+        ("AC4.utilization_average", "resources.utilization", "mean > 70%"),
+        ("AC6.regression_detection", "regression.injected_detected", "== true"),
+        ("S1.build_time_reduced_20pct", "build.time_reduction", ">= 20%"),
         ("S2.image_size_under_500mb", "image.size", "< 500MB"),
-        (
-            "S4.utilization_over_70pct",
-            "resources.utilization",
-            "mean > 70%",
-        ),
-        (
-            "S6.load_delivered",
-            "high_load.delivered_rate",
-            ">= 1000 req/s",
-        ),
+        ("S4.utilization_over_70pct", "resources.utilization", "mean > 70%"),
+        ("S6.load_delivered", "high_load.delivered_rate", ">= 1000 req/s"),
         ("SM.build_time_reduction", "build.time_reduction", "> 20%"),
         ("SM.cold_start_p95", "cold_start.client_latency", "p95 < 1s"),
-        (
-            "SM.warm_start_p95",
-            "warm_start.client_latency",
-            "p95 < 100ms",
-        ),
+        ("SM.warm_start_p95", "warm_start.client_latency", "p95 < 100ms"),
         ("SM.scale_up_p95", "scale_up.latency", "p95 < 5s"),
-        (
-            "SM.resource_utilization",
-            "resources.utilization",
-            "mean > 70%",
-        ),
-        (
-            "SM.regression_alert_time",
-            "regression.alert_time",
-            "< 5min",
-        ),
+        ("SM.resource_utilization", "resources.utilization", "mean > 70%"),
+        ("SM.regression_alert_time", "regression.alert_time", "< 5min"),
         ("SM.test_pass_rate", "run.pass_rate", "== 100%"),
-        (
-            "SM.system_availability",
-            "high_load.availability",
-            "> 99.5%",
-        ),
+        ("SM.system_availability", "high_load.availability", "> 99.5%"),
         ("SEC.tls_overhead", "security.tls_overhead", "< 5%"),
     ];
     for (id, measure, expect) in table {
@@ -352,9 +246,7 @@ fn sre002_thresholds_are_the_tickets_numbers() {
         assert_eq!(*e, expect.parse::<Expectation>().unwrap(), "{id}");
     }
     let c = p.check("AC6.regression_detection").unwrap();
-    let Decision::Measured { params, .. } = &c.decision else {
-        unreachable!()
-    };
+    let Decision::Measured { params, .. } = &c.decision else { unreachable!() };
     assert_eq!(params["threshold_pct"], serde_json::json!(10));
 }
 

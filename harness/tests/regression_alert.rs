@@ -72,7 +72,11 @@ async fn alert_time_with_production_intervals() {
     ]
     .into();
     let set = regression::measure(&platform, &params, &run, "local").await.unwrap();
-    let note = set.notes.iter().find(|n| n.starts_with("PerformanceRegression:")).unwrap_or_else(|| panic!("{:#?}", set.notes));
+    let note = set
+        .notes
+        .iter()
+        .find(|n| n.starts_with("PerformanceRegression:"))
+        .unwrap_or_else(|| panic!("{:#?}", set.notes));
     assert!(matches!(set.metrics["alert_time"], Metric::Value { .. }));
     eprintln!("alert path, 15 s intervals: {note}");
 }

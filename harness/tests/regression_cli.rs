@@ -29,7 +29,13 @@ fn run_dir(root: &Path, id: &str, value: f64) -> std::path::PathBuf {
         status: Status::Passed,
         reason: String::new(),
         statistic: Some("p95".into()),
-        measured: Some(Measured { value, unit: "ms".into(), n: 2000, ci_low: Some(value * 0.985), ci_high: Some(value * 1.015) }),
+        measured: Some(Measured {
+            value,
+            unit: "ms".into(),
+            n: 2000,
+            ci_low: Some(value * 0.985),
+            ci_high: Some(value * 1.015),
+        }),
         threshold: Some(Threshold { op: "<".into(), value: 100.0, unit: "ms".into() }),
         raw: vec![],
         notes: vec![],
@@ -47,7 +53,10 @@ fn harness(args: &[&str], history: &Path) -> (i32, String) {
         .env_remove("HARNESS_BASELINE_MODE")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 #[test]
@@ -56,7 +65,8 @@ fn record_save_compare_and_trend_through_the_cli() {
     let history = tmp.path().join("history");
     let runs = tmp.path().join("runs");
 
-    let (code, out) = harness(&["baseline", "compare", "--run", run_dir(&runs, "first", 50.0).to_str().unwrap()], &history);
+    let (code, out) =
+        harness(&["baseline", "compare", "--run", run_dir(&runs, "first", 50.0).to_str().unwrap()], &history);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no baseline named `main`") && out.contains("harness baseline save --name main"), "{out}");
 

@@ -64,9 +64,10 @@ async fn a_first_run_establishes_its_baseline_and_history_and_a_later_run_compar
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("history");
 
-    let first = regression::measure_without_alert(&platform, &params(&store, None), &run_dir(tmp.path(), "r1"), "local")
-        .await
-        .unwrap();
+    let first =
+        regression::measure_without_alert(&platform, &params(&store, None), &run_dir(tmp.path(), "r1"), "local")
+            .await
+            .unwrap();
     assert_eq!(value(&first, "baseline"), (1.0, 6), "baseline saved from the 6 reference sessions");
     assert_eq!(value(&first, "history_runs").0, 8.0, "6 reference + 2 current sessions read back");
     assert!(value(&first, "trend_checks").0 >= 1.0);
@@ -83,15 +84,20 @@ async fn a_first_run_establishes_its_baseline_and_history_and_a_later_run_compar
     let saved = named::load(&store, "main").unwrap();
     assert_eq!(saved.checks[scenario::CHECK].figures.len(), 6);
 
-    let second = regression::measure_without_alert(&platform, &params(&store, None), &run_dir(tmp.path(), "r2"), "local")
-        .await
-        .unwrap();
+    let second =
+        regression::measure_without_alert(&platform, &params(&store, None), &run_dir(tmp.path(), "r2"), "local")
+            .await
+            .unwrap();
     assert_eq!(value(&second, "baseline"), (1.0, 6));
     assert_eq!(value(&second, "history_runs").0, 16.0);
     assert_eq!(value(&second, "regressions").0, 0.0);
     assert!(note(&second, "baseline `main` saved").contains("r1~s5-reference-1"));
     let summary = note(&second, "entries read back");
-    assert!(summary.contains("8 in-run scenario sessions of THIS run") && summary.contains("8 scenario sessions of earlier runs"), "{summary}");
+    assert!(
+        summary.contains("8 in-run scenario sessions of THIS run")
+            && summary.contains("8 scenario sessions of earlier runs"),
+        "{summary}"
+    );
     assert_eq!(named::load(&store, "main").unwrap().runs, saved.runs, "the saved baseline is kept, not replaced");
 }
 
@@ -100,9 +106,14 @@ async fn strict_mode_fails_on_a_missing_baseline_and_saves_none() {
     let platform = FakePlatform::start(42, Exposes { resources: true }).await;
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("history");
-    let set = regression::measure_without_alert(&platform, &params(&store, Some("strict")), &run_dir(tmp.path(), "r1"), "local")
-        .await
-        .unwrap();
+    let set = regression::measure_without_alert(
+        &platform,
+        &params(&store, Some("strict")),
+        &run_dir(tmp.path(), "r1"),
+        "local",
+    )
+    .await
+    .unwrap();
     for m in ["baseline", "regressions"] {
         let Metric::Missing { reason } = &set.metrics[m] else { panic!("{m}: {:?}", set.metrics[m]) };
         assert!(reason.contains("no baseline named `main`") && reason.contains("baselines/main.json"), "{reason}");

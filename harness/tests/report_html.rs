@@ -25,7 +25,9 @@ use harness::{
     fingerprint::Fingerprint,
     measure::{self, MeasurementSet, Metric},
     report::{
-        charts::{self, BuildTimes, CacheHits, CheckTrend, LatencySamples, Mark, Sweep, SweepPoint, Timeline, TrendPoint},
+        charts::{
+            self, BuildTimes, CacheHits, CheckTrend, LatencySamples, Mark, Sweep, SweepPoint, Timeline, TrendPoint,
+        },
         Report, NO_CHART_DATA,
     },
     run::{self, RunDir, RunInfo},
@@ -59,7 +61,8 @@ fn workspace_root() -> PathBuf {
 
 fn profile() -> Profile {
     let real = workspace_root().join("fixtures/criteria/sre-002.yaml");
-    let path = if real.exists() { real } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sre-002-sample.yaml") };
+    let path =
+        if real.exists() { real } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sre-002-sample.yaml") };
     Profile::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -72,7 +75,8 @@ struct Fixture {
 }
 
 const PROCEDURES_WITH_TIMELINE: &[&str] = &["scale_up", "scale_down", "concurrency", "high_load"];
-const PROCEDURES_WITH_TRENDS: &[&str] = &["build", "cold_start", "warm_start", "image", "scale_up", "high_load", "resources"];
+const PROCEDURES_WITH_TRENDS: &[&str] =
+    &["build", "cold_start", "warm_start", "image", "scale_up", "high_load", "resources"];
 
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,9 +116,12 @@ fn fixture() -> Fixture {
             Ok(set) => evidence::decide(check, "local", set),
             Err(err) => Evidence::error(check, "local", err.to_string()),
         };
-        let distribution = catalog::lookup(&format!("{procedure}.{}", metric_of(check))).is_some_and(|d| d.shape == Shape::Distribution);
+        let distribution = catalog::lookup(&format!("{procedure}.{}", metric_of(check)))
+            .is_some_and(|d| d.shape == Shape::Distribution);
         let mut has_chart = set.is_ok()
-            && (distribution || PROCEDURES_WITH_TIMELINE.contains(&procedure.as_str()) || ["memory_sweep", "build"].contains(&procedure.as_str()));
+            && (distribution
+                || PROCEDURES_WITH_TIMELINE.contains(&procedure.as_str())
+                || ["memory_sweep", "build"].contains(&procedure.as_str()));
         let trended = PROCEDURES_WITH_TRENDS.contains(&procedure.as_str());
         if let Some(m) = e.measured.as_ref().filter(|m| trended && !["", "bool"].contains(&m.unit.as_str())) {
             trends.insert(check.id.clone(), history(&mut rng, m.value, &m.unit, started));
@@ -136,18 +143,26 @@ fn metric_of(check: &Check) -> &str {
 
 /// One procedure's measurement: every catalog metric of it, with values that meet the first check reading
 /// it (warm start latency misses on purpose), and the chart data the procedure writes.
-fn measurement(procedure: &str, profile: &Profile, dir: &RunDir, rng: &mut Rng) -> Result<MeasurementSet, measure::Error> {
+fn measurement(
+    procedure: &str,
+    profile: &Profile,
+    dir: &RunDir,
+    rng: &mut Rng,
+) -> Result<MeasurementSet, measure::Error> {
     if procedure == "monitoring" {
         return Err(measure::Error::Unavailable {
             what: "Prometheus at http://127.0.0.1:9090".into(),
-            detail: "connection refused; the suite starts it from the Debian package `prometheus` (scripts/setup.sh)".into(),
+            detail: "connection refused; the suite starts it from the Debian package `prometheus` (scripts/setup.sh)"
+                .into(),
         });
     }
     let mut set = MeasurementSet::new(procedure, "local", &Default::default());
     let mut raw = Vec::new();
     for def in catalog::CATALOG.iter().filter(|d| d.procedure == procedure) {
         let expect = profile.checks.iter().find_map(|c| match &c.decision {
-            Decision::Measured { measure, expect, min_samples, .. } if *measure == format!("{procedure}.{}", def.metric) => {
+            Decision::Measured { measure, expect, min_samples, .. }
+                if *measure == format!("{procedure}.{}", def.metric) =>
+            {
                 Some((expect.clone(), *min_samples))
             }
             _ => None,
@@ -155,13 +170,25 @@ fn measurement(procedure: &str, profile: &Profile, dir: &RunDir, rng: &mut Rng) 
         let metric = match def.shape {
             Shape::Distribution => {
                 let n = expect.as_ref().map_or(40, |(_, min)| (*min as usize).max(40));
-                let values: Vec<f64> = (0..n).map(|_| sample(rng, def.dimension, expect.as_ref().map(|e| &e.0), procedure == "warm_start")).collect();
+                let values: Vec<f64> = (0..n)
+                    .map(|_| sample(rng, def.dimension, expect.as_ref().map(|e| &e.0), procedure == "warm_start"))
+                    .collect();
                 let unit = canonical_symbol(def.dimension);
                 let file = charts::samples_file(def.metric);
-                raw.push(charts::write_chart(dir, procedure, &file, &LatencySamples { unit: unit.into(), values: values.clone() }).unwrap());
+                raw.push(
+                    charts::write_chart(
+                        dir,
+                        procedure,
+                        &file,
+                        &LatencySamples { unit: unit.into(), values: values.clone() },
+                    )
+                    .unwrap(),
+                );
                 Metric::samples(values, unit)
             }
-            Shape::Scalar => Metric::value(scalar(def.dimension, expect.as_ref().map(|e| &e.0)), canonical_symbol(def.dimension), 1),
+            Shape::Scalar => {
+                Metric::value(scalar(def.dimension, expect.as_ref().map(|e| &e.0)), canonical_symbol(def.dimension), 1)
+            }
         };
         set = set.with(def.metric, metric);
     }
@@ -195,7 +222,11 @@ fn canonical_symbol(d: Dimension) -> &'static str {
 
 fn sample(rng: &mut Rng, d: Dimension, expect: Option<&harness::criteria::Expectation>, miss: bool) -> f64 {
     let Some(e) = expect else {
-        return if d == Dimension::Percent { (60.0 + 10.0 * rng.normal()).clamp(0.0, 100.0) } else { rng.lognormal(0.2, 0.3) };
+        return if d == Dimension::Percent {
+            (60.0 + 10.0 * rng.normal()).clamp(0.0, 100.0)
+        } else {
+            rng.lognormal(0.2, 0.3)
+        };
     };
     let t = e.canonical_value();
     match e.op {
@@ -239,7 +270,13 @@ fn timeline(rng: &mut Rng, procedure: &str) -> Timeline {
     for i in 0..=120 {
         let s = f64::from(i) * 0.5;
         let load = if (5.0..40.0).contains(&s) { rps * (1.0 + 0.03 * rng.normal()) } else { 0.0 };
-        let want: f64 = if load > 0.0 { peak } else if s < 55.0 && envs > 0.0 { envs } else { 0.0 };
+        let want: f64 = if load > 0.0 {
+            peak
+        } else if s < 55.0 && envs > 0.0 {
+            envs
+        } else {
+            0.0
+        };
         envs = if want > envs { (envs + 4.0 + rng.unit() * 3.0).min(want) } else { want };
         t.t_s.push(s);
         t.envs.push(envs.round());
@@ -252,7 +289,11 @@ fn timeline(rng: &mut Rng, procedure: &str) -> Timeline {
 fn sweep() -> Sweep {
     let points = [(128.0, 412.0), (256.0, 201.0), (512.0, 104.0), (1024.0, 61.0), (2048.0, 58.0)]
         .into_iter()
-        .map(|(m, d): (f64, f64)| SweepPoint { memory_mb: m, duration_ms: d, cost_gbs: m / 1024.0 * (d / 1000.0).max(0.001) })
+        .map(|(m, d): (f64, f64)| SweepPoint {
+            memory_mb: m,
+            duration_ms: d,
+            cost_gbs: m / 1024.0 * (d / 1000.0).max(0.001),
+        })
         .collect();
     Sweep { points, recommended_mb: Some(1024.0), configured_mb: Some(1024.0) }
 }
@@ -286,7 +327,13 @@ fn history(rng: &mut Rng, now: f64, unit: &str, started: chrono::DateTime<chrono
             }
         })
         .collect();
-    points.push(TrendPoint { run_id: "20260302T020000Z-4242".into(), started, value: now, is_baseline: false, change_point: false });
+    points.push(TrendPoint {
+        run_id: "20260302T020000Z-4242".into(),
+        started,
+        value: now,
+        is_baseline: false,
+        change_point: false,
+    });
     CheckTrend { unit: unit.into(), points }
 }
 
@@ -345,7 +392,14 @@ fn report_html_shows_every_check_with_its_charts_or_no_chart_data() {
 fn chromium(args: &[String]) -> std::process::Output {
     let bin = ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()))
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
         .expect("chromium not found: install the Debian package `chromium` (scripts/setup.sh does)");
     let profile_dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
@@ -396,12 +450,17 @@ fn report_html_renders_in_headless_chromium() {
     let url = format!("file://{}", html.display());
     let out = chromium(&["--dump-dom".into(), url.clone()]);
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && dom.contains("</html>"), "chromium --dump-dom failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_every_check_has_its_charts(&dom, &f);
     let shots = tempfile::tempdir().unwrap();
     let shot = shots.path().join("report.png");
     let out = chromium(&[format!("--screenshot={}", shot.display()), "--window-size=1400,3000".into(), url]);
-    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(png_size(&png), (1400, 3000));
     if let Some(keep) = std::env::var_os("HARNESS_SCREENSHOT_OUT") {
         let keep = workspace_root().join(keep);

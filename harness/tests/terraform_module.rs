@@ -38,10 +38,15 @@ fn check_contract(dir: &Path) -> Result<()> {
     let mut problems = Vec::new();
     for spec in OUTPUTS {
         match decls.iter().find(|d| d.name == spec.name) {
-            None => problems.push(format!("output `{}` ({}, {}) is not declared", spec.name, spec.ty.hcl(), spec.about)),
-            Some(d) if spec.sensitive && !d.sensitive => {
-                problems.push(format!("{}:{}: output `{}` must be `sensitive = true`", d.file.display(), d.line, d.name))
+            None => {
+                problems.push(format!("output `{}` ({}, {}) is not declared", spec.name, spec.ty.hcl(), spec.about))
             }
+            Some(d) if spec.sensitive && !d.sensitive => problems.push(format!(
+                "{}:{}: output `{}` must be `sensitive = true`",
+                d.file.display(),
+                d.line,
+                d.name
+            )),
             Some(_) => {}
         }
     }
@@ -78,7 +83,11 @@ fn fmt_check() -> Result<()> {
         .arg(&dir)
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
         .output()?;
-    ensure!(out.status.success(), "terraform fmt -check found unformatted files:\n{}", String::from_utf8_lossy(&out.stdout));
+    ensure!(
+        out.status.success(),
+        "terraform fmt -check found unformatted files:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     Ok(())
 }
 
@@ -118,13 +127,20 @@ fn local_example_applies_and_loads() -> Result<()> {
     let saved = tmp.path().join("outputs.json");
     std::fs::write(&saved, tf(&work, &data, &["output", "-json", "-no-color"])?.stdout)?;
     let from_file = terraform::load_settings(None, Some(&saved))?;
-    assert_eq!(AwsSettings { source_name: String::new(), ..from_file }, AwsSettings { source_name: String::new(), ..from_dir });
+    assert_eq!(
+        AwsSettings { source_name: String::new(), ..from_file },
+        AwsSettings { source_name: String::new(), ..from_dir }
+    );
 
     let mut destroy = vec!["destroy", "-auto-approve", "-input=false", "-no-color"];
     destroy.extend(vars);
     tf(&work, &data, &destroy)?;
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(work.join("terraform.tfstate"))?)?;
-    ensure!(state["resources"].as_array().is_some_and(Vec::is_empty), "resources left in state after destroy: {}", state["resources"]);
+    ensure!(
+        state["resources"].as_array().is_some_and(Vec::is_empty),
+        "resources left in state after destroy: {}",
+        state["resources"]
+    );
     Ok(())
 }
 
@@ -183,7 +199,10 @@ fn localstack_hook_writes_the_output_contract() -> Result<()> {
         .output()?;
     ensure!(run.status.success(), "hook failed: {}", String::from_utf8_lossy(&run.stderr));
     let s = terraform::load_settings(None, Some(&out_file))?;
-    ensure!(s.function_alias.as_deref() == Some("live") && s.endpoint_url.as_deref() == Some("http://localhost:4566"), "{s:?}");
+    ensure!(
+        s.function_alias.as_deref() == Some("live") && s.endpoint_url.as_deref() == Some("http://localhost:4566"),
+        "{s:?}"
+    );
     ensure!(matches!(&s.api_key, SecretRef::ApiGatewayKey(id) if id.starts_with("id-")), "{:?}", s.api_key);
     ensure!(s.api_url.ends_with("/perf") && s.api_url.contains(&s.api_id), "{}", s.api_url);
     let calls = std::fs::read_to_string(&log)?;
@@ -191,7 +210,11 @@ fn localstack_hook_writes_the_output_contract() -> Result<()> {
     ensure!(count("cloudwatch put-metric-alarm") == ALARM_ROLES.len(), "{calls}");
     ensure!(count("logs put-metric-filter") == 3 && count("cloudwatch put-dashboard") == 1, "{calls}");
     ensure!(calls.contains("--threshold 108 "), "memory alarm at 85% of 128 MB: {calls}");
-    ensure!(calls.contains("path=/*/*/throttling/rateLimit,value=2000") && calls.contains("path=/*/*/throttling/burstLimit,value=5000"), "{calls}");
+    ensure!(
+        calls.contains("path=/*/*/throttling/rateLimit,value=2000")
+            && calls.contains("path=/*/*/throttling/burstLimit,value=5000"),
+        "{calls}"
+    );
     ensure!(count("apigateway put-method") == 2 && calls.contains("--api-key-required"), "{calls}");
     for (role, name) in &s.alarm_names {
         ensure!(calls.contains(&format!("--alarm-name {name} ")), "alarm {role} ({name}) not created: {calls}");
@@ -253,7 +276,12 @@ fn local_example_runs_checks_through_tf_dir() -> Result<()> {
             .env_remove("HARNESS_TARGET")
             .output()?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        ensure!(out.status.code() == Some(0), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.code() == Some(0),
+            "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json"))?)?;
         let checks = report["checks"].as_array().context("report.json has no checks")?;
         ensure!(checks.len() == 3, "{report:#}");
@@ -280,12 +308,16 @@ fn main() {
     }
     let trials = vec![
         trial("contract::module_declares_every_output_the_harness_reads", || check_contract(&root().join("terraform"))),
-        trial("contract::local_example_declares_every_output_the_harness_reads", || check_contract(&root().join("terraform/examples/local"))),
+        trial("contract::local_example_declares_every_output_the_harness_reads", || {
+            check_contract(&root().join("terraform/examples/local"))
+        }),
         trial("contract::cli_reports_bad_outputs_before_running", cli_reports_bad_outputs),
         trial("contract::localstack_init_hook_writes_the_outputs", localstack_hook_writes_the_output_contract),
         trial("terraform::fmt_check", fmt_check).with_ignored_flag(!have_tf),
-        trial("terraform::local_example_applies_offline_and_loads", local_example_applies_and_loads).with_ignored_flag(!have_tf),
-        trial("terraform::local_example_runs_checks_through_tf_dir", local_example_runs_checks_through_tf_dir).with_ignored_flag(!have_tf),
+        trial("terraform::local_example_applies_offline_and_loads", local_example_applies_and_loads)
+            .with_ignored_flag(!have_tf),
+        trial("terraform::local_example_runs_checks_through_tf_dir", local_example_runs_checks_through_tf_dir)
+            .with_ignored_flag(!have_tf),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

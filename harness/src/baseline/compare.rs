@@ -229,7 +229,8 @@ mod tests {
             h.append(&[record(&format!("r{i}"), "AC3.throttled", 0.0, i)]).unwrap();
         }
         let b = named::save(&h, "main", 3, None).unwrap();
-        let c = compare(&b, &[record("now", "AC3.throttled", 0.0, 100)], &h.records().unwrap(), &Options::default()).unwrap();
+        let c = compare(&b, &[record("now", "AC3.throttled", 0.0, 100)], &h.records().unwrap(), &Options::default())
+            .unwrap();
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         assert!(matches!(&c.rows[0].outcome, Err(why) if why.contains("not all positive")));
     }

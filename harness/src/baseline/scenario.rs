@@ -199,7 +199,8 @@ impl Established {
 /// The name under which this environment's baseline `name` is kept when `name` itself belongs to another
 /// environment: `name` with a short digest of the environment's comparable key.
 pub fn environment_name(name: &str, env_key: &str) -> String {
-    let digest = env_key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let digest =
+        env_key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     format!("{name}-env{:08x}", digest >> 32)
 }
 
@@ -270,9 +271,15 @@ mod tests {
         h.append(&sessions(&now, Step::Reference, 4)).unwrap();
         h.append(&sessions(&now, Step::Current, 2)).unwrap();
         let records = h.records().unwrap();
-        assert!(records.iter().filter(|r| r.run.starts_with("r2~")).all(|r| r.scenario.as_deref().is_some_and(|s| s.contains("in-run scenario 5 of run r2"))));
+        assert!(records
+            .iter()
+            .filter(|r| r.run.starts_with("r2~"))
+            .all(|r| r.scenario.as_deref().is_some_and(|s| s.contains("in-run scenario 5 of run r2"))));
         let s = Summary::of(&records, "r2");
-        assert_eq!((s.this_run.len(), s.earlier_runs.clone(), s.earlier_sessions.len(), s.total()), (6, vec!["r0".to_string()], 3, 10));
+        assert_eq!(
+            (s.this_run.len(), s.earlier_runs.clone(), s.earlier_sessions.len(), s.total()),
+            (6, vec!["r0".to_string()], 3, 10)
+        );
         let note = s.note(d.path());
         assert!(note.contains("6 in-run scenario sessions of THIS run") && note.contains("1 earlier runs"), "{note}");
         assert!(is_session_of("r2~s5-current-1", "r2") && !is_session_of("r20~s5-current-1", "r2"));

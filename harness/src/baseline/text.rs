@@ -2,18 +2,20 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    compare::Comparison,
-    decision::Verdict,
-    named::Baseline,
-    trend::Trend,
-};
+use super::{compare::Comparison, decision::Verdict, named::Baseline, trend::Trend};
 use crate::criteria::fmt_num;
 
 /// A baseline: where it comes from and each check's figures.
 pub fn baseline(b: &Baseline) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "baseline `{}`: profile {}, target {}, saved {}", b.name, b.profile, b.target, b.saved.format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(
+        out,
+        "baseline `{}`: profile {}, target {}, saved {}",
+        b.name,
+        b.profile,
+        b.target,
+        b.saved.format("%Y-%m-%d %H:%M UTC")
+    );
     let _ = writeln!(out, "environment: {} ({})", b.environment.comparable_key(), b.environment.host);
     let _ = writeln!(out, "runs: {}", b.runs.join(", "));
     let _ = writeln!(out, "{:<34} {:>6} {:>12}  figures", "check", "unit", "mean");
@@ -33,7 +35,13 @@ pub fn baseline(b: &Baseline) -> String {
 /// A comparison, one row per check, regressions first.
 pub fn comparison(c: &Comparison) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "run {} against baseline `{}`{}", c.run, c.baseline, if c.cross_environment { " (ANOTHER ENVIRONMENT)" } else { "" });
+    let _ = writeln!(
+        out,
+        "run {} against baseline `{}`{}",
+        c.run,
+        c.baseline,
+        if c.cross_environment { " (ANOTHER ENVIRONMENT)" } else { "" }
+    );
     let _ = writeln!(out, "{:<34} {:>12} {:>12} {:>8}  decision", "check", "baseline", "this run", "change");
     let mut rows: Vec<_> = c.rows.iter().collect();
     rows.sort_by_key(|r| match &r.outcome {
@@ -47,7 +55,12 @@ pub fn comparison(c: &Comparison) -> String {
             Ok(o) => (format!("{:+.1}%", 100.0 * o.change), o.explanation.clone()),
             Err(why) => ("-".into(), format!("not compared: {why}")),
         };
-        let _ = writeln!(out, "{:<34} {base:>12} {:>12} {change:>8}  {decision}", r.check, format!("{}{}", fmt_num(r.current), r.unit));
+        let _ = writeln!(
+            out,
+            "{:<34} {base:>12} {:>12} {change:>8}  {decision}",
+            r.check,
+            format!("{}{}", fmt_num(r.current), r.unit)
+        );
     }
     for p in &c.problems {
         let _ = writeln!(out, "strict: {p}");
@@ -60,9 +73,16 @@ pub fn comparison(c: &Comparison) -> String {
 pub fn trends(ts: &[Trend]) -> String {
     let mut out = String::new();
     for t in ts {
-        let _ = writeln!(out, "{} ({} runs, {})", t.check, t.points.len(), if t.unit.is_empty() { "count" } else { &t.unit });
+        let _ = writeln!(
+            out,
+            "{} ({} runs, {})",
+            t.check,
+            t.points.len(),
+            if t.unit.is_empty() { "count" } else { &t.unit }
+        );
         for p in &t.points {
-            let _ = writeln!(out, "  {} {:<28} {:>12}", if p.change_point { "*" } else { " " }, p.run, fmt_num(p.value));
+            let _ =
+                writeln!(out, "  {} {:<28} {:>12}", if p.change_point { "*" } else { " " }, p.run, fmt_num(p.value));
         }
         for c in &t.change_points {
             let _ = writeln!(out, "  change point at {}: {:+.1}% (score {:.1})", c.run, 100.0 * c.change, c.score);
@@ -74,14 +94,13 @@ pub fn trends(ts: &[Trend]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::{
-        history::tests::record,
-        trend::trend,
-    };
+    use crate::baseline::{history::tests::record, trend::trend};
 
     #[test]
     fn trends_mark_change_points() {
-        let recs: Vec<_> = (0..12).map(|i| record(&format!("r{i}"), "AC2.warm", if i < 6 { 50.0 } else { 70.0 } + (i % 2) as f64 * 0.3, i)).collect();
+        let recs: Vec<_> = (0..12)
+            .map(|i| record(&format!("r{i}"), "AC2.warm", if i < 6 { 50.0 } else { 70.0 } + (i % 2) as f64 * 0.3, i))
+            .collect();
         let refs: Vec<&_> = recs.iter().collect();
         let text = trends(&[trend("AC2.warm", &refs, 20, 5, 4.0)]);
         assert!(text.contains("* r6 "), "{text}");

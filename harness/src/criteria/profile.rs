@@ -249,7 +249,9 @@ impl Profile {
                     })?;
                     let e: Expectation =
                         expect.value.parse().map_err(|err| invalid(&expect.referenced, format!("{err}")))?;
-                    if e.unit.dimension != def.dimension && !(def.dimension == Dimension::Count && e.unit.symbol.is_empty()) {
+                    if e.unit.dimension != def.dimension
+                        && !(def.dimension == Dimension::Count && e.unit.symbol.is_empty())
+                    {
                         return Err(invalid(
                             &expect.referenced,
                             format!(
@@ -270,7 +272,12 @@ impl Profile {
                     }
                     let mut params = raw.defaults.get(def.procedure).cloned().unwrap_or_default();
                     params.extend(c.params);
-                    Decision::Measured { measure: measure.value, expect: e, min_samples: c.min_samples.unwrap_or(1), params }
+                    Decision::Measured {
+                        measure: measure.value,
+                        expect: e,
+                        min_samples: c.min_samples.unwrap_or(1),
+                        params,
+                    }
                 }
                 (Some(_), _, _) => {
                     return Err(invalid(&id_at, format!("check `{id}`: a manual check has no `measure` or `expect`")))

@@ -25,10 +25,7 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(Error::io(format!("open audit log {}", path.display())))?;
-        Ok(AuditLog {
-            path: path.into(),
-            file: Mutex::new(file),
-        })
+        Ok(AuditLog { path: path.into(), file: Mutex::new(file) })
     }
 
     /// Records that `key` changed `field` of `function` from `from` to `to` through `action`.
@@ -53,10 +50,7 @@ impl AuditLog {
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         writeln!(f, "{line}")
             .and_then(|_| f.flush())
-            .map_err(Error::io(format!(
-                "write audit log {}",
-                self.path.display()
-            )))
+            .map_err(Error::io(format!("write audit log {}", self.path.display())))
     }
 }
 
@@ -68,36 +62,14 @@ mod tests {
     fn each_change_is_one_json_line() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
-        log.record(
-            "f",
-            "UpdateFunctionConfiguration",
-            "MemorySize",
-            json!(128),
-            json!(256),
-            "AKID",
-        )
-        .unwrap();
-        log.record(
-            "f",
-            "PutFunctionConcurrency",
-            "ReservedConcurrentExecutions",
-            Value::Null,
-            json!(2),
-            "AKID",
-        )
-        .unwrap();
+        log.record("f", "UpdateFunctionConfiguration", "MemorySize", json!(128), json!(256), "AKID").unwrap();
+        log.record("f", "PutFunctionConcurrency", "ReservedConcurrentExecutions", Value::Null, json!(2), "AKID")
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(
-            (
-                lines[0]["from"].clone(),
-                lines[0]["to"].clone(),
-                lines[0]["key"].clone()
-            ),
+            (lines[0]["from"].clone(), lines[0]["to"].clone(), lines[0]["key"].clone()),
             (json!(128), json!(256), json!("AKID"))
         );
         assert!(lines[1]["time"].as_str().unwrap().ends_with('Z'));

@@ -65,36 +65,21 @@ impl FunctionSpec {
     /// Checks the values Lambda would reject.
     pub fn validate(&self) -> Result<(), String> {
         let n = &self.name;
-        if n.is_empty()
-            || n.len() > 64
-            || !n
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(format!(
-                "function name `{n}` must be 1-64 letters, digits, `-` or `_`"
-            ));
+        if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("function name `{n}` must be 1-64 letters, digits, `-` or `_`"));
         }
         if !(128..=10240).contains(&self.memory_mb) {
-            return Err(format!(
-                "function `{n}`: memory_mb {} is outside 128..=10240",
-                self.memory_mb
-            ));
+            return Err(format!("function `{n}`: memory_mb {} is outside 128..=10240", self.memory_mb));
         }
         if !(self.timeout_s > 0.0 && self.timeout_s <= 900.0) {
-            return Err(format!(
-                "function `{n}`: timeout_s {} is outside (0, 900]",
-                self.timeout_s
-            ));
+            return Err(format!("function `{n}`: timeout_s {} is outside (0, 900]", self.timeout_s));
         }
         if self.idle_timeout_s.is_nan()
             || self.idle_timeout_s <= 0.0
             || self.init_timeout_s.is_nan()
             || self.init_timeout_s <= 0.0
         {
-            return Err(format!(
-                "function `{n}`: idle_timeout_s and init_timeout_s must be positive"
-            ));
+            return Err(format!("function `{n}`: idle_timeout_s and init_timeout_s must be positive"));
         }
         if let Some(r) = self.reserved_concurrency {
             if self.provisioned_concurrency > r {
@@ -167,10 +152,7 @@ pub struct FunctionsFile {
 impl FunctionsFile {
     /// Loads a functions file; relative binary paths are relative to the file's directory.
     pub fn load(path: &Path) -> Result<FunctionsFile, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
         FunctionsFile::parse(&text, path)
     }
 
@@ -179,39 +161,24 @@ impl FunctionsFile {
         let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             let msg = e.to_string();
-            Error::Invalid {
-                path: path.into(),
-                line,
-                column,
-                message: msg.lines().next().unwrap_or(&msg).to_string(),
-            }
+            Error::Invalid { path: path.into(), line, column, message: msg.lines().next().unwrap_or(&msg).to_string() }
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut functions: Vec<FunctionSpec> = Vec::new();
         for f in raw.functions {
             let at = f.name.referenced;
-            let invalid = |message: String| Error::Invalid {
-                path: path.into(),
-                line: at.line(),
-                column: at.column(),
-                message,
-            };
+            let invalid =
+                |message: String| Error::Invalid { path: path.into(), line: at.line(), column: at.column(), message };
             let name = f.name.value;
             let source = match (f.fixture, f.image, f.binary) {
                 (Some(x), None, None) if x == "rust" => Source::Fixture(x),
                 (Some(x), None, None) => {
-                    return Err(invalid(format!(
-                        "function `{name}`: unknown fixture `{x}` (expected `rust`)"
-                    )))
+                    return Err(invalid(format!("function `{name}`: unknown fixture `{x}` (expected `rust`)")))
                 }
                 (None, Some(i), None) => Source::Image(i),
-                (None, None, Some(b)) => {
-                    Source::Binary(if b.is_absolute() { b } else { base.join(b) })
-                }
+                (None, None, Some(b)) => Source::Binary(if b.is_absolute() { b } else { base.join(b) }),
                 _ => {
-                    return Err(invalid(format!(
-                        "function `{name}`: give exactly one of `fixture`, `image`, `binary`"
-                    )))
+                    return Err(invalid(format!("function `{name}`: give exactly one of `fixture`, `image`, `binary`")))
                 }
             };
             let mut spec = FunctionSpec::new(name, source);
@@ -236,10 +203,7 @@ impl FunctionsFile {
                 message: "no functions defined".into(),
             });
         }
-        Ok(FunctionsFile {
-            mode: raw.mode,
-            functions,
-        })
+        Ok(FunctionsFile { mode: raw.mode, functions })
     }
 }
 
@@ -322,9 +286,7 @@ functions:
 ";
 
     fn err(text: &str) -> String {
-        FunctionsFile::parse(text, Path::new("/x/f.yaml"))
-            .unwrap_err()
-            .to_string()
+        FunctionsFile::parse(text, Path::new("/x/f.yaml")).unwrap_err().to_string()
     }
 
     #[test]
@@ -334,14 +296,8 @@ functions:
         assert_eq!(f.functions[0].memory_mb, 256);
         assert_eq!(f.functions[0].reserved_concurrency, Some(4));
         assert_eq!(f.functions[0].environment["WORK_MS"], "5");
-        assert_eq!(
-            f.functions[1].source,
-            Source::Binary(PathBuf::from("/x/bin/fn"))
-        );
-        assert_eq!(
-            (f.functions[1].memory_mb, f.functions[1].timeout_s),
-            (128, 3.0)
-        );
+        assert_eq!(f.functions[1].source, Source::Binary(PathBuf::from("/x/bin/fn")));
+        assert_eq!((f.functions[1].memory_mb, f.functions[1].timeout_s), (128, 3.0));
     }
 
     #[test]
@@ -354,15 +310,9 @@ functions:
     #[test]
     fn bad_values_are_located_at_the_function() {
         let e = err(&GOOD.replace("memory_mb: 256", "memory_mb: 64"));
-        assert!(
-            e.starts_with("/x/f.yaml:3:11:") && e.contains("outside 128..=10240"),
-            "{e}"
-        );
+        assert!(e.starts_with("/x/f.yaml:3:11:") && e.contains("outside 128..=10240"), "{e}");
         let e = err(&GOOD.replace("name: other", "name: fixture-rust"));
-        assert!(
-            e.starts_with("/x/f.yaml:8:") && e.contains("duplicate"),
-            "{e}"
-        );
+        assert!(e.starts_with("/x/f.yaml:8:") && e.contains("duplicate"), "{e}");
         let e = err(&GOOD.replace("    binary: bin/fn\n", ""));
         assert!(e.contains("exactly one of"), "{e}");
         let e = err(&GOOD.replace("fixture: rust", "fixture: cobol"));
@@ -371,10 +321,8 @@ functions:
 
     #[test]
     fn provisioned_beyond_reserved_is_rejected() {
-        let e = err(&GOOD.replace(
-            "reserved_concurrency: 4",
-            "reserved_concurrency: 1\n    provisioned_concurrency: 2",
-        ));
+        let e =
+            err(&GOOD.replace("reserved_concurrency: 4", "reserved_concurrency: 1\n    provisioned_concurrency: 2"));
         assert!(e.contains("exceeds reserved_concurrency"), "{e}");
     }
 }

@@ -50,16 +50,11 @@ impl Docker {
 
     /// Whether the engine answers; the error says how to get one.
     pub fn ping(&self) -> Result<(), Error> {
-        let unavailable = |reason: String| Error::EngineUnavailable {
-            socket: self.socket.display().to_string(),
-            reason,
-        };
+        let unavailable =
+            |reason: String| Error::EngineUnavailable { socket: self.socket.display().to_string(), reason };
         match self.request("GET", "/_ping", None, Some(Duration::from_secs(3))) {
             Ok((200, _)) => Ok(()),
-            Ok((s, body)) => Err(unavailable(format!(
-                "`GET /_ping` answered {s}: {}",
-                String::from_utf8_lossy(&body)
-            ))),
+            Ok((s, body)) => Err(unavailable(format!("`GET /_ping` answered {s}: {}", String::from_utf8_lossy(&body)))),
             Err(Error::Engine { message, .. }) => Err(unavailable(message)),
             Err(e) => Err(unavailable(e.to_string())),
         }
@@ -83,20 +78,11 @@ impl Docker {
         v["Id"]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| Error::Engine {
-                call: format!("POST {path}"),
-                message: format!("no Id in {v}"),
-            })
+            .ok_or_else(|| Error::Engine { call: format!("POST {path}"), message: format!("no Id in {v}") })
     }
 
     pub fn start(&self, id: &str) -> Result<(), Error> {
-        self.json(
-            "POST",
-            &format!("/containers/{id}/start"),
-            None,
-            &[204, 304],
-        )
-        .map(|_| ())
+        self.json("POST", &format!("/containers/{id}/start"), None, &[204, 304]).map(|_| ())
     }
 
     /// When the container's process started (`State.StartedAt` of `GET /containers/{id}/json`).
@@ -104,9 +90,10 @@ impl Docker {
         let path = format!("/containers/{id}/json");
         let v = self.json("GET", &path, None, &[200])?;
         let raw = v["State"]["StartedAt"].as_str().unwrap_or_default();
-        chrono::DateTime::parse_from_rfc3339(raw)
-            .map(std::time::SystemTime::from)
-            .map_err(|e| Error::Engine { call: format!("GET {path}"), message: format!("State.StartedAt {raw:?}: {e}") })
+        chrono::DateTime::parse_from_rfc3339(raw).map(std::time::SystemTime::from).map_err(|e| Error::Engine {
+            call: format!("GET {path}"),
+            message: format!("State.StartedAt {raw:?}: {e}"),
+        })
     }
 
     /// Blocks until the container stops; its exit code.
@@ -117,24 +104,13 @@ impl Docker {
 
     /// Removes a container, killing it if it runs; a container already gone is fine.
     pub fn remove(&self, id: &str) -> Result<(), Error> {
-        self.json(
-            "DELETE",
-            &format!("/containers/{id}?force=true&v=true"),
-            None,
-            &[204, 404],
-        )
-        .map(|_| ())
+        self.json("DELETE", &format!("/containers/{id}?force=true&v=true"), None, &[204, 404]).map(|_| ())
     }
 
     /// Containers (running or not) carrying `label` (`key` or `key=value`): id and labels.
     pub fn list(&self, label: &str) -> Result<Vec<(String, Labels)>, Error> {
         let filters = json!({ "label": [label] }).to_string();
-        let v = self.json(
-            "GET",
-            &format!("/containers/json?all=true&filters={}", encode(&filters)),
-            None,
-            &[200],
-        )?;
+        let v = self.json("GET", &format!("/containers/json?all=true&filters={}", encode(&filters)), None, &[200])?;
         Ok(v.as_array()
             .map(|a| {
                 a.iter()
@@ -143,11 +119,7 @@ impl Docker {
                         let labels = c["Labels"]
                             .as_object()
                             .map(|m| {
-                                m.iter()
-                                    .map(|(k, v)| {
-                                        (k.clone(), v.as_str().unwrap_or_default().to_string())
-                                    })
-                                    .collect()
+                                m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
                             })
                             .unwrap_or_default();
                         Some((id, labels))
@@ -158,27 +130,13 @@ impl Docker {
     }
 
     pub fn image_exists(&self, image: &str) -> Result<bool, Error> {
-        let (status, _) = self.request(
-            "GET",
-            &format!("/images/{}/json", encode(image)),
-            None,
-            Some(Duration::from_secs(10)),
-        )?;
+        let (status, _) =
+            self.request("GET", &format!("/images/{}/json", encode(image)), None, Some(Duration::from_secs(10)))?;
         Ok(status == 200)
     }
 
-    fn json(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-        ok: &[u16],
-    ) -> Result<Value, Error> {
-        let timeout = if path.ends_with("/wait") {
-            None
-        } else {
-            Some(Duration::from_secs(60))
-        };
+    fn json(&self, method: &str, path: &str, body: Option<&Value>, ok: &[u16]) -> Result<Value, Error> {
+        let timeout = if path.ends_with("/wait") { None } else { Some(Duration::from_secs(60)) };
         let (status, bytes) = self.request(method, path, body, timeout)?;
         if !ok.contains(&status) {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -186,10 +144,7 @@ impl Docker {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(Error::Engine {
-                call: format!("{method} {path}"),
-                message: format!("{status}: {message}"),
-            });
+            return Err(Error::Engine { call: format!("{method} {path}"), message: format!("{status}: {message}") });
         }
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
@@ -202,14 +157,11 @@ impl Docker {
         timeout: Option<Duration>,
     ) -> Result<(u16, Vec<u8>), Error> {
         let call = || format!("{method} {path}");
-        let fail = |e: std::io::Error| Error::Engine {
-            call: call(),
-            message: format!("{} ({e})", self.socket.display()),
-        };
+        let fail =
+            |e: std::io::Error| Error::Engine { call: call(), message: format!("{} ({e})", self.socket.display()) };
         let mut s = UnixStream::connect(&self.socket).map_err(fail)?;
         s.set_read_timeout(timeout).map_err(fail)?;
-        s.set_write_timeout(Some(Duration::from_secs(30)))
-            .map_err(fail)?;
+        s.set_write_timeout(Some(Duration::from_secs(30))).map_err(fail)?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\n\
@@ -219,10 +171,7 @@ impl Docker {
         s.write_all(req.as_bytes()).map_err(fail)?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).map_err(fail)?;
-        parse_response(&raw).ok_or_else(|| Error::Engine {
-            call: call(),
-            message: "malformed HTTP response".into(),
-        })
+        parse_response(&raw).ok_or_else(|| Error::Engine { call: call(), message: "malformed HTTP response".into() })
     }
 }
 
@@ -242,15 +191,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let mut out = Vec::new();
     loop {
         let nl = body.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&body[..nl])
-                .ok()?
-                .split(';')
-                .next()?
-                .trim(),
-            16,
-        )
-        .ok()?;
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..nl]).ok()?.split(';').next()?.trim(), 16).ok()?;
         if size == 0 {
             return Some((status, out));
         }
@@ -263,9 +204,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -279,9 +218,7 @@ pub(crate) fn cgroup_peak_bytes(id: &str) -> Option<u64> {
         format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak"),
         format!("/sys/fs/cgroup/docker/{id}/memory.peak"),
     ];
-    candidates
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+    candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
 }
 
 /// CPU time a container's cgroup used (cgroup v1 `cpuacct.usage` in ns, v2 `cpu.stat` `usage_usec`).
@@ -321,21 +258,12 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode("{\"label\":[\"a=b\"]}"),
-            "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
-        );
+        assert_eq!(encode("{\"label\":[\"a=b\"]}"), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
     }
 
     #[test]
     fn missing_engine_names_the_socket_and_how_to_install() {
-        let e = Docker::new(Some("/nonexistent/docker.sock".into()))
-            .ping()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("/nonexistent/docker.sock") && e.contains("apt-get install docker.io"),
-            "{e}"
-        );
+        let e = Docker::new(Some("/nonexistent/docker.sock".into())).ping().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/docker.sock") && e.contains("apt-get install docker.io"), "{e}");
     }
 }

@@ -76,13 +76,8 @@ pub struct EnvInfo {
 
 #[derive(Debug)]
 enum Exec {
-    Process {
-        pid: u32,
-        kill: Option<oneshot::Sender<()>>,
-    },
-    Container {
-        id: String,
-    },
+    Process { pid: u32, kill: Option<oneshot::Sender<()>> },
+    Container { id: String },
 }
 
 #[derive(Debug)]
@@ -114,31 +109,16 @@ pub(crate) struct RunMark {
 /// How an invocation ended, as the platform saw it.
 #[derive(Debug)]
 pub(crate) enum Ended {
-    Response {
-        body: Bytes,
-        duration: Duration,
-    },
-    Error {
-        error_type: Option<String>,
-        body: Bytes,
-        duration: Duration,
-    },
-    Exited {
-        code: Option<i64>,
-        duration: Duration,
-    },
-    TimedOut {
-        duration: Duration,
-    },
+    Response { body: Bytes, duration: Duration },
+    Error { error_type: Option<String>, body: Bytes, duration: Duration },
+    Exited { code: Option<i64>, duration: Duration },
+    TimedOut { duration: Duration },
 }
 
 /// Why init failed.
 #[derive(Debug)]
 pub(crate) enum InitFailure {
-    Reported {
-        error_type: Option<String>,
-        body: Bytes,
-    },
+    Reported { error_type: Option<String>, body: Bytes },
     Exited(Option<i64>),
     TimedOut,
 }
@@ -159,18 +139,13 @@ pub(crate) struct Environment {
 
 impl std::fmt::Debug for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Environment")
-            .field("id", &self.id)
-            .field("function", &self.function)
-            .finish()
+        f.debug_struct("Environment").field("id", &self.id).field("function", &self.function).finish()
     }
 }
 
 /// CPU share Lambda gives a memory size: 1769 MB is one vCPU.
 pub(crate) fn nano_cpus(memory_mb: u32) -> u64 {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get() as u64)
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
     ((memory_mb as u64 * 1_000_000_000) / 1769).clamp(10_000_000, cores * 1_000_000_000)
 }
 
@@ -190,24 +165,13 @@ impl Environment {
         for (k, v) in [
             ("AWS_LAMBDA_RUNTIME_API", api.addr.to_string()),
             ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
-            (
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                spec.memory_mb.to_string(),
-            ),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", spec.name),
-            ),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
             ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
             (
                 "AWS_LAMBDA_INITIALIZATION_TYPE",
-                if provisioned {
-                    "provisioned-concurrency"
-                } else {
-                    "on-demand"
-                }
-                .into(),
+                if provisioned { "provisioned-concurrency" } else { "on-demand" }.into(),
             ),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
@@ -271,11 +235,7 @@ impl Environment {
 
     /// Waits for init to finish and moves to `then` (busy for the invocation that started it, idle for a
     /// provisioned one); its Init Duration.
-    pub async fn wait_ready(
-        &self,
-        timeout: Duration,
-        then: EnvState,
-    ) -> Result<Duration, InitFailure> {
+    pub async fn wait_ready(&self, timeout: Duration, then: EnvState) -> Result<Duration, InitFailure> {
         let mut signals = self.api.signals.lock().await;
         let sig = match tokio::time::timeout(timeout, signals.recv()).await {
             Ok(Some(s)) => s,
@@ -292,9 +252,7 @@ impl Environment {
                 }
                 Ok(init)
             }
-            Signal::InitError { error_type, body } => {
-                Err(InitFailure::Reported { error_type, body })
-            }
+            Signal::InitError { error_type, body } => Err(InitFailure::Reported { error_type, body }),
             Signal::Exited(code) => Err(InitFailure::Exited(code)),
         }
     }
@@ -310,13 +268,7 @@ impl Environment {
     }
 
     /// Hands the environment one invocation and waits for its outcome, its exit or the timeout.
-    pub async fn invoke(
-        &self,
-        request_id: &str,
-        payload: Bytes,
-        arn: &str,
-        timeout: Duration,
-    ) -> Ended {
+    pub async fn invoke(&self, request_id: &str, payload: Bytes, arn: &str, timeout: Duration) -> Ended {
         let start = Instant::now();
         let deadline_ms = (SystemTime::now() + timeout)
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -332,10 +284,7 @@ impl Environment {
         };
         let mut signals = self.api.signals.lock().await;
         if self.api.invocations.send(inv).await.is_err() {
-            return Ended::Exited {
-                code: None,
-                duration: start.elapsed(),
-            };
+            return Ended::Exited { code: None, duration: start.elapsed() };
         }
         let sleep = tokio::time::sleep(timeout);
         tokio::pin!(sleep);
@@ -496,10 +445,7 @@ fn spawn_process(
     })?;
     let pid = child.id().unwrap_or(0);
     for out in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         child.stderr.take().map(|s| Box::new(s) as _),
     ]
     .into_iter()
@@ -525,20 +471,10 @@ fn spawn_process(
         };
         let _ = signals.send(Signal::Exited(code));
     });
-    Ok((
-        Exec::Process {
-            pid,
-            kill: Some(kill_tx),
-        },
-        spawned,
-    ))
+    Ok((Exec::Process { pid, kill: Some(kill_tx) }, spawned))
 }
 
-async fn spawn_container(
-    docker: Docker,
-    c: ContainerSpec,
-    api: &RuntimeApi,
-) -> Result<(Exec, Instant), Error> {
+async fn spawn_container(docker: Docker, c: ContainerSpec, api: &RuntimeApi) -> Result<(Exec, Instant), Error> {
     let d = docker.clone();
     let (id, spawned) = tokio::task::spawn_blocking(move || -> Result<(String, Instant), Error> {
         let id = d.create(&c)?;
@@ -550,10 +486,7 @@ async fn spawn_container(
         Ok((id.clone(), process_start(&d, &id, created)))
     })
     .await
-    .map_err(|e| Error::Engine {
-        call: "create/start".into(),
-        message: e.to_string(),
-    })??;
+    .map_err(|e| Error::Engine { call: "create/start".into(), message: e.to_string() })??;
     let signals = api.signal_tx.clone();
     let wid = id.clone();
     // A plain thread, not `spawn_blocking`: a runtime waits for its blocking tasks when it shuts down.

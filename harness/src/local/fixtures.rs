@@ -17,10 +17,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 
 /// The repository root (the workspace this harness was built from).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn newest_mtime(path: &Path) -> Option<SystemTime> {
@@ -28,19 +25,13 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
     if meta.is_file() {
         return meta.modified().ok();
     }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| newest_mtime(&e.ok()?.path()))
-        .max()
+    std::fs::read_dir(path).ok()?.filter_map(|e| newest_mtime(&e.ok()?.path())).max()
 }
 
 /// Builds (when stale) and returns the static Rust fixture binary.
 pub fn build_rust_fixture() -> Result<PathBuf, Error> {
     let root = workspace_root();
-    let bin = root
-        .join("target/fixtures")
-        .join(TARGET)
-        .join("release/fixture-fn");
+    let bin = root.join("target/fixtures").join(TARGET).join("release/fixture-fn");
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let sources = [
         root.join("fixtures/functions/rust-fn/src"),
@@ -113,18 +104,14 @@ pub(crate) fn scratch_image(docker: &Docker, binary: &Path, repo: &str) -> Resul
         return Ok(tag);
     }
     let ctx = tempfile::tempdir().map_err(Error::io("temp dir for an image build"))?;
-    std::fs::copy(binary, ctx.path().join("bootstrap"))
-        .map_err(Error::io(format!("copy {}", binary.display())))?;
+    std::fs::copy(binary, ctx.path().join("bootstrap")).map_err(Error::io(format!("copy {}", binary.display())))?;
     let dockerfile = workspace_root().join("fixtures/functions/rust-fn/Dockerfile");
     std::fs::copy(&dockerfile, ctx.path().join("Dockerfile"))
         .map_err(Error::io(format!("copy {}", dockerfile.display())))?;
     let out = Command::new("docker")
         .args(["build", "-q", "-t", &tag])
         .arg(ctx.path())
-        .env(
-            "DOCKER_HOST",
-            format!("unix://{}", docker.socket().display()),
-        )
+        .env("DOCKER_HOST", format!("unix://{}", docker.socket().display()))
         .output()
         .map_err(|e| Error::Build {
             fixture: repo.into(),
@@ -133,10 +120,7 @@ pub(crate) fn scratch_image(docker: &Docker, binary: &Path, repo: &str) -> Resul
     if !out.status.success() {
         return Err(Error::Build {
             fixture: repo.into(),
-            message: format!(
-                "`docker build -t {tag}` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
+            message: format!("`docker build -t {tag}` failed: {}", String::from_utf8_lossy(&out.stderr)),
         });
     }
     Ok(tag)
@@ -157,31 +141,14 @@ pub fn runtime_interface_emulator() -> Result<PathBuf, Error> {
     if bin.is_file() {
         return Ok(bin);
     }
-    let fail = |message: String| Error::Build {
-        fixture: "aws-lambda-rie".into(),
-        message,
-    };
+    let fail = |message: String| Error::Build { fixture: "aws-lambda-rie".into(), message };
     std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
-    let wheel_dir =
-        tempfile::tempdir_in(&dir).map_err(Error::io("temp dir for the aws-sam-cli wheel"))?;
+    let wheel_dir = tempfile::tempdir_in(&dir).map_err(Error::io("temp dir for the aws-sam-cli wheel"))?;
     let out = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--quiet",
-            "aws-sam-cli",
-            "-d",
-        ])
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "aws-sam-cli", "-d"])
         .arg(wheel_dir.path())
         .output()
-        .map_err(|e| {
-            fail(format!(
-                "cannot run python3 -m pip (needed to fetch the RIE from PyPI): {e}"
-            ))
-        })?;
+        .map_err(|e| fail(format!("cannot run python3 -m pip (needed to fetch the RIE from PyPI): {e}")))?;
     if !out.status.success() {
         return Err(fail(format!(
             "`pip download --no-deps aws-sam-cli` failed: {}",

@@ -32,11 +32,7 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32) -> TokenBucket {
-        TokenBucket {
-            rate,
-            burst: burst as f64,
-            state: Mutex::new((burst as f64, Instant::now())),
-        }
+        TokenBucket { rate, burst: burst as f64, state: Mutex::new((burst as f64, Instant::now())) }
     }
 
     /// Takes one token if there is one.
@@ -47,8 +43,7 @@ impl TokenBucket {
     fn take_at(&self, now: Instant) -> bool {
         let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, last) = *g;
-        let refilled = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate)
-            .min(self.burst);
+        let refilled = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate).min(self.burst);
         if refilled >= 1.0 {
             *g = (refilled - 1.0, now);
             true
@@ -68,10 +63,10 @@ pub(crate) struct FrontDoor {
 
 impl FrontDoor {
     fn count(&self, status: u16) {
-        self.pool.ctx.metrics.inc(
-            "api_gateway_requests_total",
-            vec![("stage", "local".into()), ("status", status.to_string())],
-        );
+        self.pool
+            .ctx
+            .metrics
+            .inc("api_gateway_requests_total", vec![("stage", "local".into()), ("status", status.to_string())]);
     }
 
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, scheme: &'static str) -> Resp {
@@ -81,11 +76,7 @@ impl FrontDoor {
     }
 
     async fn route(&self, req: Request<Incoming>, scheme: &'static str) -> Resp {
-        let key_ok = req
-            .headers()
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|k| k == self.api_key);
+        let key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).is_some_and(|k| k == self.api_key);
         if !key_ok {
             return json_response(403, &json!({"message": "Forbidden"}));
         }
@@ -93,12 +84,7 @@ impl FrontDoor {
             return json_response(429, &json!({"message": "Too Many Requests"}));
         }
         let path = req.uri().path().to_string();
-        let function = path
-            .trim_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let function = path.trim_matches('/').split('/').next().unwrap_or_default().to_string();
         let method = req.method().clone();
         if function.is_empty() || !(method == hyper::Method::GET || method == hyper::Method::POST) {
             return json_response(404, &json!({"message": "Not Found"}));
@@ -134,22 +120,11 @@ impl FrontDoor {
             "isBase64Encoded": false,
             "requestContext": { "stage": "local", "protocol": scheme, "requestId": super::platform::random_uuid() },
         });
-        match self
-            .pool
-            .invoke_detached(&function, Bytes::from(event.to_string()))
-            .await
-        {
+        match self.pool.invoke_detached(&function, Bytes::from(event.to_string())).await {
             Err(e) if e.status == 404 => json_response(404, &json!({"message": "Not Found"})),
-            Err(e) if e.status == 429 => {
-                json_response(429, &json!({"message": "Too Many Requests"}))
-            }
-            Err(e) => json_response(
-                502,
-                &json!({"message": "Internal server error", "detail": e.message}),
-            ),
-            Ok(r) if r.function_error.is_some() => {
-                json_response(502, &json!({"message": "Internal server error"}))
-            }
+            Err(e) if e.status == 429 => json_response(429, &json!({"message": "Too Many Requests"})),
+            Err(e) => json_response(502, &json!({"message": "Internal server error", "detail": e.message})),
+            Ok(r) if r.function_error.is_some() => json_response(502, &json!({"message": "Internal server error"})),
             Ok(r) => proxy_response(&r.payload),
         }
     }
@@ -178,8 +153,7 @@ fn proxy_response(payload: &Bytes) -> Resp {
         Some(Value::Null) | None => Bytes::new(),
         Some(other) => Bytes::from(other.to_string()),
     };
-    b.body(Full::new(body))
-        .unwrap_or_else(|_| json_response(502, &json!({"message": "Internal server error"})))
+    b.body(Full::new(body)).unwrap_or_else(|_| json_response(502, &json!({"message": "Internal server error"})))
 }
 
 /// Serves the front door over TLS on `listener`.
@@ -206,9 +180,7 @@ pub(crate) fn serve_tls(
                     let door = door.clone();
                     async move { Ok::<_, Infallible>(door.handle(req, "HTTPS/1.1").await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
             });
             while conns.try_join_next().is_some() {}
         }
@@ -232,9 +204,7 @@ mod tests {
 
     #[test]
     fn proxy_payloads_map_to_status_headers_and_body() {
-        let r = proxy_response(&Bytes::from(
-            r#"{"statusCode":201,"headers":{"x-a":"1"},"body":"hi"}"#,
-        ));
+        let r = proxy_response(&Bytes::from(r#"{"statusCode":201,"headers":{"x-a":"1"},"body":"hi"}"#));
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()["x-a"], "1");
         let r = proxy_response(&Bytes::from(r#"{"ok":true}"#));

@@ -40,9 +40,7 @@ where
                     let h = h.clone();
                     async move { Ok::<_, Infallible>(h(req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             });
             while conns.try_join_next().is_some() {}
         }
@@ -99,21 +97,13 @@ impl InvokeApi {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let method = req.method().clone();
         let key = access_key(&req);
-        let not_found = || {
-            ApiError::new(
-                404,
-                "UnknownOperationException",
-                format!("no operation at {method} {path}"),
-            )
-        };
+        let not_found = || ApiError::new(404, "UnknownOperationException", format!("no operation at {method} {path}"));
         match (method.clone(), parts.as_slice()) {
             (Method::GET, ["metrics"]) => Ok(self.metrics(&req)),
             (Method::POST, ["2015-03-31", "functions", name, "invocations"]) => {
                 let name = decode_name(name);
-                let kind = header(&req, "x-amz-invocation-type")
-                    .unwrap_or_else(|| "RequestResponse".into());
-                let tail =
-                    header(&req, "x-amz-log-type").is_some_and(|t| t.eq_ignore_ascii_case("tail"));
+                let kind = header(&req, "x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+                let tail = header(&req, "x-amz-log-type").is_some_and(|t| t.eq_ignore_ascii_case("tail"));
                 let body = read_body(req).await?;
                 if !body.is_empty() {
                     if let Err(e) = serde_json::from_slice::<Value>(&body) {
@@ -124,11 +114,7 @@ impl InvokeApi {
                         ));
                     }
                 }
-                let payload = if body.is_empty() {
-                    Bytes::from_static(b"{}")
-                } else {
-                    body
-                };
+                let payload = if body.is_empty() { Bytes::from_static(b"{}") } else { body };
                 match kind.as_str() {
                     "DryRun" => {
                         self.pool.configuration(&name)?;
@@ -155,8 +141,7 @@ impl InvokeApi {
                         if tail {
                             resp = resp.header(
                                 "x-amz-log-result",
-                                base64::engine::general_purpose::STANDARD
-                                    .encode(last_4k(&r.log_tail)),
+                                base64::engine::general_purpose::STANDARD.encode(last_4k(&r.log_tail)),
                             );
                         }
                         Ok(resp.body(Full::new(r.payload)).unwrap_or_default())
@@ -168,37 +153,27 @@ impl InvokeApi {
                     )),
                 }
             }
-            (Method::GET, ["2015-03-31", "functions", name, "configuration"]) => Ok(json_response(
-                200,
-                &self.pool.configuration(&decode_name(name))?,
-            )),
+            (Method::GET, ["2015-03-31", "functions", name, "configuration"]) => {
+                Ok(json_response(200, &self.pool.configuration(&decode_name(name))?))
+            }
             (Method::PUT, ["2015-03-31", "functions", name, "configuration"]) => {
                 let name = decode_name(name);
                 let body = json_body(req).await?;
-                Ok(json_response(
-                    200,
-                    &self.pool.update_configuration(&name, &body, &key)?,
-                ))
+                Ok(json_response(200, &self.pool.update_configuration(&name, &body, &key)?))
             }
             (Method::PUT, [_, "functions", name, "concurrency"]) => {
                 let name = decode_name(name);
                 let body = json_body(req).await?;
-                Ok(json_response(
-                    200,
-                    &self.pool.put_concurrency(&name, &body, &key)?,
-                ))
+                Ok(json_response(200, &self.pool.put_concurrency(&name, &body, &key)?))
             }
-            (Method::GET, [_, "functions", name, "concurrency"]) => Ok(json_response(
-                200,
-                &self.pool.get_concurrency(&decode_name(name))?,
-            )),
+            (Method::GET, [_, "functions", name, "concurrency"]) => {
+                Ok(json_response(200, &self.pool.get_concurrency(&decode_name(name))?))
+            }
             (Method::DELETE, [_, "functions", name, "concurrency"]) => {
                 self.pool.delete_concurrency(&decode_name(name), &key)?;
                 Ok(empty(204))
             }
-            (Method::GET, ["2015-03-31", "functions"]) => {
-                Ok(json_response(200, &self.pool.list_functions()))
-            }
+            (Method::GET, ["2015-03-31", "functions"]) => Ok(json_response(200, &self.pool.list_functions())),
             _ => {
                 let _ = rid;
                 Err(not_found())
@@ -207,15 +182,12 @@ impl InvokeApi {
     }
 
     fn metrics(&self, req: &Request<Incoming>) -> Resp {
-        let ok = header(req, "authorization")
-            .is_some_and(|a| a == format!("Bearer {}", self.metrics_token));
+        let ok = header(req, "authorization").is_some_and(|a| a == format!("Bearer {}", self.metrics_token));
         if !ok {
             return Response::builder()
                 .status(StatusCode::UNAUTHORIZED)
                 .header("www-authenticate", "Bearer realm=\"metrics\"")
-                .body(Full::new(Bytes::from_static(
-                    b"unauthorized: /metrics needs `Authorization: Bearer <token>`\n",
-                )))
+                .body(Full::new(Bytes::from_static(b"unauthorized: /metrics needs `Authorization: Bearer <token>`\n")))
                 .unwrap_or_default();
         }
         let text = self.pool.ctx.metrics.render(&self.pool.env_gauges());
@@ -228,27 +200,17 @@ impl InvokeApi {
 }
 
 fn empty(status: u16) -> Resp {
-    Response::builder()
-        .status(status)
-        .body(Full::new(Bytes::new()))
-        .unwrap_or_default()
+    Response::builder().status(status).body(Full::new(Bytes::new())).unwrap_or_default()
 }
 
 fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// A function name from the path: a plain name, or the name inside a percent-encoded ARN.
 fn decode_name(raw: &str) -> String {
     let decoded = raw.replace("%3A", ":").replace("%3a", ":");
-    decoded
-        .rsplit_once(":function:")
-        .map_or(decoded.clone(), |(_, n)| {
-            n.split(':').next().unwrap_or(n).to_string()
-        })
+    decoded.rsplit_once(":function:").map_or(decoded.clone(), |(_, n)| n.split(':').next().unwrap_or(n).to_string())
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
@@ -257,9 +219,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
         Err(_) => Err(ApiError::new(
             413,
             "RequestTooLargeException",
-            format!(
-                "Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
-            ),
+            format!("Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"),
         )),
     }
 }
@@ -270,11 +230,7 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, ApiError> {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(&b).map_err(|e| {
-        ApiError::new(
-            400,
-            "InvalidRequestContentException",
-            format!("Could not parse request body into json: {e}"),
-        )
+        ApiError::new(400, "InvalidRequestContentException", format!("Could not parse request body into json: {e}"))
     })
 }
 
@@ -297,14 +253,8 @@ mod tests {
     #[test]
     fn names_and_arns_resolve_to_the_function_name() {
         assert_eq!(decode_name("fixture-rust"), "fixture-rust");
-        assert_eq!(
-            decode_name("arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af1"),
-            "f1"
-        );
-        assert_eq!(
-            decode_name("arn:aws:lambda:us-east-1:1:function:f1:$LATEST"),
-            "f1"
-        );
+        assert_eq!(decode_name("arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af1"), "f1");
+        assert_eq!(decode_name("arn:aws:lambda:us-east-1:1:function:f1:$LATEST"), "f1");
     }
 
     #[test]

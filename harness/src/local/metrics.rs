@@ -5,9 +5,7 @@
 use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
 
 /// Histogram bucket bounds in seconds.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Name, type and help of every family.
 const FAMILIES: &[(&str, &str, &str)] = &[
@@ -26,56 +24,24 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Invocations by outcome: success, error (handled or unhandled), timeout, throttled.",
     ),
-    (
-        "function_throttles_total",
-        "counter",
-        "Invocations refused with 429, by reason.",
-    ),
-    (
-        "function_concurrent_executions",
-        "gauge",
-        "Invocations in flight.",
-    ),
-    (
-        "function_environments",
-        "gauge",
-        "Execution environments by state.",
-    ),
-    (
-        "function_max_memory_used_bytes",
-        "gauge",
-        "Max Memory Used of the last invocation.",
-    ),
-    (
-        "function_memory_size_bytes",
-        "gauge",
-        "Configured memory size.",
-    ),
+    ("function_throttles_total", "counter", "Invocations refused with 429, by reason."),
+    ("function_concurrent_executions", "gauge", "Invocations in flight."),
+    ("function_environments", "gauge", "Execution environments by state."),
+    ("function_max_memory_used_bytes", "gauge", "Max Memory Used of the last invocation."),
+    ("function_memory_size_bytes", "gauge", "Configured memory size."),
     (
         "function_memory_used_bytes",
         "gauge",
         "Peak memory used by the function's environments so far (the Max Memory Used of its REPORT lines).",
     ),
-    (
-        "function_memory_limit_bytes",
-        "gauge",
-        "Memory limit of each environment (the configured memory size).",
-    ),
+    ("function_memory_limit_bytes", "gauge", "Memory limit of each environment (the configured memory size)."),
     (
         "function_cpu_seconds_total",
         "counter",
         "CPU seconds used by the function's environments, read at the end of each invocation.",
     ),
-    (
-        "function_scale_events_total",
-        "counter",
-        "Execution environments started (up) and retired (down), by reason.",
-    ),
-    (
-        "api_gateway_requests_total",
-        "counter",
-        "Front door requests by status code.",
-    ),
+    ("function_scale_events_total", "counter", "Execution environments started (up) and retired (down), by reason."),
+    ("api_gateway_requests_total", "counter", "Front door requests by status code."),
 ];
 
 pub(crate) type Labels = Vec<(&'static str, String)>;
@@ -153,19 +119,9 @@ impl Metrics {
                     continue;
                 }
                 for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{} {}",
-                        fmt_labels(labels, Some(&b.to_string())),
-                        h.counts[i]
-                    );
+                    let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some(&b.to_string())), h.counts[i]);
                 }
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{} {}",
-                    fmt_labels(labels, Some("+Inf")),
-                    h.count
-                );
+                let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some("+Inf")), h.count);
                 let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), h.sum);
                 let _ = writeln!(out, "{name}_count{} {}", fmt_labels(labels, None), h.count);
             }
@@ -177,14 +133,7 @@ impl Metrics {
 fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
     let mut parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
         .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
@@ -206,39 +155,20 @@ mod tests {
         let l = || vec![("function", "f\"x".to_string())];
         m.observe("function_cold_start_duration_seconds", l(), 0.003);
         m.observe("function_cold_start_duration_seconds", l(), 0.2);
-        m.inc(
-            "function_invocations_total",
-            vec![("function", "f".into()), ("status", "success".into())],
-        );
-        let text = m.render(&[(
-            "function_environments",
-            vec![("function", "f".into()), ("state", "idle".into())],
-            2.0,
-        )]);
+        m.inc("function_invocations_total", vec![("function", "f".into()), ("status", "success".into())]);
+        let text =
+            m.render(&[("function_environments", vec![("function", "f".into()), ("state", "idle".into())], 2.0)]);
         assert!(
-            text.contains(
-                "function_cold_start_duration_seconds_bucket{function=\"f\\\"x\",le=\"0.005\"} 1"
-            ),
+            text.contains("function_cold_start_duration_seconds_bucket{function=\"f\\\"x\",le=\"0.005\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "function_cold_start_duration_seconds_bucket{function=\"f\\\"x\",le=\"0.25\"} 2"
-            ),
+            text.contains("function_cold_start_duration_seconds_bucket{function=\"f\\\"x\",le=\"0.25\"} 2"),
             "{text}"
         );
-        assert!(
-            text.contains("function_cold_start_duration_seconds_count{function=\"f\\\"x\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("function_invocations_total{function=\"f\",status=\"success\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("function_environments{function=\"f\",state=\"idle\"} 2"),
-            "{text}"
-        );
+        assert!(text.contains("function_cold_start_duration_seconds_count{function=\"f\\\"x\"} 2"), "{text}");
+        assert!(text.contains("function_invocations_total{function=\"f\",status=\"success\"} 1"), "{text}");
+        assert!(text.contains("function_environments{function=\"f\",state=\"idle\"} 2"), "{text}");
         assert!(text.contains("# TYPE function_invocation_duration_seconds histogram"));
     }
 

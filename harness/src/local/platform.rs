@@ -79,13 +79,8 @@ impl std::fmt::Debug for Platform {
 pub(crate) fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b.iter_mut()
-            .enumerate()
-            .for_each(|(i, x)| *x = (t >> ((i % 16) * 8)) as u8 ^ i as u8);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        b.iter_mut().enumerate().for_each(|(i, x)| *x = (t >> ((i % 16) * 8)) as u8 ^ i as u8);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -93,31 +88,17 @@ pub(crate) fn random_hex(n: usize) -> String {
 /// A random (v4-shaped) UUID.
 pub(crate) fn random_uuid() -> String {
     let h = random_hex(16);
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
+    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 async fn bind(port: u16, what: &str) -> Result<TcpListener, Error> {
-    TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(Error::io(format!("bind 127.0.0.1:{port} for {what}")))
+    TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io(format!("bind 127.0.0.1:{port} for {what}")))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Engine {
-            call: "blocking task".into(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| Error::Engine { call: "blocking task".into(), message: e.to_string() })?
 }
 
 /// How a function's environments start, and its code size.
@@ -131,13 +112,18 @@ async fn resolve(spec: &FunctionSpec, mode: Mode, docker: &Docker) -> Result<(La
         }
         (Source::Binary(p), Mode::Process) => {
             if !p.is_file() {
-                return Err(Error::Function { function: name, message: format!("binary {} does not exist", p.display()) });
+                return Err(Error::Function {
+                    function: name,
+                    message: format!("binary {} does not exist", p.display()),
+                });
             }
             Ok((Launch::Process { binary: p.clone() }, size(p)))
         }
         (Source::Image(i), Mode::Process) => Err(Error::Function {
             function: name,
-            message: format!("has only an image ({i}); process mode needs a `binary` or `fixture` (or run with a Docker engine)"),
+            message: format!(
+                "has only an image ({i}); process mode needs a `binary` or `fixture` (or run with a Docker engine)"
+            ),
         }),
         (Source::Fixture(_) | Source::Binary(_), Mode::Container) => {
             let d = docker.clone();
@@ -159,7 +145,10 @@ async fn resolve(spec: &FunctionSpec, mode: Mode, docker: &Docker) -> Result<(La
             if !blocking(move || d.image_exists(&img)).await? {
                 return Err(Error::Function {
                     function: name,
-                    message: format!("image {i} is not on the engine at {} (images are built locally: build it first)", docker.socket().display()),
+                    message: format!(
+                        "image {i} is not on the engine at {} (images are built locally: build it first)",
+                        docker.socket().display()
+                    ),
                 });
             }
             Ok((Launch::Container { docker: docker.clone(), image: i.clone() }, 0))
@@ -173,36 +162,25 @@ impl Platform {
         let docker = Docker::new(config.docker_socket.clone());
         let ping = {
             let d = docker.clone();
-            tokio::task::spawn_blocking(move || d.ping())
-                .await
-                .unwrap_or_else(|e| Err(Error::Tls(e.to_string())))
+            tokio::task::spawn_blocking(move || d.ping()).await.unwrap_or_else(|e| Err(Error::Tls(e.to_string())))
         };
         let (mode, mode_reason) = match (config.mode, &ping) {
             (ModeChoice::Process, _) => (Mode::Process, "mode: process asked for".to_string()),
-            (ModeChoice::Container, Ok(())) => {
-                (Mode::Container, "mode: container asked for".to_string())
-            }
+            (ModeChoice::Container, Ok(())) => (Mode::Container, "mode: container asked for".to_string()),
             (ModeChoice::Container, Err(e)) => {
                 return Err(Error::EngineUnavailable {
                     socket: docker.socket().display().to_string(),
                     reason: e.to_string(),
                 })
             }
-            (ModeChoice::Auto, Ok(())) => (
-                Mode::Container,
-                format!("Docker engine at {}", docker.socket().display()),
-            ),
-            (ModeChoice::Auto, Err(e)) => (
-                Mode::Process,
-                format!("no Docker engine, processes instead: {e}"),
-            ),
+            (ModeChoice::Auto, Ok(())) => (Mode::Container, format!("Docker engine at {}", docker.socket().display())),
+            (ModeChoice::Auto, Err(e)) => (Mode::Process, format!("no Docker engine, processes instead: {e}")),
         };
         let engine = ping.is_ok().then(|| docker.clone());
         {
             let e = engine.clone();
-            let swept = tokio::task::spawn_blocking(move || sweep::sweep_dead_owners(e.as_ref()))
-                .await
-                .unwrap_or_default();
+            let swept =
+                tokio::task::spawn_blocking(move || sweep::sweep_dead_owners(e.as_ref())).await.unwrap_or_default();
             if swept != sweep::Swept::default() {
                 tracing::info!(
                     "swept what killed runs left: {} containers, {} processes",
@@ -214,10 +192,7 @@ impl Platform {
         let run_id = config.run_id.clone().unwrap_or_else(|| random_hex(6));
         let mut specs = Vec::new();
         for spec in &config.functions {
-            spec.validate().map_err(|m| Error::Function {
-                function: spec.name.clone(),
-                message: m,
-            })?;
+            spec.validate().map_err(|m| Error::Function { function: spec.name.clone(), message: m })?;
             let (launch, size) = resolve(spec, mode, &docker).await?;
             specs.push((spec.clone(), launch, size));
         }
@@ -238,34 +213,20 @@ impl Platform {
         let audit = AuditLog::open(&audit_path)?;
         let tls = tls::generate()?;
         let ca_path = state_dir.join(format!("front-door-ca-{run_id}.pem"));
-        std::fs::write(&ca_path, &tls.ca_pem)
-            .map_err(Error::io(format!("write {}", ca_path.display())))?;
+        std::fs::write(&ca_path, &tls.ca_pem).map_err(Error::io(format!("write {}", ca_path.display())))?;
         let metrics = Arc::new(Metrics::default());
-        let mark = RunMark {
-            run_id: run_id.clone(),
-            owner: sweep::this_owner(),
-        };
-        let pool = Arc::new(Pool::new(
-            specs,
-            Pool::ctx_new(mark, metrics, audit, config.account_concurrency),
-        ));
+        let mark = RunMark { run_id: run_id.clone(), owner: sweep::this_owner() };
+        let pool = Arc::new(Pool::new(specs, Pool::ctx_new(mark, metrics, audit, config.account_concurrency)));
         let api_key = config.api_key.clone().unwrap_or_else(|| random_hex(20));
-        let metrics_token = config
-            .metrics_token
-            .clone()
-            .unwrap_or_else(|| random_hex(20));
+        let metrics_token = config.metrics_token.clone().unwrap_or_else(|| random_hex(20));
 
         let invoke_l = bind(config.invoke_port, "the Invoke API").await?;
         let http_l = bind(config.front_door_http_port, "the front door (HTTP)").await?;
         let https_l = bind(config.front_door_https_port, "the front door (HTTPS)").await?;
         let addr = |l: &TcpListener| l.local_addr().map_err(Error::io("listener address"));
-        let (invoke_addr, http_addr, https_addr) =
-            (addr(&invoke_l)?, addr(&http_l)?, addr(&https_l)?);
+        let (invoke_addr, http_addr, https_addr) = (addr(&invoke_l)?, addr(&http_l)?, addr(&https_l)?);
 
-        let api = Arc::new(InvokeApi {
-            pool: pool.clone(),
-            metrics_token: metrics_token.clone(),
-        });
+        let api = Arc::new(InvokeApi { pool: pool.clone(), metrics_token: metrics_token.clone() });
         let door = Arc::new(FrontDoor {
             pool: pool.clone(),
             api_key: api_key.clone(),
@@ -288,10 +249,7 @@ impl Platform {
                 upkeep.maintain();
             }
         }));
-        tracing::info!(
-            "local platform {run_id}: {} mode ({mode_reason}), Invoke API on {invoke_addr}",
-            mode.name()
-        );
+        tracing::info!("local platform {run_id}: {} mode ({mode_reason}), Invoke API on {invoke_addr}", mode.name());
         Ok(Platform {
             run_id,
             mode,

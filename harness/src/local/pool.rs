@@ -35,20 +35,11 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            kind,
-            message: message.into(),
-            reason: None,
-        }
+        ApiError { status, kind, message: message.into(), reason: None }
     }
 
     fn not_found(name: &str) -> ApiError {
-        ApiError::new(
-            404,
-            "ResourceNotFoundException",
-            format!("Function not found: {}", arn(name)),
-        )
+        ApiError::new(404, "ResourceNotFoundException", format!("Function not found: {}", arn(name)))
     }
 
     /// The JSON body AWS sends with the error.
@@ -109,9 +100,7 @@ pub(crate) struct Pool {
 }
 
 fn now_aws() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
 struct Flight<'a> {
@@ -127,11 +116,7 @@ impl Drop for Flight<'_> {
             g.in_flight
         };
         self.ctx.account_in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.ctx.metrics.set(
-            "function_concurrent_executions",
-            vec![("function", self.f.name.clone())],
-            n as f64,
-        );
+        self.ctx.metrics.set("function_concurrent_executions", vec![("function", self.f.name.clone())], n as f64);
     }
 }
 
@@ -165,10 +150,8 @@ impl Pool {
                         0.0,
                     );
                 }
-                for reason in [
-                    "ReservedFunctionConcurrentInvocationLimitExceeded",
-                    "ConcurrentInvocationLimitExceeded",
-                ] {
+                for reason in ["ReservedFunctionConcurrentInvocationLimitExceeded", "ConcurrentInvocationLimitExceeded"]
+                {
                     ctx.metrics.add(
                         "function_throttles_total",
                         vec![("function", spec.name.clone()), ("reason", reason.into())],
@@ -192,18 +175,10 @@ impl Pool {
                 (f.name.clone(), Arc::new(f))
             })
             .collect();
-        Pool {
-            functions,
-            ctx: Arc::new(ctx),
-        }
+        Pool { functions, ctx: Arc::new(ctx) }
     }
 
-    pub fn ctx_new(
-        mark: RunMark,
-        metrics: Arc<Metrics>,
-        audit: AuditLog,
-        account_limit: u32,
-    ) -> Ctx {
+    pub fn ctx_new(mark: RunMark, metrics: Arc<Metrics>, audit: AuditLog, account_limit: u32) -> Ctx {
         Ctx {
             mark,
             metrics,
@@ -215,9 +190,7 @@ impl Pool {
     }
 
     fn function(&self, name: &str) -> Result<&Arc<Function>, ApiError> {
-        self.functions
-            .get(name)
-            .ok_or_else(|| ApiError::not_found(name))
+        self.functions.get(name).ok_or_else(|| ApiError::not_found(name))
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -226,10 +199,7 @@ impl Pool {
 
     /// Live environments of a function (none for an unknown one).
     pub fn environments(&self, name: &str) -> Vec<EnvInfo> {
-        self.functions
-            .get(name)
-            .map(|f| f.lock().envs.iter().map(|e| e.info()).collect())
-            .unwrap_or_default()
+        self.functions.get(name).map(|f| f.lock().envs.iter().map(|e| e.info()).collect()).unwrap_or_default()
     }
 
     /// Retires an environment: off the list now, its process or container stopped in the background.
@@ -237,11 +207,7 @@ impl Pool {
         f.lock().envs.retain(|e| !Arc::ptr_eq(e, env));
         self.ctx.metrics.inc(
             "function_scale_events_total",
-            vec![
-                ("function", f.name.clone()),
-                ("direction", "down".into()),
-                ("reason", reason.into()),
-            ],
+            vec![("function", f.name.clone()), ("direction", "down".into()), ("reason", reason.into())],
         );
         if env.is_container() {
             let env = env.clone();
@@ -261,49 +227,25 @@ impl Pool {
         generation: u64,
         provisioned: bool,
     ) -> Result<Arc<Environment>, ApiError> {
-        let env = Environment::launch(spec, generation, provisioned, &f.launch, &self.ctx.mark)
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    500,
-                    "ServiceException",
-                    format!("cannot start an execution environment: {e}"),
-                )
-            })?;
+        let env = Environment::launch(spec, generation, provisioned, &f.launch, &self.ctx.mark).await.map_err(|e| {
+            ApiError::new(500, "ServiceException", format!("cannot start an execution environment: {e}"))
+        })?;
         f.lock().envs.push(env.clone());
-        let kind = if provisioned {
-            "provisioned"
-        } else {
-            "on_demand"
-        };
+        let kind = if provisioned { "provisioned" } else { "on_demand" };
         self.ctx.metrics.inc(
             "function_scale_events_total",
-            vec![
-                ("function", f.name.clone()),
-                ("direction", "up".into()),
-                ("reason", kind.into()),
-            ],
+            vec![("function", f.name.clone()), ("direction", "up".into()), ("reason", kind.into())],
         );
         Ok(env)
     }
 
     /// Invokes `name` with `payload` on a task of its own, so a caller that goes away mid-invocation does
     /// not leave an environment half-initialized or busy forever.
-    pub async fn invoke_detached(
-        self: &Arc<Self>,
-        name: &str,
-        payload: Bytes,
-    ) -> Result<InvokeResult, ApiError> {
+    pub async fn invoke_detached(self: &Arc<Self>, name: &str, payload: Bytes) -> Result<InvokeResult, ApiError> {
         let (pool, name) = (self.clone(), name.to_string());
         tokio::spawn(async move { pool.invoke(&name, payload).await })
             .await
-            .unwrap_or_else(|e| {
-                Err(ApiError::new(
-                    500,
-                    "ServiceException",
-                    format!("invocation task failed: {e}"),
-                ))
-            })
+            .unwrap_or_else(|e| Err(ApiError::new(500, "ServiceException", format!("invocation task failed: {e}"))))
     }
 
     /// Invokes `name` with `payload` (RequestResponse).
@@ -313,14 +255,8 @@ impl Pool {
         let (idle, spec, generation) = {
             let mut g = f.lock();
             let throttle = |reason: &'static str| {
-                self.ctx.metrics.inc(
-                    "function_throttles_total",
-                    vec![fname(), ("reason", reason.into())],
-                );
-                self.ctx.metrics.inc(
-                    "function_invocations_total",
-                    vec![fname(), ("status", "throttled".into())],
-                );
+                self.ctx.metrics.inc("function_throttles_total", vec![fname(), ("reason", reason.into())]);
+                self.ctx.metrics.inc("function_invocations_total", vec![fname(), ("status", "throttled".into())]);
                 ApiError {
                     status: 429,
                     kind: "TooManyRequestsException",
@@ -328,31 +264,17 @@ impl Pool {
                     reason: Some(reason),
                 }
             };
-            if g.spec
-                .reserved_concurrency
-                .is_some_and(|r| g.in_flight >= r)
-            {
-                return Err(throttle(
-                    "ReservedFunctionConcurrentInvocationLimitExceeded",
-                ));
+            if g.spec.reserved_concurrency.is_some_and(|r| g.in_flight >= r) {
+                return Err(throttle("ReservedFunctionConcurrentInvocationLimitExceeded"));
             }
             if self.ctx.account_in_flight.fetch_add(1, Ordering::SeqCst) >= self.ctx.account_limit {
                 self.ctx.account_in_flight.fetch_sub(1, Ordering::SeqCst);
                 return Err(throttle("ConcurrentInvocationLimitExceeded"));
             }
             g.in_flight += 1;
-            self.ctx.metrics.set(
-                "function_concurrent_executions",
-                vec![fname()],
-                g.in_flight as f64,
-            );
+            self.ctx.metrics.set("function_concurrent_executions", vec![fname()], g.in_flight as f64);
             let generation = g.generation;
-            let idle = g
-                .envs
-                .iter()
-                .rev()
-                .find(|e| e.generation == generation && e.claim())
-                .cloned();
+            let idle = g.envs.iter().rev().find(|e| e.generation == generation && e.claim()).cloned();
             (idle, g.spec.clone(), generation)
         };
         let _flight = Flight { f, ctx: &self.ctx };
@@ -361,10 +283,7 @@ impl Pool {
             Some(e) => (e, None),
             None => {
                 let env = self.launch(f, &spec, generation, false).await?;
-                match env
-                    .wait_ready(Duration::from_secs_f64(spec.init_timeout_s), EnvState::Busy)
-                    .await
-                {
+                match env.wait_ready(Duration::from_secs_f64(spec.init_timeout_s), EnvState::Busy).await {
                     Ok(d) => {
                         self.ctx.metrics.observe(
                             "function_cold_start_duration_seconds",
@@ -382,16 +301,9 @@ impl Pool {
         let lines = env.take_logs();
         let (function_error, body, duration, status, error_type, keep) = match ended {
             Ended::Response { body, duration } => (None, body, duration, "success", None, true),
-            Ended::Error {
-                error_type,
-                body,
-                duration,
-            } => {
-                let t = error_type.or_else(|| {
-                    serde_json::from_slice::<Value>(&body).ok()?["errorType"]
-                        .as_str()
-                        .map(str::to_string)
-                });
+            Ended::Error { error_type, body, duration } => {
+                let t = error_type
+                    .or_else(|| serde_json::from_slice::<Value>(&body).ok()?["errorType"].as_str().map(str::to_string));
                 (Some("Unhandled"), body, duration, "error", t, true)
             }
             Ended::Exited { code, duration } => (
@@ -418,57 +330,27 @@ impl Pool {
             max_memory_used_bytes: env.peak_bytes(),
             init,
             status: (status == "timeout").then_some("timeout"),
-            error_type: if status == "timeout" {
-                None
-            } else {
-                error_type.as_deref().filter(|_| !keep)
-            },
+            error_type: if status == "timeout" { None } else { error_type.as_deref().filter(|_| !keep) },
         };
         let log_tail = report.tail(&lines);
-        self.ctx.metrics.inc(
-            "function_invocations_total",
-            vec![fname(), ("status", status.into())],
-        );
-        self.ctx.metrics.observe(
-            "function_invocation_duration_seconds",
-            vec![fname()],
-            duration.as_secs_f64(),
-        );
+        self.ctx.metrics.inc("function_invocations_total", vec![fname(), ("status", status.into())]);
+        self.ctx.metrics.observe("function_invocation_duration_seconds", vec![fname()], duration.as_secs_f64());
         if let Some(p) = env.peak_bytes() {
-            self.ctx
-                .metrics
-                .set("function_max_memory_used_bytes", vec![fname()], p as f64);
-            self.ctx
-                .metrics
-                .set("function_memory_used_bytes", vec![fname()], p as f64);
+            self.ctx.metrics.set("function_max_memory_used_bytes", vec![fname()], p as f64);
+            self.ctx.metrics.set("function_memory_used_bytes", vec![fname()], p as f64);
         }
         if let Some(cpu) = env.take_cpu_seconds() {
-            self.ctx
-                .metrics
-                .add("function_cpu_seconds_total", vec![fname()], cpu);
+            self.ctx.metrics.add("function_cpu_seconds_total", vec![fname()], cpu);
         }
         let current = f.lock().generation == env.generation;
         if !keep {
-            self.retire(
-                f,
-                &env,
-                if status == "timeout" {
-                    "timeout"
-                } else {
-                    "crash"
-                },
-            );
+            self.retire(f, &env, if status == "timeout" { "timeout" } else { "crash" });
         } else if !current {
             self.retire(f, &env, "configuration_update");
         } else if !env.release() {
             self.retire(f, &env, "retired");
         }
-        Ok(InvokeResult {
-            request_id,
-            function_error,
-            payload: body,
-            log_tail,
-        })
+        Ok(InvokeResult { request_id, function_error, payload: body, log_tail })
     }
 
     fn init_failed(
@@ -481,23 +363,16 @@ impl Pool {
     ) -> InvokeResult {
         let (payload, error_type, status) = match fail {
             InitFailure::Reported { error_type, body } => {
-                let t = error_type.or_else(|| {
-                    serde_json::from_slice::<Value>(&body).ok()?["errorType"]
-                        .as_str()
-                        .map(str::to_string)
-                });
+                let t = error_type
+                    .or_else(|| serde_json::from_slice::<Value>(&body).ok()?["errorType"].as_str().map(str::to_string));
                 (body, t.unwrap_or_else(|| "Runtime.Unknown".into()), "error")
             }
-            InitFailure::Exited(code) => (
-                Bytes::from(exit_error(request_id, code)),
-                "Runtime.ExitError".into(),
-                "error",
-            ),
-            InitFailure::TimedOut => (
-                Bytes::from(timeout_error(request_id, spec.init_timeout_s)),
-                "Sandbox.Timedout".into(),
-                "timeout",
-            ),
+            InitFailure::Exited(code) => {
+                (Bytes::from(exit_error(request_id, code)), "Runtime.ExitError".into(), "error")
+            }
+            InitFailure::TimedOut => {
+                (Bytes::from(timeout_error(request_id, spec.init_timeout_s)), "Sandbox.Timedout".into(), "timeout")
+            }
         };
         let report = Report {
             request_id,
@@ -509,17 +384,11 @@ impl Pool {
             error_type: Some(&error_type),
         };
         let log_tail = report.tail(&env.take_logs());
-        self.ctx.metrics.inc(
-            "function_invocations_total",
-            vec![("function", f.name.clone()), ("status", "error".into())],
-        );
+        self.ctx
+            .metrics
+            .inc("function_invocations_total", vec![("function", f.name.clone()), ("status", "error".into())]);
         self.retire(f, env, "init_error");
-        InvokeResult {
-            request_id: request_id.to_string(),
-            function_error: Some("Unhandled"),
-            payload,
-            log_tail,
-        }
+        InvokeResult { request_id: request_id.to_string(), function_error: Some("Unhandled"), payload, log_tail }
     }
 
     /// Retires environments idle past their timeout and keeps provisioned concurrency warm; called
@@ -537,10 +406,7 @@ impl Pool {
                     let state = e.state();
                     if e.generation != generation && state == EnvState::Idle {
                         expired.push((e.clone(), "configuration_update"));
-                    } else if e.provisioned
-                        && e.generation == generation
-                        && state != EnvState::Retired
-                    {
+                    } else if e.provisioned && e.generation == generation && state != EnvState::Retired {
                         if provisioned_kept < want {
                             provisioned_kept += 1;
                         } else if state == EnvState::Idle && e.idle_for() > idle_limit {
@@ -566,17 +432,10 @@ impl Pool {
                 tokio::spawn(async move {
                     let started = pool.launch(&f, &spec, generation, true).await;
                     if let Ok(env) = &started {
-                        if let Err(e) = env
-                            .wait_ready(
-                                Duration::from_secs_f64(spec.init_timeout_s),
-                                EnvState::Idle,
-                            )
-                            .await
+                        if let Err(e) =
+                            env.wait_ready(Duration::from_secs_f64(spec.init_timeout_s), EnvState::Idle).await
                         {
-                            tracing::warn!(
-                                "provisioned environment of {} failed init: {e:?}",
-                                f.name
-                            );
+                            tracing::warn!("provisioned environment of {} failed init: {e:?}", f.name);
                             pool.retire(&f, env, "init_error");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
@@ -617,8 +476,7 @@ impl Pool {
                 self.retire(f, &e, "shutdown");
             }
         }
-        let handles: Vec<_> =
-            std::mem::take(&mut *self.ctx.removals.lock().unwrap_or_else(|p| p.into_inner()));
+        let handles: Vec<_> = std::mem::take(&mut *self.ctx.removals.lock().unwrap_or_else(|p| p.into_inner()));
         let all = futures_join(handles);
         let _ = tokio::time::timeout(deadline, all).await;
     }
@@ -669,12 +527,7 @@ impl Pool {
 
     /// UpdateFunctionConfiguration: MemorySize, Timeout, Environment.Variables. Retires the environments
     /// of the old configuration (busy ones when they finish).
-    pub fn update_configuration(
-        &self,
-        name: &str,
-        body: &Value,
-        key: &str,
-    ) -> Result<Value, ApiError> {
+    pub fn update_configuration(&self, name: &str, body: &Value, key: &str) -> Result<Value, ApiError> {
         let f = self.function(name)?;
         let invalid = |m: String| ApiError::new(400, "InvalidParameterValueException", m);
         let mut changes: Vec<(&'static str, Value, Value)> = Vec::new();
@@ -685,9 +538,7 @@ impl Pool {
                 let m = m
                     .as_u64()
                     .filter(|m| (128..=10240).contains(m))
-                    .ok_or_else(|| {
-                        invalid(format!("MemorySize {m} must be an integer in 128..=10240"))
-                    })?;
+                    .ok_or_else(|| invalid(format!("MemorySize {m} must be an integer in 128..=10240")))?;
                 changes.push(("MemorySize", json!(spec.memory_mb), json!(m)));
                 spec.memory_mb = m as u32;
             }
@@ -700,32 +551,17 @@ impl Pool {
                 spec.timeout_s = t as f64;
             }
             if let Some(vars) = body.get("Environment").and_then(|e| e.get("Variables")) {
-                let vars: BTreeMap<String, String> =
-                    serde_json::from_value(vars.clone()).map_err(|e| {
-                        invalid(format!(
-                            "Environment.Variables must map names to strings: {e}"
-                        ))
-                    })?;
+                let vars: BTreeMap<String, String> = serde_json::from_value(vars.clone())
+                    .map_err(|e| invalid(format!("Environment.Variables must map names to strings: {e}")))?;
                 // Values are not logged: environment variables may hold secrets.
                 let keys = |m: &BTreeMap<String, String>| json!(m.keys().collect::<Vec<_>>());
-                changes.push((
-                    "Environment.Variables",
-                    keys(&spec.environment),
-                    keys(&vars),
-                ));
+                changes.push(("Environment.Variables", keys(&spec.environment), keys(&vars)));
                 spec.environment = vars;
             }
             for (field, from, to) in &changes {
                 self.ctx
                     .audit
-                    .record(
-                        name,
-                        "UpdateFunctionConfiguration",
-                        field,
-                        from.clone(),
-                        to.clone(),
-                        key,
-                    )
+                    .record(name, "UpdateFunctionConfiguration", field, from.clone(), to.clone(), key)
                     .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
             }
             if !changes.is_empty() {
@@ -735,12 +571,8 @@ impl Pool {
                 g.revision = super::platform::random_uuid();
             }
             let generation = g.generation;
-            let idle: Vec<_> = g
-                .envs
-                .iter()
-                .filter(|e| e.generation != generation && e.state() == EnvState::Idle)
-                .cloned()
-                .collect();
+            let idle: Vec<_> =
+                g.envs.iter().filter(|e| e.generation != generation && e.state() == EnvState::Idle).cloned().collect();
             (self.config_json(f, &g), idle)
         };
         self.ctx.metrics.set(
@@ -761,16 +593,13 @@ impl Pool {
 
     pub fn put_concurrency(&self, name: &str, body: &Value, key: &str) -> Result<Value, ApiError> {
         let f = self.function(name)?;
-        let n = body
-            .get("ReservedConcurrentExecutions")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    "InvalidParameterValueException",
-                    "ReservedConcurrentExecutions must be a non-negative integer",
-                )
-            })?;
+        let n = body.get("ReservedConcurrentExecutions").and_then(Value::as_u64).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidParameterValueException",
+                "ReservedConcurrentExecutions must be a non-negative integer",
+            )
+        })?;
         if n + 100 > self.ctx.account_limit as u64 {
             return Err(ApiError::new(
                 400,
@@ -779,20 +608,10 @@ impl Pool {
             ));
         }
         let mut g = f.lock();
-        let from = g
-            .spec
-            .reserved_concurrency
-            .map_or(Value::Null, |r| json!(r));
+        let from = g.spec.reserved_concurrency.map_or(Value::Null, |r| json!(r));
         self.ctx
             .audit
-            .record(
-                name,
-                "PutFunctionConcurrency",
-                "ReservedConcurrentExecutions",
-                from,
-                json!(n),
-                key,
-            )
+            .record(name, "PutFunctionConcurrency", "ReservedConcurrentExecutions", from, json!(n), key)
             .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
         g.spec.reserved_concurrency = Some(n as u32);
         Ok(json!({ "ReservedConcurrentExecutions": n }))
@@ -801,39 +620,23 @@ impl Pool {
     pub fn get_concurrency(&self, name: &str) -> Result<Value, ApiError> {
         let f = self.function(name)?;
         let g = f.lock();
-        Ok(g.spec
-            .reserved_concurrency
-            .map_or(json!({}), |r| json!({ "ReservedConcurrentExecutions": r })))
+        Ok(g.spec.reserved_concurrency.map_or(json!({}), |r| json!({ "ReservedConcurrentExecutions": r })))
     }
 
     pub fn delete_concurrency(&self, name: &str, key: &str) -> Result<(), ApiError> {
         let f = self.function(name)?;
         let mut g = f.lock();
-        let from = g
-            .spec
-            .reserved_concurrency
-            .map_or(Value::Null, |r| json!(r));
+        let from = g.spec.reserved_concurrency.map_or(Value::Null, |r| json!(r));
         self.ctx
             .audit
-            .record(
-                name,
-                "DeleteFunctionConcurrency",
-                "ReservedConcurrentExecutions",
-                from,
-                Value::Null,
-                key,
-            )
+            .record(name, "DeleteFunctionConcurrency", "ReservedConcurrentExecutions", from, Value::Null, key)
             .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
         g.spec.reserved_concurrency = None;
         Ok(())
     }
 
     pub fn list_functions(&self) -> Value {
-        let fs: Vec<Value> = self
-            .functions
-            .values()
-            .map(|f| self.config_json(f, &f.lock()))
-            .collect();
+        let fs: Vec<Value> = self.functions.values().map(|f| self.config_json(f, &f.lock())).collect();
         json!({ "Functions": fs })
     }
 }

@@ -26,9 +26,7 @@ impl Report<'_> {
     /// `REPORT RequestId: ...\tDuration: ... ms\t...`, tab separated with a trailing tab, as AWS writes it.
     pub fn line(&self) -> String {
         let billed = ms(self.duration).ceil().max(1.0) as u64;
-        let used_mb = self
-            .max_memory_used_bytes
-            .map_or(0, |b| b.div_ceil(1024 * 1024));
+        let used_mb = self.max_memory_used_bytes.map_or(0, |b| b.div_ceil(1024 * 1024));
         let mut s = format!(
             "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {used_mb} MB\t",
             self.request_id,
@@ -54,11 +52,7 @@ impl Report<'_> {
             s.push_str(l);
             s.push('\n');
         }
-        s.push_str(&format!(
-            "END RequestId: {}\n{}\n",
-            self.request_id,
-            self.line()
-        ));
+        s.push_str(&format!("END RequestId: {}\n{}\n", self.request_id, self.line()));
         s
     }
 }
@@ -102,12 +96,7 @@ mod tests {
             "REPORT RequestId: r-1\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\tMemory Size: 128 MB\tMax Memory Used: 19 MB\tInit Duration: 5.50 ms\t"
         );
         let tail = r.tail(&["hello".into()]);
-        assert!(
-            tail.starts_with(
-                "START RequestId: r-1 Version: $LATEST\nhello\nEND RequestId: r-1\nREPORT"
-            ),
-            "{tail}"
-        );
+        assert!(tail.starts_with("START RequestId: r-1 Version: $LATEST\nhello\nEND RequestId: r-1\nREPORT"), "{tail}");
     }
 
     #[test]

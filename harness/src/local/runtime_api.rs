@@ -41,18 +41,9 @@ pub(crate) struct Invocation {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// `POST .../response`: the payload.
-    Response {
-        body: Bytes,
-        delivered: Instant,
-        at: Instant,
-    },
+    Response { body: Bytes, delivered: Instant, at: Instant },
     /// `POST .../error`: the error document and its `Lambda-Runtime-Function-Error-Type`.
-    Error {
-        error_type: Option<String>,
-        body: Bytes,
-        delivered: Instant,
-        at: Instant,
-    },
+    Error { error_type: Option<String>, body: Bytes, delivered: Instant, at: Instant },
 }
 
 /// Lifecycle events of the environment.
@@ -61,10 +52,7 @@ pub(crate) enum Signal {
     /// The runtime asked for its first invocation: init is done.
     Ready(Instant),
     /// The runtime reported an init error.
-    InitError {
-        error_type: Option<String>,
-        body: Bytes,
-    },
+    InitError { error_type: Option<String>, body: Bytes },
     /// The process or container stopped (exit code when known).
     Exited(Option<i64>),
 }
@@ -88,12 +76,9 @@ pub(crate) struct RuntimeApi {
 impl RuntimeApi {
     /// Binds a loopback port and serves the Runtime API on it.
     pub async fn start() -> Result<RuntimeApi, Error> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(Error::io("bind 127.0.0.1:0 for a Runtime API"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(Error::io("Runtime API address"))?;
+        let listener =
+            TcpListener::bind("127.0.0.1:0").await.map_err(Error::io("bind 127.0.0.1:0 for a Runtime API"))?;
+        let addr = listener.local_addr().map_err(Error::io("Runtime API address"))?;
         let (inv_tx, inv_rx) = mpsc::channel(1);
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -112,20 +97,13 @@ impl RuntimeApi {
                 let shared = shared.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(shared.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(RuntimeApi {
-            addr,
-            invocations: inv_tx,
-            signals: tokio::sync::Mutex::new(sig_rx),
-            signal_tx: sig_tx,
-            task,
-        })
+        Ok(RuntimeApi { addr, invocations: inv_tx, signals: tokio::sync::Mutex::new(sig_rx), signal_tx: sig_tx, task })
     }
 }
 
@@ -143,10 +121,7 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
         .unwrap_or_default()
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return Ok(reply(
@@ -155,17 +130,9 @@ async fn handle(
         ));
     };
     let method = req.method().clone();
-    let error_type = req
-        .headers()
-        .get("lambda-runtime-function-error-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let error_type =
+        req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let resp = match (method, parts.as_slice()) {
         (Method::GET, ["invocation", "next"]) => return Ok(next(&shared).await),
@@ -175,18 +142,9 @@ async fn handle(
             match cur.take() {
                 Some((rid, tx, delivered)) if rid == *id => {
                     let outcome = if *kind == "response" {
-                        Outcome::Response {
-                            body,
-                            delivered,
-                            at,
-                        }
+                        Outcome::Response { body, delivered, at }
                     } else {
-                        Outcome::Error {
-                            error_type,
-                            body,
-                            delivered,
-                            at,
-                        }
+                        Outcome::Error { error_type, body, delivered, at }
                     };
                     let _ = tx.send(outcome);
                     reply(StatusCode::ACCEPTED, json!({"status": "OK"}))
@@ -221,10 +179,7 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         rx.recv().await
     };
     let Some(inv) = inv else {
-        return reply(
-            StatusCode::GONE,
-            json!({"errorMessage": "environment retired", "errorType": "Gone"}),
-        );
+        return reply(StatusCode::GONE, json!({"errorMessage": "environment retired", "errorType": "Gone"}));
     };
     let resp = Response::builder()
         .status(StatusCode::OK)
@@ -234,14 +189,10 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         .header("lambda-runtime-invoked-function-arn", &inv.function_arn)
         .header(
             "lambda-runtime-trace-id",
-            format!(
-                "Root=1-00000000-{};Sampled=0",
-                &inv.request_id.replace('-', "")[..24]
-            ),
+            format!("Root=1-00000000-{};Sampled=0", &inv.request_id.replace('-', "")[..24]),
         )
         .body(Full::new(inv.payload))
         .unwrap_or_default();
-    *shared.current.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some((inv.request_id, inv.reply, Instant::now()));
+    *shared.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((inv.request_id, inv.reply, Instant::now()));
     resp
 }

@@ -67,29 +67,16 @@ pub(crate) fn marked_processes() -> Vec<(u32, String, String)> {
 
 /// Containers of a run (by label) still on the engine.
 pub(crate) fn run_containers(docker: &Docker, run_id: &str) -> Vec<String> {
-    docker
-        .list(&format!("{RUN_LABEL}={run_id}"))
-        .map(|v| v.into_iter().map(|(id, _)| id).collect())
-        .unwrap_or_default()
+    docker.list(&format!("{RUN_LABEL}={run_id}")).map(|v| v.into_iter().map(|(id, _)| id).collect()).unwrap_or_default()
 }
 
 /// What of run `run_id` still exists: containers on the default engine (by label) and live processes (by
 /// environment). Tests use it to prove a run left nothing behind.
 pub fn leftovers(run_id: &str) -> Swept {
     let docker = Docker::new(None);
-    let containers = if docker.ping().is_ok() {
-        run_containers(&docker, run_id).len()
-    } else {
-        0
-    };
-    let processes = marked_processes()
-        .into_iter()
-        .filter(|(_, run, _)| run == run_id)
-        .count();
-    Swept {
-        containers,
-        processes,
-    }
+    let containers = if docker.ping().is_ok() { run_containers(&docker, run_id).len() } else { 0 };
+    let processes = marked_processes().into_iter().filter(|(_, run, _)| run == run_id).count();
+    Swept { containers, processes }
 }
 
 /// Removes containers and kills processes whose owner is dead (blocking).

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::Error;
@@ -22,22 +20,13 @@ pub(crate) fn generate() -> Result<TlsMaterial, Error> {
     let e = |e: rcgen::Error| Error::Tls(e.to_string());
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "perf-acceptance local front door CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.distinguished_name.push(DnType::CommonName, "perf-acceptance local front door CA");
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(e)?).map_err(e)?;
     let leaf_key = KeyPair::generate().map_err(e)?;
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .map_err(e)?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(e)?;
+    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
     let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(e)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -50,9 +39,5 @@ pub(crate) fn generate() -> Result<TlsMaterial, Error> {
         )
         .map_err(|e| Error::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsMaterial {
-        ca_pem: ca.pem(),
-        cert_pem: leaf.pem(),
-        config: Arc::new(config),
-    })
+    Ok(TlsMaterial { ca_pem: ca.pem(), cert_pem: leaf.pem(), config: Arc::new(config) })
 }

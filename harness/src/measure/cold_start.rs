@@ -30,7 +30,11 @@ pub struct ColdSample {
 /// says why the sample is not a cold start.
 pub fn verify_cold(inv: &Invoked, seen: &BTreeSet<String>) -> Result<ColdSample, String> {
     if !inv.ok() {
-        return Err(format!("invocation failed: status {} {}", inv.status, inv.function_error.as_deref().unwrap_or("")));
+        return Err(format!(
+            "invocation failed: status {} {}",
+            inv.status,
+            inv.function_error.as_deref().unwrap_or("")
+        ));
     }
     let env = inv.env_id.as_deref().ok_or("the response names no env_id")?;
     if seen.contains(env) {
@@ -85,7 +89,13 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     Ok(set.finish())
 }
 
-async fn series(s: &Session, function: &str, spec: &crate::local::FunctionSpec, samples: u64, force: bool) -> Result<(Vec<ColdSample>, Vec<String>), Error> {
+async fn series(
+    s: &Session,
+    function: &str,
+    spec: &crate::local::FunctionSpec,
+    samples: u64,
+    force: bool,
+) -> Result<(Vec<ColdSample>, Vec<String>), Error> {
     let phase = crate::progress::phase(&format!("cold_start: {samples} cold starts of {function}"), Some(samples));
     let mut seen = BTreeSet::new();
     let (mut got, mut rejected) = (Vec::new(), Vec::new());

@@ -107,9 +107,14 @@ async fn sampled<T>(s: &Session, function: &str, work: impl Future<Output = T>) 
     let mut samples = Vec::new();
     let take = |samples: &mut Vec<EnvSample>| {
         let envs = s.envs(function);
-        let mem: Vec<f64> = envs.iter().filter_map(|e| e.max_memory_used_bytes).map(|b| b as f64 / 1_048_576.0).collect();
+        let mem: Vec<f64> =
+            envs.iter().filter_map(|e| e.max_memory_used_bytes).map(|b| b as f64 / 1_048_576.0).collect();
         let mem_mib = if mem.is_empty() { f64::NAN } else { mem.iter().sum::<f64>() / mem.len() as f64 };
-        samples.push(EnvSample { t_s: t0.elapsed().as_secs_f64(), served: envs.into_iter().map(|e| (e.id, e.invocations)).collect(), mem_mib });
+        samples.push(EnvSample {
+            t_s: t0.elapsed().as_secs_f64(),
+            served: envs.into_iter().map(|e| (e.id, e.invocations)).collect(),
+            mem_mib,
+        });
     };
     take(&mut samples);
     let out = loop {
@@ -139,9 +144,15 @@ async fn scrape(s: &Session) -> Result<String, Error> {
         .and_then(|r| r.header("authorization", &format!("Bearer {}", s.t.platform.metrics_token())))
         .map_err(|e| Error::Failed(format!("metrics request: {e}")))?;
     let obs = Arc::new(Body::default());
-    let rep = LoadSpec::closed(req, 1).max_requests(1).observer(obs.clone()).run().await.map_err(|e| Error::Unavailable { what: url.clone(), detail: e.to_string() })?;
+    let rep = LoadSpec::closed(req, 1)
+        .max_requests(1)
+        .observer(obs.clone())
+        .run()
+        .await
+        .map_err(|e| Error::Unavailable { what: url.clone(), detail: e.to_string() })?;
     let body = obs.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    body.filter(|_| rep.totals.counts.ok == 1).ok_or_else(|| Error::Unavailable { what: url, detail: "no successful scrape of /metrics".into() })
+    body.filter(|_| rep.totals.counts.ok == 1)
+        .ok_or_else(|| Error::Unavailable { what: url, detail: "no successful scrape of /metrics".into() })
 }
 
 #[derive(Default)]
@@ -154,7 +165,15 @@ impl Observe for Body {
 }
 
 /// A warm-up phase (`warm_s`, not measured) then the measured phase, both at `rate`.
-async fn load(s: &Session, function: &str, rate: f64, warm_s: f64, secs: f64, payload: &str, obs: Arc<Latencies>) -> Result<LoadReport, Error> {
+async fn load(
+    s: &Session,
+    function: &str,
+    rate: f64,
+    warm_s: f64,
+    secs: f64,
+    payload: &str,
+    obs: Arc<Latencies>,
+) -> Result<LoadReport, Error> {
     let url = format!("{}/{function}", s.t.platform.front_door_http());
     let req = RequestTemplate::post(&url, payload.to_string())
         .and_then(|r| r.header("x-api-key", s.t.platform.api_key()))
@@ -164,8 +183,12 @@ async fn load(s: &Session, function: &str, rate: f64, warm_s: f64, secs: f64, pa
         Phase::constant("warm-up", Duration::from_secs_f64(warm_s), rate),
         Phase::constant("measured", Duration::from_secs_f64(secs), rate),
     ])
-        .map_err(|e| Error::Param { procedure: "high_load".into(), param: "rate".into(), problem: e.to_string() })?;
-    LoadSpec::open(req, schedule).observer(obs).run().await.map_err(|e| Error::Failed(format!("load run on {url}: {e}")))
+    .map_err(|e| Error::Param { procedure: "high_load".into(), param: "rate".into(), problem: e.to_string() })?;
+    LoadSpec::open(req, schedule)
+        .observer(obs)
+        .run()
+        .await
+        .map_err(|e| Error::Failed(format!("load run on {url}: {e}")))
 }
 
 /// Runs the procedure. Params: `function`, `rate` (1000), `duration_s` (20), `baseline_rate` (50),
@@ -193,7 +216,10 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     let limit = spec.reserved_concurrency.unwrap_or(account);
     let payload = json!({ "work_ms": work_ms, "work_mode": "sleep" }).to_string();
     let r = async {
-        let phase = crate::progress::phase(&format!("high_load: baseline {base_rate} req/s, then {rate} req/s for {secs} s on {function}"), None);
+        let phase = crate::progress::phase(
+            &format!("high_load: baseline {base_rate} req/s, then {rate} req/s for {secs} s on {function}"),
+            None,
+        );
         // One environment first: a rate arriving at a function with none starts one per request until the
         // first is up (as on Lambda), and the baseline would begin at the concurrency cap.
         let first = s.invoke(&function, &json!({})).await?;
@@ -207,8 +233,12 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         let mut base_attempts = Vec::new();
         let (base, base_samples, base_lat) = loop {
             let base_obs = Arc::new(Latencies(1, Mutex::default()));
-            let (base, base_samples) =
-                sampled(&s, &function, load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone())).await;
+            let (base, base_samples) = sampled(
+                &s,
+                &function,
+                load(&s, &function, base_rate, warm_s.min(2.0), base_s, &payload, base_obs.clone()),
+            )
+            .await;
             let base = base?;
             let started = started_after(&base_samples, warm_s.min(2.0));
             base_attempts.push(started);
@@ -220,7 +250,8 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         let idle_envs = s.envs(&function).len();
         let before = scrape(&s).await?;
         let obs = Arc::new(Latencies(1, Mutex::default()));
-        let (report, samples) = sampled(&s, &function, load(&s, &function, rate, warm_s, secs, &payload, obs.clone())).await;
+        let (report, samples) =
+            sampled(&s, &function, load(&s, &function, rate, warm_s, secs, &payload, obs.clone())).await;
         let report = report?;
         // Requests still finishing in the platform settle before the final count.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -277,11 +308,24 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
             );
         }
         (Some(b), Some(h)) if b > 0.0 => {
-            set.notes.push(format!("P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)", base_lat.len(), lat.len()));
+            set.notes.push(format!(
+                "P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)",
+                base_lat.len(),
+                lat.len()
+            ));
             set.metrics.insert("p95_increase".into(), Metric::value((h - b) / b * 100.0, "%", lat.len() as u64));
         }
         _ => {
-            set.metrics.insert("p95_increase".into(), Metric::Missing { reason: format!("no P95: {} baseline and {} loaded successful responses", base.totals.counts.ok, lat.len()) });
+            set.metrics.insert(
+                "p95_increase".into(),
+                Metric::Missing {
+                    reason: format!(
+                        "no P95: {} baseline and {} loaded successful responses",
+                        base.totals.counts.ok,
+                        lat.len()
+                    ),
+                },
+            );
         }
     }
     // Every successful response of the run (warm-up included) against the platform's counter delta.
@@ -289,12 +333,20 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     put_samples(&mut set, dir, "latency", lat, "ms")?;
     set.metrics.insert(
         "availability".into(),
-        if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(c.ok as f64 / c.sent as f64 * 100.0, "%", c.sent) },
+        if c.sent == 0 {
+            Metric::Missing { reason: "no request was sent".into() }
+        } else {
+            Metric::value(c.ok as f64 / c.sent as f64 * 100.0, "%", c.sent)
+        },
     );
     let errors = c.errors.timeout + c.errors.connection + c.errors.other_status + c.errors.function_error;
     set.metrics.insert(
         "error_rate".into(),
-        if c.sent == 0 { Metric::Missing { reason: "no request was sent".into() } } else { Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent) },
+        if c.sent == 0 {
+            Metric::Missing { reason: "no request was sent".into() }
+        } else {
+            Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent)
+        },
     );
     let peak = samples.iter().map(|s| s.served.len()).max().unwrap_or(0);
     // Windows of the measured phases only: the baseline's after its 2 s warm-up, the load's after its warm-up.
@@ -319,21 +371,30 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
             },
         },
     );
-    set.metrics.insert("over_limit".into(), Metric::value(peak.saturating_sub(limit as usize) as f64, "", samples.len() as u64));
+    set.metrics.insert(
+        "over_limit".into(),
+        Metric::value(peak.saturating_sub(limit as usize) as f64, "", samples.len() as u64),
+    );
     let f = function.as_str();
     let counted = prom_sum(&after, "function_invocations_total", &[("function", f), ("status", "success")])
         - prom_sum(&before, "function_invocations_total", &[("function", f), ("status", "success")]);
     set.notes.push(format!("/metrics: {counted} successful invocations counted during the run; {served} successful responses received (warm-up and measured phases)"));
     set.metrics.insert(
         "metrics_deviation".into(),
-        if served == 0.0 { Metric::Missing { reason: "no successful response to compare with".into() } } else { Metric::value((counted - served).abs() / served * 100.0, "%", served as u64) },
+        if served == 0.0 {
+            Metric::Missing { reason: "no successful response to compare with".into() }
+        } else {
+            Metric::value((counted - served).abs() / served * 100.0, "%", served as u64)
+        },
     );
     let mem: Vec<f64> = samples.iter().map(|s| s.mem_mib).filter(|m| m.is_finite()).collect();
     set.metrics.insert(
         "memory_growth".into(),
         match growth_pct(&mem) {
             Some(g) => Metric::value(g, "%", mem.len() as u64),
-            None => Metric::Missing { reason: format!("{} memory samples of the environments: too few for thirds", mem.len()) },
+            None => Metric::Missing {
+                reason: format!("{} memory samples of the environments: too few for thirds", mem.len()),
+            },
         },
     );
     put_chart(
@@ -385,7 +446,8 @@ mod tests {
 
     #[test]
     fn environments_started_after_the_warm_up_are_counted() {
-        let samples = vec![at(0.0, &[("a", 1)]), at(2.0, &[("a", 5), ("b", 1)]), at(3.0, &[("a", 9), ("b", 2), ("c", 1)])];
+        let samples =
+            vec![at(0.0, &[("a", 1)]), at(2.0, &[("a", 5), ("b", 1)]), at(3.0, &[("a", 9), ("b", 2), ("c", 1)])];
         assert_eq!(started_after(&samples, 2.0), 1);
         assert_eq!(started_after(&samples, 0.0), 2);
         assert_eq!(started_after(&samples, 9.0), 0);

@@ -32,7 +32,10 @@ pub async fn run(params: &Params, cfg: &LocalConfig) -> Result<MeasurementSet, E
             .map_err(|e| Error::Failed(format!("build task: {e}")))?
             .map_err(|e| Error::Unavailable { what: "the Rust fixture image".into(), detail: e.to_string() })?,
         Source::Fixture(f) => {
-            return Err(Error::Unavailable { what: format!("fixture `{f}` of function `{function}`"), detail: "the local target builds only the rust fixture".into() })
+            return Err(Error::Unavailable {
+                what: format!("fixture `{f}` of function `{function}`"),
+                detail: "the local target builds only the rust fixture".into(),
+            })
         }
         Source::Image(i) => i.clone(),
         Source::Binary(b) => {
@@ -45,7 +48,10 @@ pub async fn run(params: &Params, cfg: &LocalConfig) -> Result<MeasurementSet, E
         .output()
         .map_err(|e| Error::Unavailable { what: "the docker CLI".into(), detail: e.to_string() })?;
     if !out.status.success() {
-        return Err(Error::Unavailable { what: format!("image {tag}"), detail: String::from_utf8_lossy(&out.stderr).trim().to_string() });
+        return Err(Error::Unavailable {
+            what: format!("image {tag}"),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     let size: f64 = String::from_utf8_lossy(&out.stdout)
         .trim()

@@ -34,7 +34,11 @@ pub(crate) struct P<'a> {
 
 impl P<'_> {
     fn wrong(&self, key: &str, want: &str, got: &Value) -> Error {
-        Error::Param { procedure: self.procedure.into(), param: key.into(), problem: format!("expected {want}, got {got}") }
+        Error::Param {
+            procedure: self.procedure.into(),
+            param: key.into(),
+            problem: format!("expected {want}, got {got}"),
+        }
     }
 
     /// A string, `default` when absent.
@@ -50,7 +54,10 @@ impl P<'_> {
     pub fn f64(&self, key: &str, default: f64) -> Result<f64, Error> {
         match self.params.get(key) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| self.wrong(key, "a non-negative number", v)),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| self.wrong(key, "a non-negative number", v)),
         }
     }
 
@@ -74,9 +81,10 @@ impl P<'_> {
     pub fn list(&self, key: &str, default: &[f64]) -> Result<Vec<f64>, Error> {
         match self.params.get(key) {
             None | Some(Value::Null) => Ok(default.to_vec()),
-            Some(Value::Array(a)) if !a.is_empty() => {
-                a.iter().map(|v| v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| self.wrong(key, "positive numbers", v))).collect()
-            }
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|v| v.as_f64().filter(|x| *x > 0.0).ok_or_else(|| self.wrong(key, "positive numbers", v)))
+                .collect(),
             Some(v) => Err(self.wrong(key, "a non-empty list of numbers", v)),
         }
     }
@@ -90,8 +98,10 @@ pub(crate) fn functions_file(cfg: &LocalConfig) -> std::path::PathBuf {
 /// The spec of `function` in the target's functions file.
 pub(crate) fn function_spec(cfg: &LocalConfig, function: &str) -> Result<FunctionSpec, Error> {
     let file = functions_file(cfg);
-    let config = PlatformConfig::from_file(&file)
-        .map_err(|e| Error::Unavailable { what: format!("functions file {}", file.display()), detail: e.to_string() })?;
+    let config = PlatformConfig::from_file(&file).map_err(|e| Error::Unavailable {
+        what: format!("functions file {}", file.display()),
+        detail: e.to_string(),
+    })?;
     config.functions.into_iter().find(|f| f.name == function).ok_or_else(|| Error::Unavailable {
         what: format!("function `{function}`"),
         detail: format!("not defined in {} (add it there or name another in the profile's params)", file.display()),
@@ -153,8 +163,10 @@ impl Session {
     /// (the front door's stage throttle for the high-load run).
     pub async fn start(cfg: &LocalConfig, tune: impl FnOnce(&mut PlatformConfig)) -> Result<Session, Error> {
         let file = functions_file(cfg);
-        let mut config = PlatformConfig::from_file(&file)
-            .map_err(|e| Error::Unavailable { what: format!("functions file {}", file.display()), detail: e.to_string() })?;
+        let mut config = PlatformConfig::from_file(&file).map_err(|e| Error::Unavailable {
+            what: format!("functions file {}", file.display()),
+            detail: e.to_string(),
+        })?;
         tune(&mut config);
         let platform = crate::local::Platform::start(config)
             .await
@@ -238,17 +250,34 @@ impl Session {
 }
 
 /// Adds a distribution metric and writes its chart file (`raw/<procedure>/samples-<metric>.json`).
-pub(crate) fn put_samples(set: &mut MeasurementSet, dir: &RunDir, metric: &str, values: Vec<f64>, unit: &str) -> Result<(), Error> {
-    let path = charts::write_chart(dir, &set.procedure.clone(), &charts::samples_file(metric), &LatencySamples { unit: unit.into(), values: values.clone() })
-        .map_err(|e| Error::Failed(format!("write the samples of {metric}: {e}")))?;
+pub(crate) fn put_samples(
+    set: &mut MeasurementSet,
+    dir: &RunDir,
+    metric: &str,
+    values: Vec<f64>,
+    unit: &str,
+) -> Result<(), Error> {
+    let path = charts::write_chart(
+        dir,
+        &set.procedure.clone(),
+        &charts::samples_file(metric),
+        &LatencySamples { unit: unit.into(), values: values.clone() },
+    )
+    .map_err(|e| Error::Failed(format!("write the samples of {metric}: {e}")))?;
     set.raw.push(path);
     set.metrics.insert(metric.into(), Metric::samples(values, unit));
     Ok(())
 }
 
 /// Writes a chart file and lists it.
-pub(crate) fn put_chart<T: serde::Serialize>(set: &mut MeasurementSet, dir: &RunDir, file: &str, data: &T) -> Result<(), Error> {
-    let path = charts::write_chart(dir, &set.procedure.clone(), file, data).map_err(|e| Error::Failed(format!("write {file}: {e}")))?;
+pub(crate) fn put_chart<T: serde::Serialize>(
+    set: &mut MeasurementSet,
+    dir: &RunDir,
+    file: &str,
+    data: &T,
+) -> Result<(), Error> {
+    let path = charts::write_chart(dir, &set.procedure.clone(), file, data)
+        .map_err(|e| Error::Failed(format!("write {file}: {e}")))?;
     set.raw.push(path);
     Ok(())
 }

@@ -451,7 +451,12 @@ async fn push_in_run_reference(pg: &services::PushClient, function: &str, warm: 
         name: "perf_baseline_p95_seconds".into(),
         kind: K::Gauge,
         help: Some("this run's own warm P95 (no saved baseline)".into()),
-        samples: vec![Sample { name: "perf_baseline_p95_seconds".into(), labels, value: p95.value, timestamp_ms: None }],
+        samples: vec![Sample {
+            name: "perf_baseline_p95_seconds".into(),
+            labels,
+            value: p95.value,
+            timestamp_ms: None,
+        }],
     };
     pg.push(crate::measure::regression::BASELINE_JOB, &[("baseline", "in-run")], &[fam]).await.map_err(svc_err)?;
     Ok(p95.value)

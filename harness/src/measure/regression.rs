@@ -328,7 +328,10 @@ fn injected(
         s.sessions,
         i.explanation
     ));
-    raw.insert("injected".into(), json!({ "noise": noise, "pooled_noise": pooled, "current_outcome": c, "slowed_outcome": i, "factor": factor }));
+    raw.insert(
+        "injected".into(),
+        json!({ "noise": noise, "pooled_noise": pooled, "current_outcome": c, "slowed_outcome": i, "factor": factor }),
+    );
     let ok = i.verdict == Verdict::Regression && c.verdict != Verdict::Regression;
     Ok(Metric::flag(ok, (base.len() + 2 * s.sessions) as u64))
 }
@@ -355,7 +358,10 @@ fn history_part(
     let history = History::open(hdir).map_err(bad)?;
     let info = dir.info().map_err(|e| Error::Failed(e.to_string()))?;
     let (reference, current_sessions) = match sessions {
-        Some(sc) => (session_records(&info, target, Step::Reference, &sc.reference), session_records(&info, target, Step::Current, &sc.current)),
+        Some(sc) => (
+            session_records(&info, target, Step::Reference, &sc.reference),
+            session_records(&info, target, Step::Current, &sc.current),
+        ),
         None => (Vec::new(), Vec::new()),
     };
     if !reference.is_empty() {
@@ -380,16 +386,16 @@ fn history_part(
     set = set.with("trend_checks", Metric::value(trends.len() as f64, "", runs as u64));
     write_raw(dir, "trends.json", &json!(trends), &mut set)?;
     let found = if reference.is_empty() {
-        named::load(hdir, &s.baseline)
-            .and_then(|b| {
-                if b.environment.comparable_key() == info.environment.comparable_key() || s.options.allow_other_environment {
-                    Ok(Established::Loaded(b))
-                } else {
-                    named::load(hdir, &scenario::environment_name(&s.baseline, &info.environment.comparable_key()))
-                        .map(Established::Loaded)
-                        .or(Ok(Established::Loaded(b)))
-                }
-            })
+        named::load(hdir, &s.baseline).and_then(|b| {
+            if b.environment.comparable_key() == info.environment.comparable_key() || s.options.allow_other_environment
+            {
+                Ok(Established::Loaded(b))
+            } else {
+                named::load(hdir, &scenario::environment_name(&s.baseline, &info.environment.comparable_key()))
+                    .map(Established::Loaded)
+                    .or(Ok(Established::Loaded(b)))
+            }
+        })
     } else {
         scenario::establish(&history, &s.baseline, &reference, s.establish)
     };
@@ -399,7 +405,9 @@ fn history_part(
             set.notes.push(format!("{} mode: {reason}", if s.mode == Mode::Strict { "strict" } else { "lenient" }));
             let (flag, reg) = match s.mode {
                 Mode::Strict => (Metric::Missing { reason: reason.clone() }, Metric::Missing { reason }),
-                Mode::Lenient => (Metric::flag(false, 1), Metric::Missing { reason: format!("nothing compared: {reason}") }),
+                Mode::Lenient => {
+                    (Metric::flag(false, 1), Metric::Missing { reason: format!("nothing compared: {reason}") })
+                }
             };
             return Ok(set.with("baseline", flag).with("regressions", reg));
         }
@@ -434,7 +442,9 @@ fn history_part(
             current: key,
         }
         .to_string();
-        return Ok(set.with("baseline", Metric::Missing { reason: reason.clone() }).with("regressions", Metric::Missing { reason }));
+        return Ok(set
+            .with("baseline", Metric::Missing { reason: reason.clone() })
+            .with("regressions", Metric::Missing { reason }));
     }
     let flag = Metric::flag(true, b.runs.len() as u64);
     let mut problems = Vec::new();
@@ -446,8 +456,12 @@ fn history_part(
                 write_raw(dir, "comparison.json", &json!(c), &mut set)?;
                 for r in &c.rows {
                     match &r.outcome {
-                        Ok(o) if o.verdict != Verdict::WithinNoise => set.notes.push(format!("{}: {}", r.check, o.explanation)),
-                        Err(why) if s.mode == Mode::Strict => set.notes.push(format!("{}: not compared: {why}", r.check)),
+                        Ok(o) if o.verdict != Verdict::WithinNoise => {
+                            set.notes.push(format!("{}: {}", r.check, o.explanation))
+                        }
+                        Err(why) if s.mode == Mode::Strict => {
+                            set.notes.push(format!("{}: not compared: {why}", r.check))
+                        }
                         _ => {}
                     }
                 }
@@ -462,7 +476,13 @@ fn history_part(
     if let Some(sc) = sessions {
         match scenario_outcome(s, &b, sc, &reference, &past, &info) {
             Ok(o) => {
-                set.notes.push(format!("{} (scenario 5 step 3, mean of {} current sessions against baseline `{}`): {}", scenario::CHECK, sc.current.len(), b.name, o.explanation));
+                set.notes.push(format!(
+                    "{} (scenario 5 step 3, mean of {} current sessions against baseline `{}`): {}",
+                    scenario::CHECK,
+                    sc.current.len(),
+                    b.name,
+                    o.explanation
+                ));
                 regressed += usize::from(o.verdict == Verdict::Regression);
                 decided += 1;
             }
@@ -500,16 +520,36 @@ fn scenario_outcome(
     let key = info.environment.comparable_key();
     let base: Vec<Estimate> = match b.checks.get(scenario::CHECK) {
         Some(e) if b.environment.comparable_key() == key => e.figures.iter().map(|f| f.estimate()).collect(),
-        _ => reference.iter().map(|r| Estimate { value: r.value.unwrap_or(f64::NAN), ci_low: r.ci_low, ci_high: r.ci_high, n: r.n.unwrap_or(0) }).collect(),
+        _ => reference
+            .iter()
+            .map(|r| Estimate {
+                value: r.value.unwrap_or(f64::NAN),
+                ci_low: r.ci_low,
+                ci_high: r.ci_high,
+                n: r.n.unwrap_or(0),
+            })
+            .collect(),
     };
-    let current_ids: Vec<String> = (1..=sc.current.len()).map(|i| scenario::session_id(&info.id, Step::Current, i)).collect();
+    let current_ids: Vec<String> =
+        (1..=sc.current.len()).map(|i| scenario::session_id(&info.id, Step::Current, i)).collect();
     let series: Vec<Estimate> = past
         .iter()
-        .filter(|r| r.check == scenario::CHECK && r.has_figure() && r.environment.comparable_key() == key && !current_ids.contains(&r.run))
-        .map(|r| Estimate { value: r.value.unwrap_or(f64::NAN), ci_low: r.ci_low, ci_high: r.ci_high, n: r.n.unwrap_or(0) })
+        .filter(|r| {
+            r.check == scenario::CHECK
+                && r.has_figure()
+                && r.environment.comparable_key() == key
+                && !current_ids.contains(&r.run)
+        })
+        .map(|r| Estimate {
+            value: r.value.unwrap_or(f64::NAN),
+            ci_low: r.ci_low,
+            ci_high: r.ci_high,
+            n: r.n.unwrap_or(0),
+        })
         .collect();
-    let noise = measure_noise(&series)
-        .ok_or_else(|| format!("noise band unknown: {} comparable sessions, {} needed", series.len(), baseline::MIN_RUNS))?;
+    let noise = measure_noise(&series).ok_or_else(|| {
+        format!("noise band unknown: {} comparable sessions, {} needed", series.len(), baseline::MIN_RUNS)
+    })?;
     let pooled = scenario::pooled_noise(&noise, base.len(), sc.current.len());
     decide(&base, &sc.current_mean, &pooled, &s.rule()).map_err(|u| u.0)
 }
@@ -527,11 +567,8 @@ fn trends(
     checks.sort();
     checks.dedup();
     for check in checks {
-        let series: Vec<&Record> = past
-            .iter()
-            .chain(current)
-            .filter(|r| &r.check == check && r.environment.comparable_key() == key)
-            .collect();
+        let series: Vec<&Record> =
+            past.iter().chain(current).filter(|r| &r.check == check && r.environment.comparable_key() == key).collect();
         let t = trend(check, &series, s.trend_last, baseline::WINDOW, baseline::Z);
         for c in &t.change_points {
             notes.push(format!("trend {check}: level changed by {:+.1}% at run {}", 100.0 * c.change, c.run));

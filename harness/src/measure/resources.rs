@@ -41,7 +41,10 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
     let spec = function_spec(cfg, &function)?;
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
-        let phase = crate::progress::phase(&format!("resources: {workers} closed-loop clients on {function} for {secs} s"), None);
+        let phase = crate::progress::phase(
+            &format!("resources: {workers} closed-loop clients on {function} for {secs} s"),
+            None,
+        );
         // Warm-up: the environments start (their init CPU is outside the window).
         let _ = drive(&s, &function, workers, Duration::from_millis(1500)).await;
         let before: BTreeMap<String, (Option<Duration>, Option<f64>)> =
@@ -95,9 +98,11 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
         put_samples(&mut set, dir, "utilization", util, "%")?;
     } else {
         let why = if containers {
-            "no environment's cgroup CPU time could be read (cpuacct.usage / cpu.stat) at both ends of the window".to_string()
+            "no environment's cgroup CPU time could be read (cpuacct.usage / cpu.stat) at both ends of the window"
+                .to_string()
         } else {
-            "process mode: environments have no CPU share to utilize (start the Docker engine for container mode)".to_string()
+            "process mode: environments have no CPU share to utilize (start the Docker engine for container mode)"
+                .to_string()
         };
         set.metrics.insert("cpu_utilization".into(), Metric::Missing { reason: why.clone() });
         set.metrics.insert("utilization".into(), Metric::Missing { reason: why });
@@ -168,27 +173,41 @@ pub async fn memory_sweep(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> R
         s.shutdown().await;
         return Err(Error::Unavailable {
             what: "container mode (CPU share by memory size)".into(),
-            detail: format!("{why}; in process mode every memory size gets the same CPU, so a sweep would measure nothing"),
+            detail: format!(
+                "{why}; in process mode every memory size gets the same CPU, so a sweep would measure nothing"
+            ),
         });
     }
     let r = async {
-        let phase = crate::progress::phase(&format!("memory_sweep: {} sizes of {function}", sizes.len()), Some(sizes.len() as u64));
+        let phase = crate::progress::phase(
+            &format!("memory_sweep: {} sizes of {function}", sizes.len()),
+            Some(sizes.len() as u64),
+        );
         let mut points = Vec::new();
         for &mb in &sizes {
             s.update(&function, &json!({ "MemorySize": mb as u64 }), Duration::from_secs(30)).await?;
             let payload = json!({ "work_units": units });
             let first = s.invoke(&function, &payload).await?;
             if !first.ok() {
-                return Err(Error::Failed(format!("{function} at {mb} MB: status {} {:?}", first.status, first.function_error)));
+                return Err(Error::Failed(format!(
+                    "{function} at {mb} MB: status {} {:?}",
+                    first.status, first.function_error
+                )));
             }
             let (mut d, mut billed) = (Vec::new(), Vec::new());
             for _ in 0..samples {
                 let inv = s.invoke(&function, &payload).await?;
                 let rep = inv.report.as_ref().filter(|_| inv.ok() && inv.cold == Some(false)).ok_or_else(|| {
-                    Error::Failed(format!("{function} at {mb} MB: a warm invocation failed or had no REPORT line (status {})", inv.status))
+                    Error::Failed(format!(
+                        "{function} at {mb} MB: a warm invocation failed or had no REPORT line (status {})",
+                        inv.status
+                    ))
                 })?;
                 if rep.memory_size_mb != mb as u64 {
-                    return Err(Error::Failed(format!("{function}: REPORT says Memory Size {} MB after the update to {mb} MB", rep.memory_size_mb)));
+                    return Err(Error::Failed(format!(
+                        "{function}: REPORT says Memory Size {} MB after the update to {mb} MB",
+                        rep.memory_size_mb
+                    )));
                 }
                 d.push(rep.duration_ms);
                 billed.push(rep.billed_duration_ms);
@@ -226,6 +245,11 @@ pub async fn memory_sweep(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> R
     let n = points.len() as u64 * samples;
     set.metrics.insert("recommended".into(), Metric::flag(true, n));
     set.metrics.insert("over_allocation".into(), Metric::value((configured - balanced) / balanced * 100.0, "%", n));
-    put_chart(&mut set, dir, SWEEP_FILE, &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) })?;
+    put_chart(
+        &mut set,
+        dir,
+        SWEEP_FILE,
+        &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) },
+    )?;
     Ok(set.finish())
 }

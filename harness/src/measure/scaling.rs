@@ -79,7 +79,8 @@ struct Tracker {
 
 impl Tracker {
     fn sample(&mut self, s: &Session, function: &str, t: f64) -> usize {
-        let now: BTreeMap<String, (EnvState, u64)> = s.envs(function).into_iter().map(|e| (e.id, (e.state, e.invocations))).collect();
+        let now: BTreeMap<String, (EnvState, u64)> =
+            s.envs(function).into_iter().map(|e| (e.id, (e.state, e.invocations))).collect();
         let gone: Vec<String> = self.alive.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
         for k in gone {
             let (last, _) = self.alive.remove(&k).unwrap_or((t, 0));
@@ -200,7 +201,8 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
     }
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
-        let phase = crate::progress::phase(&format!("scale_down: {bursts} bursts on {function}, then {idle} s idle"), None);
+        let phase =
+            crate::progress::phase(&format!("scale_down: {bursts} bursts on {function}, then {idle} s idle"), None);
         let t0 = Instant::now();
         let mut tr = Tracker::default();
         let mut marks = Vec::new();
@@ -261,7 +263,9 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
         gap.as_secs_f64(),
         tr.departures.len()
     ));
-    if let Some(d) = tr.departures.iter().filter(|d| d.gone_s >= load_end).map(|d| d.gone_s - d.last_active_s).reduce(f64::max) {
+    if let Some(d) =
+        tr.departures.iter().filter(|d| d.gone_s >= load_end).map(|d| d.gone_s - d.last_active_s).reduce(f64::max)
+    {
         set.notes.push(format!("after the load, the last environment went {d:.2} s after its last activity; {left} still alive at the end of the wait"));
     }
     let n = tr.departures.len() as u64 + left as u64;
@@ -274,7 +278,13 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
         &mut set,
         dir,
         TIMELINE_FILE,
-        &Timeline { load_rps: send_rates(&tr.t, &sends), t_s: tr.t, envs: tr.envs, limit: spec.reserved_concurrency.map(f64::from), marks },
+        &Timeline {
+            load_rps: send_rates(&tr.t, &sends),
+            t_s: tr.t,
+            envs: tr.envs,
+            limit: spec.reserved_concurrency.map(f64::from),
+            marks,
+        },
     )?;
     Ok(set.finish())
 }
@@ -288,12 +298,15 @@ pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Re
     let spec = function_spec(cfg, &function)?;
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
-        let phase = crate::progress::phase(&format!("concurrency: {} requests at reserved concurrency {r_limit} on {function}", 3 * r_limit), None);
+        let phase = crate::progress::phase(
+            &format!("concurrency: {} requests at reserved concurrency {r_limit} on {function}", 3 * r_limit),
+            None,
+        );
         s.retire_all(&function, &spec).await?;
-        s.t.client
-            .put_concurrency(&function, r_limit as u32)
-            .await
-            .map_err(|e| Error::Unavailable { what: format!("PutFunctionConcurrency {function}"), detail: e.to_string() })?;
+        s.t.client.put_concurrency(&function, r_limit as u32).await.map_err(|e| Error::Unavailable {
+            what: format!("PutFunctionConcurrency {function}"),
+            detail: e.to_string(),
+        })?;
         let t0 = Instant::now();
         let payload = json!({"work_ms": work_ms as u64, "work_mode": "sleep"});
         let calls: Vec<_> = (0..3 * r_limit).map(|_| s.invoke(&function, &payload)).collect();
@@ -330,7 +343,10 @@ pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Re
         samples.len()
     ));
     set.metrics.insert("over_limit".into(), Metric::value(over as f64, "", samples.len() as u64));
-    set.metrics.insert("excess_throttled".into(), Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", res.len() as u64));
+    set.metrics.insert(
+        "excess_throttled".into(),
+        Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", res.len() as u64),
+    );
     put_chart(
         &mut set,
         dir,

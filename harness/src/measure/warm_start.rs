@@ -60,7 +60,12 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     Ok(set.finish())
 }
 
-async fn series(s: &Session, function: &str, samples: u64, payload: &Value) -> Result<(Vec<f64>, Vec<f64>, Vec<String>), Error> {
+async fn series(
+    s: &Session,
+    function: &str,
+    samples: u64,
+    payload: &Value,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<String>), Error> {
     let phase = crate::progress::phase(&format!("warm_start: {samples} warm invocations of {function}"), Some(samples));
     let mut warm = false;
     for _ in 0..5 {
@@ -122,8 +127,11 @@ pub async fn run_rate(params: &Params, cfg: &LocalConfig, _dir: &RunDir) -> Resu
     let r = async {
         let req = RequestTemplate::invoke(&s.t.platform.invoke_url(), &function, None, payload.to_string())
             .map_err(|e| Error::Failed(format!("request template: {e}")))?;
-        let schedule = Schedule::constant(rate, Duration::from_secs_f64(secs))
-            .map_err(|e| Error::Param { procedure: "cold_start_rate".into(), param: "rate".into(), problem: e.to_string() })?;
+        let schedule = Schedule::constant(rate, Duration::from_secs_f64(secs)).map_err(|e| Error::Param {
+            procedure: "cold_start_rate".into(),
+            param: "rate".into(),
+            problem: e.to_string(),
+        })?;
         let phase = crate::progress::phase(&format!("cold_start_rate: {rate} req/s for {secs} s on {function}"), None);
         let report = LoadSpec::open(req, schedule)
             .observer(counter.clone())

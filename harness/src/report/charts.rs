@@ -271,7 +271,12 @@ fn valid_timeline(p: &Path, t: Timeline) -> Result<Timeline, Error> {
     if t.envs.len() != t.t_s.len() || t.load_rps.len() != t.t_s.len() {
         return Err(invalid(
             p,
-            format!("t_s, envs and load_rps differ in length ({}, {}, {})", t.t_s.len(), t.envs.len(), t.load_rps.len()),
+            format!(
+                "t_s, envs and load_rps differ in length ({}, {}, {})",
+                t.t_s.len(),
+                t.envs.len(),
+                t.load_rps.len()
+            ),
         ));
     }
     Ok(t)
@@ -313,7 +318,12 @@ mod tests {
         let tl = Timeline { t_s: vec![0.0], envs: vec![1.0], load_rps: vec![5.0], limit: None, marks: vec![] };
         let timeline = write_chart(&dir, "cold_start", TIMELINE_FILE, &tl).unwrap();
         assert_eq!(mine, Path::new("raw/cold_start/samples-client_latency.json"));
-        let e = evidence(&[mine.to_str().unwrap(), other.to_str().unwrap(), timeline.to_str().unwrap(), "raw/cold_start/log.txt"]);
+        let e = evidence(&[
+            mine.to_str().unwrap(),
+            other.to_str().unwrap(),
+            timeline.to_str().unwrap(),
+            "raw/cold_start/log.txt",
+        ]);
         let found = for_check(tmp.path(), &e, Some("cold_start.client_latency"));
         let paths: Vec<_> = found.iter().map(|f| f.path.clone()).collect();
         assert_eq!(paths, vec![mine.clone(), timeline.clone()]);
@@ -327,8 +337,15 @@ mod tests {
     fn broken_or_empty_chart_data_is_reported_not_drawn() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = RunDir::open(tmp.path()).unwrap();
-        let empty = write_chart(&dir, "scale_up", &samples_file("latency"), &LatencySamples { unit: "s".into(), values: vec![] }).unwrap();
-        let bad = Timeline { t_s: vec![0.0, 1.0], envs: vec![1.0], load_rps: vec![1.0, 2.0], limit: None, marks: vec![] };
+        let empty = write_chart(
+            &dir,
+            "scale_up",
+            &samples_file("latency"),
+            &LatencySamples { unit: "s".into(), values: vec![] },
+        )
+        .unwrap();
+        let bad =
+            Timeline { t_s: vec![0.0, 1.0], envs: vec![1.0], load_rps: vec![1.0, 2.0], limit: None, marks: vec![] };
         let ragged = write_chart(&dir, "scale_up", TIMELINE_FILE, &bad).unwrap();
         std::fs::write(tmp.path().join("raw/scale_up").join(SWEEP_FILE), "{not json").unwrap();
         let missing = "raw/scale_up/build_times.json";

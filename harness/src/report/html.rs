@@ -290,7 +290,9 @@ mod tests {
         }
         assert!(!page.contains("href=\"http"), "links stay inside the run directory");
         for e in &r.checks {
-            let start = page.find(&format!("<figure class=\"check status-{}\" id=\"check-{}\"", e.status.name(), e.id)).unwrap_or_else(|| panic!("{}", e.id));
+            let start = page
+                .find(&format!("<figure class=\"check status-{}\" id=\"check-{}\"", e.status.name(), e.id))
+                .unwrap_or_else(|| panic!("{}", e.id));
             let card = &page[start..start + page[start..].find("</figure>").unwrap()];
             let has_svg = card.contains("<svg");
             assert_eq!(has_svg, e.id == "AC2.cold_start_p95", "{}", e.id);

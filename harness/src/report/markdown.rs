@@ -56,7 +56,14 @@ pub(crate) fn ticket_summary(r: &Report) -> String {
         r.profile, c.passed, c.failed, c.skipped, c.error, r.target, r.run_id
     );
     for e in r.checks.iter().filter(|e| matches!(e.status, Status::Failed | Status::Error)) {
-        out += &format!("{} {}: measured {} vs {}: {}\n", e.status.name().to_uppercase(), e.id, measured_text(e), threshold_text(e), e.reason);
+        out += &format!(
+            "{} {}: measured {} vs {}: {}\n",
+            e.status.name().to_uppercase(),
+            e.id,
+            measured_text(e),
+            threshold_text(e),
+            e.reason
+        );
     }
     let f = &r.environment;
     out += &format!(

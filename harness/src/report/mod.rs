@@ -195,18 +195,43 @@ pub(crate) mod tests {
             notes: vec![],
             measured_at: None,
         };
-        let mut cold = ev("AC2.cold_start_p95", "AC2", "Cold start time < 1 second (P95)", Status::Passed, "p95 412ms (95% CI 380ms..455ms) meets < 1s");
+        let mut cold = ev(
+            "AC2.cold_start_p95",
+            "AC2",
+            "Cold start time < 1 second (P95)",
+            Status::Passed,
+            "p95 412ms (95% CI 380ms..455ms) meets < 1s",
+        );
         cold.statistic = Some("p95".into());
-        cold.measured = Some(Measured { value: 0.412, unit: "s".into(), n: 60, ci_low: Some(0.38), ci_high: Some(0.455) });
+        cold.measured =
+            Some(Measured { value: 0.412, unit: "s".into(), n: 60, ci_low: Some(0.38), ci_high: Some(0.455) });
         cold.threshold = Some(Threshold { op: "<".into(), value: 1.0, unit: "s".into() });
         cold.raw = vec!["raw/cold_start/samples.csv".into()];
-        let mut size = ev("AC2.image_size", "AC2", "Container image size optimized (< 500MB)", Status::Failed, "612MB does not meet < 500MB");
+        let mut size = ev(
+            "AC2.image_size",
+            "AC2",
+            "Container image size optimized (< 500MB)",
+            Status::Failed,
+            "612MB does not meet < 500MB",
+        );
         size.measured = Some(Measured { value: 612.0, unit: "MB".into(), n: 1, ci_low: None, ci_high: None });
         size.threshold = Some(Threshold { op: "<".into(), value: 500.0, unit: "MB".into() });
-        let mut warm = ev("AC2.warm_start_p95", "AC2", "Warm start time < 100ms (P95)", Status::Error, "invoke endpoint http://127.0.0.1:9/ unreachable: connection refused");
+        let mut warm = ev(
+            "AC2.warm_start_p95",
+            "AC2",
+            "Warm start time < 100ms (P95)",
+            Status::Error,
+            "invoke endpoint http://127.0.0.1:9/ unreachable: connection refused",
+        );
         warm.statistic = Some("p95".into());
         warm.threshold = Some(Threshold { op: "<".into(), value: 100.0, unit: "ms".into() });
-        let review = ev("SEC.security_review", "SEC", "Security review required before performance optimizations", Status::Skipped, "manual: a person reviews the change");
+        let review = ev(
+            "SEC.security_review",
+            "SEC",
+            "Security review required before performance optimizations",
+            Status::Skipped,
+            "manual: a person reviews the change",
+        );
         Report {
             profile: "sre-002".into(),
             title: "SRE-002: Performance Tuning".into(),

@@ -169,7 +169,12 @@ where
         chart.draw_series(DashedLineSeries::new(vec![(value, 0.0), (value, 1.02)], 4, 3, DATA.stroke_width(1)))?;
         if let Some(q) = q {
             let (first, last) = (v[0], v[v.len() - 1]);
-            chart.draw_series(DashedLineSeries::new(vec![(first, q / 100.0), (last, q / 100.0)], 4, 3, SECOND.stroke_width(1)))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(first, q / 100.0), (last, q / 100.0)],
+                4,
+                3,
+                SECOND.stroke_width(1),
+            ))?;
         }
     }
     let mut steps = Vec::with_capacity(v.len() * 2);
@@ -184,7 +189,11 @@ where
     if let Some((op, t)) = &marks.threshold {
         chart
             .draw_series(LineSeries::new(vec![(*t, 0.0), (*t, 1.02)], THRESHOLD.stroke_width(2)))?
-            .label(format!("threshold {}{op} {}", marks.statistic.as_deref().map(|s| format!("{s} ")).unwrap_or_default(), with_unit(*t, unit)))
+            .label(format!(
+                "threshold {}{op} {}",
+                marks.statistic.as_deref().map(|s| format!("{s} ")).unwrap_or_default(),
+                with_unit(*t, unit)
+            ))
             .legend(legend_line(THRESHOLD));
     }
     chart
@@ -198,7 +207,10 @@ where
 }
 
 fn span(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.into_iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
     if lo > hi {
         (0.0, 1.0)
     } else {
@@ -254,7 +266,10 @@ pub fn timeline(title: &str, t: &Timeline) -> Result<String, Error> {
             }
             steps.push((*x, *e));
         }
-        chart.draw_series(LineSeries::new(steps, DATA.stroke_width(2)))?.label("environments").legend(legend_line(DATA));
+        chart
+            .draw_series(LineSeries::new(steps, DATA.stroke_width(2)))?
+            .label("environments")
+            .legend(legend_line(DATA));
         if let Some(limit) = t.limit {
             chart
                 .draw_series(DashedLineSeries::new(vec![(t0, limit), (t1, limit)], 6, 4, THRESHOLD.stroke_width(2)))?
@@ -262,7 +277,12 @@ pub fn timeline(title: &str, t: &Timeline) -> Result<String, Error> {
                 .legend(legend_line(THRESHOLD));
         }
         for m in &t.marks {
-            chart.draw_series(DashedLineSeries::new(vec![(m.t_s, 0.0), (m.t_s, env_top)], 3, 3, MARK.stroke_width(1)))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(m.t_s, 0.0), (m.t_s, env_top)],
+                3,
+                3,
+                MARK.stroke_width(1),
+            ))?;
             chart.draw_series(std::iter::once(Text::new(
                 m.label.clone(),
                 (m.t_s, env_top * 0.97),
@@ -306,7 +326,10 @@ pub fn sweep(title: &str, s: &Sweep) -> Result<String, Error> {
         chart.configure_secondary_axes().y_desc("cost per invocation (GB-s)").y_label_formatter(&|y| num(*y)).draw()?;
         let d: Vec<(f64, f64)> = s.points.iter().map(|p| (p.memory_mb, p.duration_ms)).collect();
         let c: Vec<(f64, f64)> = s.points.iter().map(|p| (p.memory_mb, p.cost_gbs)).collect();
-        chart.draw_series(LineSeries::new(d.clone(), DATA.stroke_width(2)))?.label("median duration (ms)").legend(legend_line(DATA));
+        chart
+            .draw_series(LineSeries::new(d.clone(), DATA.stroke_width(2)))?
+            .label("median duration (ms)")
+            .legend(legend_line(DATA));
         chart.draw_series(d.iter().map(|p| Circle::new(*p, 4, DATA.filled())))?;
         chart
             .draw_secondary_series(LineSeries::new(c.clone(), MARK.stroke_width(2)))?
@@ -336,7 +359,12 @@ pub fn sweep(title: &str, s: &Sweep) -> Result<String, Error> {
 pub fn builds(title: &str, b: &BuildTimes) -> Result<String, Error> {
     svg(|root| {
         let root = root.titled(&format!("{title}: build times and cache hits"), (FONT, 16))?;
-        let (left, right) = if b.cache.is_empty() { (root.clone(), None) } else { let (l, r) = root.split_horizontally(380); (l, Some(r)) };
+        let (left, right) = if b.cache.is_empty() {
+            (root.clone(), None)
+        } else {
+            let (l, r) = root.split_horizontally(380);
+            (l, Some(r))
+        };
         draw_durations(&left, b)?;
         if let Some(right) = right {
             draw_cache(&right, b)?;
@@ -346,7 +374,11 @@ pub fn builds(title: &str, b: &BuildTimes) -> Result<String, Error> {
 }
 
 fn draw_durations(area: &Area, b: &BuildTimes) -> Result<(), Error> {
-    let series = [("baseline (clean)", &b.baseline, THRESHOLD), ("optimized (clean)", &b.optimized, DATA), ("optimized, cached rebuild", &b.incremental, GOOD)];
+    let series = [
+        ("baseline (clean)", &b.baseline, THRESHOLD),
+        ("optimized (clean)", &b.optimized, DATA),
+        ("optimized, cached rebuild", &b.incremental, GOOD),
+    ];
     let most = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1);
     let top = top_of(series.iter().flat_map(|s| s.1.iter().copied())) * 1.35;
     let mut chart: ChartContext<_, Cartesian2d<RangedCoordf64, RangedCoordf64>> = ChartBuilder::on(area)
@@ -405,9 +437,18 @@ fn draw_cache(area: &Area, b: &BuildTimes) -> Result<(), Error> {
         })
         .label_style((FONT, 12))
         .draw()?;
-    let rate = |c: &super::charts::CacheHits| if c.lookups == 0 { 0.0 } else { 100.0 * f64::from(c.hits) / f64::from(c.lookups) };
+    let rate = |c: &super::charts::CacheHits| {
+        if c.lookups == 0 {
+            0.0
+        } else {
+            100.0 * f64::from(c.hits) / f64::from(c.lookups)
+        }
+    };
     chart.draw_series(
-        Histogram::horizontal(&chart).style(GOOD.mix(0.8).filled()).margin(8).data(b.cache.iter().enumerate().map(|(i, c)| (i as i32, rate(c)))),
+        Histogram::horizontal(&chart)
+            .style(GOOD.mix(0.8).filled())
+            .margin(8)
+            .data(b.cache.iter().enumerate().map(|(i, c)| (i as i32, rate(c)))),
     )?;
     chart.draw_series(b.cache.iter().enumerate().map(|(i, c)| {
         Text::new(
@@ -475,7 +516,12 @@ pub fn trend(title: &str, t: &CheckTrend, marks: &Marks) -> Result<String, Error
         if !baseline.is_empty() {
             let median = baseline[(baseline.len() - 1) / 2];
             chart
-                .draw_series(DashedLineSeries::new(vec![(-0.5, median), (n as f64 - 0.5, median)], 5, 4, GOOD.stroke_width(1)))?
+                .draw_series(DashedLineSeries::new(
+                    vec![(-0.5, median), (n as f64 - 0.5, median)],
+                    5,
+                    4,
+                    GOOD.stroke_width(1),
+                ))?
                 .label(format!("baseline median {} ({} runs)", with_unit(median, &t.unit), baseline.len()))
                 .legend(legend_line(GOOD));
         }
@@ -490,20 +536,26 @@ pub fn trend(title: &str, t: &CheckTrend, marks: &Marks) -> Result<String, Error
         for (i, p) in pts.iter().enumerate().filter(|(_, p)| p.change_point) {
             let x = i as f64 - 0.5;
             chart.draw_series(DashedLineSeries::new(vec![(x, y0), (x, y1)], 3, 3, MARK.stroke_width(2)))?;
-            chart.draw_series(std::iter::once(Text::new(format!(" change at {}", short(&p.run_id, 20)), (x, y1 - (y1 - y0) * 0.02), (FONT, 12).into_font().color(&MARK))))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!(" change at {}", short(&p.run_id, 20)),
+                (x, y1 - (y1 - y0) * 0.02),
+                (FONT, 12).into_font().color(&MARK),
+            )))?;
         }
         let line: Vec<(f64, f64)> = pts.iter().enumerate().map(|(i, p)| (i as f64, p.value)).collect();
         chart.draw_series(LineSeries::new(line, DATA.stroke_width(2)))?.label("measured").legend(legend_line(DATA));
         chart
-            .draw_series(
-                pts.iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.is_baseline)
-                    .map(|(i, p)| EmptyElement::at((i as f64, p.value)) + Rectangle::new([(-5, -5), (5, 5)], GOOD.filled())),
-            )?
+            .draw_series(pts.iter().enumerate().filter(|(_, p)| p.is_baseline).map(|(i, p)| {
+                EmptyElement::at((i as f64, p.value)) + Rectangle::new([(-5, -5), (5, 5)], GOOD.filled())
+            }))?
             .label("baseline run")
             .legend(|(x, y)| Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], GOOD.filled()));
-        chart.draw_series(pts.iter().enumerate().filter(|(_, p)| !p.is_baseline).map(|(i, p)| Circle::new((i as f64, p.value), 3, DATA.filled())))?;
+        chart.draw_series(
+            pts.iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_baseline)
+                .map(|(i, p)| Circle::new((i as f64, p.value), 3, DATA.filled())),
+        )?;
         if let Some(last) = pts.last() {
             chart.draw_series(std::iter::once(Circle::new(((n - 1) as f64, last.value), 7, DATA.stroke_width(2))))?;
         }
@@ -524,7 +576,12 @@ mod tests {
     use crate::report::charts::{CacheHits, Mark, SweepPoint, TrendPoint};
 
     fn marks() -> Marks {
-        Marks { unit: "ms".into(), threshold: Some(("<".into(), 1000.0)), statistic: Some("p95".into()), estimate: Some((450.0, Some(420.0), Some(480.0))) }
+        Marks {
+            unit: "ms".into(),
+            threshold: Some(("<".into(), 1000.0)),
+            statistic: Some("p95".into()),
+            estimate: Some((450.0, Some(420.0), Some(480.0))),
+        }
     }
 
     #[test]
@@ -548,17 +605,32 @@ mod tests {
 
     #[test]
     fn other_charts_draw_their_labels() {
-        let t = Timeline { t_s: vec![0.0, 1.0, 2.0], envs: vec![0.0, 4.0, 10.0], load_rps: vec![0.0, 50.0, 50.0], limit: Some(10.0), marks: vec![Mark { t_s: 0.5, label: "spike".into() }] };
+        let t = Timeline {
+            t_s: vec![0.0, 1.0, 2.0],
+            envs: vec![0.0, 4.0, 10.0],
+            load_rps: vec![0.0, 50.0, 50.0],
+            limit: Some(10.0),
+            marks: vec![Mark { t_s: 0.5, label: "spike".into() }],
+        };
         let out = timeline("scale-up", &t).unwrap();
         assert!(out.contains("concurrency limit 10") && out.contains("spike") && out.contains("offered load"));
         let s = Sweep {
-            points: vec![SweepPoint { memory_mb: 128.0, duration_ms: 300.0, cost_gbs: 0.04 }, SweepPoint { memory_mb: 256.0, duration_ms: 140.0, cost_gbs: 0.035 }],
+            points: vec![
+                SweepPoint { memory_mb: 128.0, duration_ms: 300.0, cost_gbs: 0.04 },
+                SweepPoint { memory_mb: 256.0, duration_ms: 140.0, cost_gbs: 0.035 },
+            ],
             recommended_mb: Some(256.0),
             configured_mb: Some(1024.0),
         };
         let out = sweep("sweep", &s).unwrap();
         assert!(out.contains("recommended 256 MB") && out.contains("configured 1024 MB"));
-        let b = BuildTimes { unit: "s".into(), baseline: vec![60.0, 62.0], optimized: vec![40.0], incremental: vec![], cache: vec![CacheHits { build: "rebuild".into(), hits: 7, lookups: 8 }] };
+        let b = BuildTimes {
+            unit: "s".into(),
+            baseline: vec![60.0, 62.0],
+            optimized: vec![40.0],
+            incremental: vec![],
+            cache: vec![CacheHits { build: "rebuild".into(), hits: 7, lookups: 8 }],
+        };
         let out = builds("build", &b).unwrap();
         assert!(out.contains("baseline (clean), n=2") && out.contains("7/8") && !out.contains("cached rebuild"));
         let tr = CheckTrend {
@@ -574,6 +646,10 @@ mod tests {
                 .collect(),
         };
         let out = trend("cold", &tr, &marks()).unwrap();
-        assert!(out.contains("baseline median 400ms (2 runs)") && out.contains("change at r3") && out.contains("last 5 runs"));
+        assert!(
+            out.contains("baseline median 400ms (2 runs)")
+                && out.contains("change at r3")
+                && out.contains("last 5 runs")
+        );
     }
 }

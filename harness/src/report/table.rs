@@ -42,7 +42,9 @@ pub fn table(r: &Report) -> String {
     }
     let c = r.counts();
     out += &format!("{} passed, {} failed, {} skipped, {} error\n", c.passed, c.failed, c.skipped, c.error);
-    for e in r.checks.iter().filter(|e| matches!(e.status, crate::evidence::Status::Failed | crate::evidence::Status::Error)) {
+    for e in
+        r.checks.iter().filter(|e| matches!(e.status, crate::evidence::Status::Failed | crate::evidence::Status::Error))
+    {
         out += &format!("  {} {}: {}\n", e.status.name().to_uppercase(), e.id, e.reason);
     }
     out

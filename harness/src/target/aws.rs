@@ -17,7 +17,10 @@ pub use apigateway::{StageThrottling, Throttle};
 pub use audit::{AuditEntry, AuditLog, Phase, State, AUDIT_FILE};
 pub use changes::{Changes, COLD_START_VAR};
 pub use client::{AwsOptions, AwsTarget, RetryPolicy};
-pub use cloudwatch::{check_alarms, parse_dashboard, AlarmExpectation, AlarmInfo, AlarmProblem, Dashboard, MetricQuery, MetricSeries, Watch, Widget};
+pub use cloudwatch::{
+    check_alarms, parse_dashboard, AlarmExpectation, AlarmInfo, AlarmProblem, Dashboard, MetricQuery, MetricSeries,
+    Watch, Widget,
+};
 pub use error::Error;
 pub use function::{FunctionState, ProvisionedConcurrency};
 pub use invoke::{FunctionReport, Invocation};

@@ -32,6 +32,8 @@ pub use params::P;
 pub use procedures::{measure, run, Ctx, PROCEDURES};
 pub use resources::{join_usage, limits_report, utilization_samples, LimitsFinding, UsageSample};
 pub use route::{HttpRoute, Reply, Route, Served};
-pub use scale::{premature_scale_downs, scale_up_latency, Sample, Sampler, ScaleDown, ScalePoint, ScaleTracker, SpikeOutcome};
+pub use scale::{
+    premature_scale_downs, scale_up_latency, Sample, Sampler, ScaleDown, ScalePoint, ScaleTracker, SpikeOutcome,
+};
 pub use traffic::{closed_loop, constant_rate, InFlight, Tally};
 pub use watch::{describe_pod, oom_killed, pod_alive, pod_ready, restarts, Change, Watcher};

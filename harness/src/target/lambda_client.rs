@@ -96,11 +96,7 @@ impl ReportLine {
             let Some((k, v)) = field.split_once(": ") else {
                 continue;
             };
-            let num = || {
-                v.split_whitespace()
-                    .next()
-                    .and_then(|n| n.parse::<f64>().ok())
-            };
+            let num = || v.split_whitespace().next().and_then(|n| n.parse::<f64>().ok());
             match k {
                 "RequestId" => r.request_id = v.to_string(),
                 "Duration" => {
@@ -131,11 +127,7 @@ impl ReportLine {
         let rec = v.get("record")?;
         let m = rec.get("metrics")?;
         let f = |k: &str| m.get(k).and_then(Value::as_f64);
-        let status = rec
-            .get("status")
-            .and_then(Value::as_str)
-            .filter(|s| *s != "success")
-            .map(str::to_string);
+        let status = rec.get("status").and_then(Value::as_str).filter(|s| *s != "success").map(str::to_string);
         Some(ReportLine {
             request_id: rec.get("requestId")?.as_str()?.to_string(),
             duration_ms: f("durationMs")?,
@@ -146,10 +138,7 @@ impl ReportLine {
             restore_duration_ms: f("restoreDurationMs"),
             billed_restore_duration_ms: f("billedRestoreDurationMs"),
             status,
-            error_type: rec
-                .get("errorType")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            error_type: rec.get("errorType").and_then(Value::as_str).map(str::to_string),
         })
     }
 
@@ -201,14 +190,8 @@ impl LambdaClient {
     pub fn new(base: impl Into<String>, access_key: impl Into<String>) -> LambdaClient {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(http);
-        LambdaClient {
-            base: base.into().trim_end_matches('/').to_string(),
-            client,
-            access_key: access_key.into(),
-        }
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(http);
+        LambdaClient { base: base.into().trim_end_matches('/').to_string(), client, access_key: access_key.into() }
     }
 
     async fn call(
@@ -219,11 +202,7 @@ impl LambdaClient {
         body: Bytes,
     ) -> Result<(u16, hyper::HeaderMap, Bytes, Duration), Error> {
         let url = format!("{}{path}", self.base);
-        let err = |m: String| Error::Transport {
-            method: method.to_string(),
-            url: url.clone(),
-            message: m,
-        };
+        let err = |m: String| Error::Transport { method: method.to_string(), url: url.clone(), message: m };
         let mut b = Request::builder().method(method.clone()).uri(&url).header(
             "authorization",
             format!("AWS4-HMAC-SHA256 Credential={}/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0", self.access_key),
@@ -233,37 +212,19 @@ impl LambdaClient {
         }
         let req = b.body(Full::new(body)).map_err(|e| err(e.to_string()))?;
         let start = Instant::now();
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| err(format!("{e} ({:?})", std::error::Error::source(&e))))?;
+        let resp =
+            self.client.request(req).await.map_err(|e| err(format!("{e} ({:?})", std::error::Error::source(&e))))?;
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .to_bytes();
+        let bytes = body.collect().await.map_err(|e| err(e.to_string()))?.to_bytes();
         Ok((status, parts.headers, bytes, start.elapsed()))
     }
 
-    async fn control(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, Error> {
+    async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
         let url = format!("{}{path}", self.base);
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let (status, headers, body, _) = self
-            .call(
-                method.clone(),
-                path,
-                &[("content-type", "application/json")],
-                bytes,
-            )
-            .await?;
+        let (status, headers, body, _) =
+            self.call(method.clone(), path, &[("content-type", "application/json")], bytes).await?;
         if status >= 300 {
             return Err(api_error(&method, &url, status, &headers, &body));
         }
@@ -271,33 +232,18 @@ impl LambdaClient {
     }
 
     /// Invokes `function` synchronously; with `tail`, asks for the log tail and parses its REPORT line.
-    pub async fn invoke(
-        &self,
-        function: &str,
-        payload: &Value,
-        tail: bool,
-    ) -> Result<InvokeOutput, Error> {
-        self.invoke_raw(function, Bytes::from(payload.to_string()), tail)
-            .await
+    pub async fn invoke(&self, function: &str, payload: &Value, tail: bool) -> Result<InvokeOutput, Error> {
+        self.invoke_raw(function, Bytes::from(payload.to_string()), tail).await
     }
 
     /// Invokes with a raw payload (also one that is not JSON, to see the platform reject it).
-    pub async fn invoke_raw(
-        &self,
-        function: &str,
-        payload: Bytes,
-        tail: bool,
-    ) -> Result<InvokeOutput, Error> {
+    pub async fn invoke_raw(&self, function: &str, payload: Bytes, tail: bool) -> Result<InvokeOutput, Error> {
         let path = format!("/2015-03-31/functions/{function}/invocations");
-        let mut headers = vec![
-            ("x-amz-invocation-type", "RequestResponse"),
-            ("content-type", "application/json"),
-        ];
+        let mut headers = vec![("x-amz-invocation-type", "RequestResponse"), ("content-type", "application/json")];
         if tail {
             headers.push(("x-amz-log-type", "Tail"));
         }
-        let (status, h, payload, latency) =
-            self.call(Method::POST, &path, &headers, payload).await?;
+        let (status, h, payload, latency) = self.call(Method::POST, &path, &headers, payload).await?;
         let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
         let log_tail = get("x-amz-log-result")
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
@@ -306,8 +252,7 @@ impl LambdaClient {
             status,
             latency,
             function_error: get("x-amz-function-error"),
-            error_kind: get("x-amzn-errortype")
-                .map(|k| k.split(':').next().unwrap_or(&k).to_string()),
+            error_kind: get("x-amzn-errortype").map(|k| k.split(':').next().unwrap_or(&k).to_string()),
             report: log_tail.as_deref().and_then(ReportLine::find_in),
             log_tail,
             payload,
@@ -317,71 +262,34 @@ impl LambdaClient {
 
     /// GetFunctionConfiguration.
     pub async fn get_configuration(&self, function: &str) -> Result<Value, Error> {
-        self.control(
-            Method::GET,
-            &format!("/2015-03-31/functions/{function}/configuration"),
-            None,
-        )
-        .await
+        self.control(Method::GET, &format!("/2015-03-31/functions/{function}/configuration"), None).await
     }
 
     /// UpdateFunctionConfiguration with the given fields (`{"MemorySize": 256}`).
-    pub async fn update_configuration(
-        &self,
-        function: &str,
-        fields: &Value,
-    ) -> Result<Value, Error> {
-        self.control(
-            Method::PUT,
-            &format!("/2015-03-31/functions/{function}/configuration"),
-            Some(fields.clone()),
-        )
-        .await
+    pub async fn update_configuration(&self, function: &str, fields: &Value) -> Result<Value, Error> {
+        self.control(Method::PUT, &format!("/2015-03-31/functions/{function}/configuration"), Some(fields.clone()))
+            .await
     }
 
     /// PutFunctionConcurrency.
     pub async fn put_concurrency(&self, function: &str, reserved: u32) -> Result<Value, Error> {
         let body = json!({ "ReservedConcurrentExecutions": reserved });
-        self.control(
-            Method::PUT,
-            &format!("/2017-10-31/functions/{function}/concurrency"),
-            Some(body),
-        )
-        .await
+        self.control(Method::PUT, &format!("/2017-10-31/functions/{function}/concurrency"), Some(body)).await
     }
 
     /// GetFunctionConcurrency: the reserved concurrency, if any.
     pub async fn get_concurrency(&self, function: &str) -> Result<Option<u64>, Error> {
-        let v = self
-            .control(
-                Method::GET,
-                &format!("/2019-09-30/functions/{function}/concurrency"),
-                None,
-            )
-            .await?;
-        Ok(v.get("ReservedConcurrentExecutions")
-            .and_then(Value::as_u64))
+        let v = self.control(Method::GET, &format!("/2019-09-30/functions/{function}/concurrency"), None).await?;
+        Ok(v.get("ReservedConcurrentExecutions").and_then(Value::as_u64))
     }
 
     /// DeleteFunctionConcurrency.
     pub async fn delete_concurrency(&self, function: &str) -> Result<(), Error> {
-        self.control(
-            Method::DELETE,
-            &format!("/2017-10-31/functions/{function}/concurrency"),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.control(Method::DELETE, &format!("/2017-10-31/functions/{function}/concurrency"), None).await.map(|_| ())
     }
 }
 
-fn api_error(
-    method: &Method,
-    url: &str,
-    status: u16,
-    headers: &hyper::HeaderMap,
-    body: &[u8],
-) -> Error {
+fn api_error(method: &Method, url: &str, status: u16, headers: &hyper::HeaderMap, body: &[u8]) -> Error {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let kind = headers
         .get("x-amzn-errortype")
@@ -392,17 +300,8 @@ fn api_error(
     let message = ["message", "Message", "errorMessage"]
         .iter()
         .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map_or_else(
-            || String::from_utf8_lossy(body).into_owned(),
-            str::to_string,
-        );
-    Error::Api {
-        method: method.to_string(),
-        url: url.to_string(),
-        status,
-        kind,
-        message,
-    }
+        .map_or_else(|| String::from_utf8_lossy(body).into_owned(), str::to_string);
+    Error::Api { method: method.to_string(), url: url.to_string(), status, kind, message }
 }
 
 #[cfg(test)]
@@ -415,12 +314,7 @@ mod tests {
         let r = ReportLine::parse(l).unwrap();
         assert_eq!(r.request_id, "3604209a-e9a3-11e6-939a-754dd98c7be3");
         assert_eq!(
-            (
-                r.duration_ms,
-                r.billed_duration_ms,
-                r.memory_size_mb,
-                r.max_memory_used_mb
-            ),
+            (r.duration_ms, r.billed_duration_ms, r.memory_size_mb, r.max_memory_used_mb),
             (12.34, 13.0, 128, 18)
         );
         assert_eq!(r.init_duration_ms, Some(120.33));
@@ -431,10 +325,7 @@ mod tests {
     fn snapstart_restore_and_timeout_status() {
         let l = "REPORT RequestId: r1\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\tRestore Duration: 250.10 ms\tBilled Restore Duration: 120 ms\tStatus: timeout";
         let r = ReportLine::parse(l).unwrap();
-        assert_eq!(
-            (r.restore_duration_ms, r.billed_restore_duration_ms),
-            (Some(250.10), Some(120.0))
-        );
+        assert_eq!((r.restore_duration_ms, r.billed_restore_duration_ms), (Some(250.10), Some(120.0)));
         assert_eq!(r.status.as_deref(), Some("timeout"));
         assert_eq!(r.init_duration_ms, None);
     }
@@ -443,15 +334,7 @@ mod tests {
     fn json_log_format_platform_report() {
         let l = r#"{"time":"2024-01-01T00:00:00.000Z","type":"platform.report","record":{"requestId":"r2","metrics":{"durationMs":1.5,"billedDurationMs":2,"memorySizeMB":128,"maxMemoryUsedMB":20,"initDurationMs":80.2},"status":"success"}}"#;
         let r = ReportLine::parse(l).unwrap();
-        assert_eq!(
-            (
-                r.request_id.as_str(),
-                r.duration_ms,
-                r.init_duration_ms,
-                r.status
-            ),
-            ("r2", 1.5, Some(80.2), None)
-        );
+        assert_eq!((r.request_id.as_str(), r.duration_ms, r.init_duration_ms, r.status), ("r2", 1.5, Some(80.2), None));
         assert!(ReportLine::parse(r#"{"type":"platform.start","record":{}}"#).is_none());
     }
 

@@ -23,10 +23,7 @@ pub struct LocalTarget {
 impl LocalTarget {
     /// Starts the platform with the functions of `config` (or the default functions file).
     pub async fn start(config: &LocalConfig) -> Result<LocalTarget, Error> {
-        let file = config
-            .functions
-            .clone()
-            .unwrap_or_else(default_functions_file);
+        let file = config.functions.clone().unwrap_or_else(default_functions_file);
         let platform = Platform::start(PlatformConfig::from_file(&file)?).await?;
         let client = LambdaClient::new(platform.invoke_url(), "harness");
         Ok(LocalTarget { platform, client })

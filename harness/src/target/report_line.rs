@@ -277,7 +277,8 @@ fn text_report(rest: &str, raw: &str, line: usize) -> Result<Report, Error> {
 
 fn text_init_report(rest: &str, raw: &str, line: usize) -> Result<InitReport, Error> {
     const KIND: &str = "INIT_REPORT";
-    let mut r = InitReport { init_duration_ms: f64::NAN, phase: None, status: None, error_type: None, format: LogFormat::Text };
+    let mut r =
+        InitReport { init_duration_ms: f64::NAN, phase: None, status: None, error_type: None, format: LogFormat::Text };
     for (f, v) in fields(rest) {
         match f {
             Field::Init => r.init_duration_ms = number(KIND, &v, "ms", line, raw)?,
@@ -288,7 +289,12 @@ fn text_init_report(rest: &str, raw: &str, line: usize) -> Result<InitReport, Er
         }
     }
     if r.init_duration_ms.is_nan() {
-        return Err(Error::Malformed { kind: KIND, line, problem: "no `Init Duration:` field".into(), text: shorten(raw) });
+        return Err(Error::Malformed {
+            kind: KIND,
+            line,
+            problem: "no `Init Duration:` field".into(),
+            text: shorten(raw),
+        });
     }
     Ok(r)
 }
@@ -298,7 +304,12 @@ fn json_line(t: &str, line: usize) -> Result<Option<PlatformLine>, Error> {
         // A function's own JSON log that merely mentions "platform." is not ours to judge; a platform record
         // that is not valid JSON is: tell which.
         if t.contains("\"platform.report\"") || t.contains("\"platform.initReport\"") {
-            return Err(Error::Malformed { kind: "platform.report", line, problem: "not valid JSON".into(), text: shorten(t) });
+            return Err(Error::Malformed {
+                kind: "platform.report",
+                line,
+                problem: "not valid JSON".into(),
+                text: shorten(t),
+            });
         }
         return Ok(None);
     };
@@ -313,7 +324,11 @@ fn json_line(t: &str, line: usize) -> Result<Option<PlatformLine>, Error> {
     let opt = |key: &str| -> Result<Option<f64>, Error> {
         match metrics.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(x) => x.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(Some).ok_or_else(|| bad(format!("`metrics.{key}` is not a number: {x}"))),
+            Some(x) => x
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(Some)
+                .ok_or_else(|| bad(format!("`metrics.{key}` is not a number: {x}"))),
         }
     };
     let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_string);
@@ -461,7 +476,8 @@ mod tests {
         assert!(e.to_string().contains("`fast ms` is not a number of ms"), "{e}");
         let e = last_report("REPORT RequestId: a\tMemory Size: 128 MB", "tail").unwrap_err();
         assert!(e.to_string().contains("no `Duration:` field"), "{e}");
-        let e = last_report(r#"{"type":"platform.report","record":{"metrics":{"durationMs":"x"}}}"#, "tail").unwrap_err();
+        let e =
+            last_report(r#"{"type":"platform.report","record":{"metrics":{"durationMs":"x"}}}"#, "tail").unwrap_err();
         assert!(e.to_string().contains("durationMs"), "{e}");
         let e = last_report(r#"{"type":"platform.report","record":{"metrics":{}}}"#, "tail").unwrap_err();
         assert!(e.to_string().contains("no `record.metrics.durationMs`"), "{e}");

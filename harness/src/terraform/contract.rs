@@ -61,7 +61,12 @@ pub const OUTPUTS: &[OutputSpec] = &[
     out!("region", String, req, "AWS region of the deployment"),
     out!("function_name", String, req, "name of the Lambda function under test"),
     out!("function_arn", String, opt, "ARN of the Lambda function"),
-    out!("function_alias", String, opt, "alias the API invokes (and provisioned concurrency is set on); null for $LATEST"),
+    out!(
+        "function_alias",
+        String,
+        opt,
+        "alias the API invokes (and provisioned concurrency is set on); null for $LATEST"
+    ),
     out!("api_id", String, req, "id of the API Gateway REST API"),
     out!("api_url", String, req, "invoke URL of the API Gateway stage"),
     out!("api_stage", String, req, "name of the API Gateway stage"),
@@ -73,7 +78,12 @@ pub const OUTPUTS: &[OutputSpec] = &[
         "reference to the API key: apigateway-key:<api key id>, env:<VARIABLE>, or value:<key> for local examples"
     ),
     out!("log_group", String, req, "CloudWatch Logs group of the function"),
-    out!("alarm_names", MapOfString, req, "CloudWatch alarm names by role: cold_starts, init_duration, throttles, memory, duration, errors"),
+    out!(
+        "alarm_names",
+        MapOfString,
+        req,
+        "CloudWatch alarm names by role: cold_starts, init_duration, throttles, memory, duration, errors"
+    ),
     out!("dashboard_name", String, req, "CloudWatch dashboard name"),
     out!("endpoint_url", String, opt, "AWS API endpoint override (LocalStack, an emulator); null on AWS"),
     out!("lambda_endpoint_url", String, opt, "Lambda API endpoint override (a local Invoke API); null on AWS"),
@@ -199,7 +209,14 @@ impl AwsSettings {
         let alarm_names = o.string_map("alarm_names")?;
         let missing: Vec<&str> = ALARM_ROLES.iter().copied().filter(|r| !alarm_names.contains_key(*r)).collect();
         if !missing.is_empty() {
-            return Err(o.bad_value("alarm_names", format!("it lacks the key(s) {} (every one of {} is needed)", missing.join(", "), ALARM_ROLES.join(", "))));
+            return Err(o.bad_value(
+                "alarm_names",
+                format!(
+                    "it lacks the key(s) {} (every one of {} is needed)",
+                    missing.join(", "),
+                    ALARM_ROLES.join(", ")
+                ),
+            ));
         }
         let api_key = SecretRef::parse(&o.string("api_key_secret")?).map_err(|p| o.bad_value("api_key_secret", p))?;
         Ok(AwsSettings {
@@ -246,7 +263,8 @@ mod tests {
         m.insert("usage_plan_id".into(), s("up1234"));
         m.insert("api_key_secret".into(), json!({"sensitive": true, "type": "string", "value": "apigateway-key:k123"}));
         m.insert("log_group".into(), s("/aws/lambda/perf-fixture"));
-        let alarms: serde_json::Map<String, Value> = ALARM_ROLES.iter().map(|r| (r.to_string(), json!(format!("perf-fixture-{r}")))).collect();
+        let alarms: serde_json::Map<String, Value> =
+            ALARM_ROLES.iter().map(|r| (r.to_string(), json!(format!("perf-fixture-{r}")))).collect();
         m.insert("alarm_names".into(), json!({"sensitive": false, "type": ["object", {}], "value": alarms}));
         m.insert("dashboard_name".into(), s("perf-fixture"));
         m.insert("endpoint_url".into(), json!({"sensitive": false, "type": "string", "value": null}));
@@ -286,7 +304,12 @@ mod tests {
 
     #[test]
     fn every_broken_output_is_listed_at_once() {
-        let e = settings(&[("api_url", Value::Null), ("region", json!({"type": "number", "value": 1})), ("log_group", Value::Null)]).unwrap_err();
+        let e = settings(&[
+            ("api_url", Value::Null),
+            ("region", json!({"type": "number", "value": 1})),
+            ("log_group", Value::Null),
+        ])
+        .unwrap_err();
         let Error::Several { errors } = &e else { panic!("{e}") };
         let names: Vec<String> = errors
             .iter()
@@ -310,15 +333,23 @@ mod tests {
     #[test]
     fn a_mistyped_output_names_expected_and_found_types() {
         let e = settings(&[("region", json!({"sensitive": false, "type": "number", "value": 3}))]).unwrap_err();
-        assert!(matches!(&e, Error::WrongType { found, expected, .. } if found == "number" && *expected == "string"), "{e}");
+        assert!(
+            matches!(&e, Error::WrongType { found, expected, .. } if found == "number" && *expected == "string"),
+            "{e}"
+        );
         assert!(e.to_string().contains("terraform/outputs.tf"), "{e}");
-        let e = settings(&[("alarm_names", json!({"sensitive": false, "type": ["list", "string"], "value": ["a"]}))]).unwrap_err();
-        assert!(matches!(&e, Error::WrongType { found, expected, .. } if found == "list(string)" && *expected == "map(string)"), "{e}");
+        let e = settings(&[("alarm_names", json!({"sensitive": false, "type": ["list", "string"], "value": ["a"]}))])
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::WrongType { found, expected, .. } if found == "list(string)" && *expected == "map(string)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn alarm_names_must_cover_every_role() {
-        let e = settings(&[("alarm_names", json!({"type": ["map", "string"], "value": {"throttles": "t"}}))]).unwrap_err();
+        let e =
+            settings(&[("alarm_names", json!({"type": ["map", "string"], "value": {"throttles": "t"}}))]).unwrap_err();
         assert!(e.to_string().contains("lacks the key(s) cold_starts, init_duration, memory, duration, errors"), "{e}");
     }
 
@@ -326,19 +357,28 @@ mod tests {
     fn urls_must_be_http() {
         let e = settings(&[("api_url", json!({"type": "string", "value": "a1b2.execute-api"}))]).unwrap_err();
         assert!(e.to_string().contains("not an http(s) URL"), "{e}");
-        let s = settings(&[("lambda_endpoint_url", json!({"type": "string", "value": "http://127.0.0.1:9001"}))]).unwrap();
+        let s =
+            settings(&[("lambda_endpoint_url", json!({"type": "string", "value": "http://127.0.0.1:9001"}))]).unwrap();
         assert_eq!(s.lambda_endpoint_url.as_deref(), Some("http://127.0.0.1:9001"));
     }
 
     #[test]
     fn secret_references_parse_and_bad_ones_never_echo_the_value() {
-        let s = settings(&[("api_key_secret", json!({"sensitive": true, "type": "string", "value": "value:s3cr3t-key-material"}))]).unwrap();
+        let s = settings(&[(
+            "api_key_secret",
+            json!({"sensitive": true, "type": "string", "value": "value:s3cr3t-key-material"}),
+        )])
+        .unwrap();
         assert_eq!(s.api_key, SecretRef::Value(Secret::new("s3cr3t-key-material")));
         assert!(!format!("{s:?}").contains("s3cr3t"), "Debug leaks the key");
         let e = settings(&[("api_key_secret", json!({"type": "string", "value": "hunter2-plain-key"}))]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(e.to_string().contains("apigateway-key:<id>"), "{e}");
-        let e = settings(&[("api_key_secret", json!({"type": "string", "value": "arn:aws:secretsmanager:eu-west-1:1:secret:k"}))]).unwrap_err();
+        let e = settings(&[(
+            "api_key_secret",
+            json!({"type": "string", "value": "arn:aws:secretsmanager:eu-west-1:1:secret:k"}),
+        )])
+        .unwrap_err();
         assert!(e.to_string().contains("Secrets Manager"), "{e}");
         assert_eq!(SecretRef::parse("env:PERF_API_KEY"), Ok(SecretRef::Env("PERF_API_KEY".into())));
     }

@@ -178,7 +178,9 @@ impl<'a> Lexer<'a> {
                 b'#' => self.skip_line(),
                 b'/' if self.peek(1) == Some(b'/') => self.skip_line(),
                 b'/' if self.peek(1) == Some(b'*') => self.block_comment()?,
-                b'<' if self.peek(1) == Some(b'<') && self.peek(2).is_some_and(|c| c == b'-' || c.is_ascii_alphabetic()) => {
+                b'<' if self.peek(1) == Some(b'<')
+                    && self.peek(2).is_some_and(|c| c == b'-' || c.is_ascii_alphabetic()) =>
+                {
                     self.heredoc()?;
                     return Ok(Some((Tok::Other, line)));
                 }
@@ -234,7 +236,13 @@ pub fn outputs_in(text: &str, path: &Path) -> Result<Vec<OutputDecl>, Error> {
         match tok {
             Tok::Ident(k) if depth == 0 && k == "output" => {
                 if let (Some((Tok::Str(name), _)), Some((Tok::Open, _))) = (toks.get(i + 1), toks.get(i + 2)) {
-                    current = Some(OutputDecl { name: name.clone(), file: path.into(), line: *line, sensitive: false, has_value: false });
+                    current = Some(OutputDecl {
+                        name: name.clone(),
+                        file: path.into(),
+                        line: *line,
+                        sensitive: false,
+                        has_value: false,
+                    });
                     depth = 1;
                     open_lines.push(*line);
                     i += 3;

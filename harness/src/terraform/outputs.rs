@@ -55,7 +55,9 @@ pub enum Error {
         detail: String,
     },
     /// The document has no outputs at all.
-    #[error("{source_name}: no outputs: has the module been applied (terraform apply), and is this its directory or state?")]
+    #[error(
+        "{source_name}: no outputs: has the module been applied (terraform apply), and is this its directory or state?"
+    )]
     Empty {
         /// Where it came from.
         source_name: String,
@@ -188,7 +190,10 @@ impl Outputs {
             detail: e.to_string(),
         })?;
         let Value::Object(map) = doc else {
-            return Err(Error::NotOutputs { source_name: source_name.into(), detail: "the top level is not an object".into() });
+            return Err(Error::NotOutputs {
+                source_name: source_name.into(),
+                detail: "the top level is not an object".into(),
+            });
         };
         let mut outputs = BTreeMap::new();
         for (name, o) in map {
@@ -249,7 +254,12 @@ impl Outputs {
 
     /// An error about the value of output `name` (never print a secret's value in `problem`).
     pub fn bad_value(&self, name: &str, problem: impl Into<String>) -> Error {
-        Error::BadValue { name: name.into(), problem: problem.into(), source_name: self.source_name.clone(), module: MODULE }
+        Error::BadValue {
+            name: name.into(),
+            problem: problem.into(),
+            source_name: self.source_name.clone(),
+            module: MODULE,
+        }
     }
 
     /// Output `name` of the contract, checked against its declared type; `None` when an optional output is
@@ -278,7 +288,8 @@ impl Outputs {
 
     /// Checks every output of the contract for presence and type; all problems are reported together.
     pub fn check_contract(&self) -> Result<(), Error> {
-        let mut errors: Vec<Error> = super::contract::OUTPUTS.iter().filter_map(|s| self.checked(s.name, s.ty).err()).collect();
+        let mut errors: Vec<Error> =
+            super::contract::OUTPUTS.iter().filter_map(|s| self.checked(s.name, s.ty).err()).collect();
         match errors.len() {
             0 => Ok(()),
             1 => Err(errors.remove(0)),
@@ -303,7 +314,8 @@ impl Outputs {
 
     /// A required map-of-strings output.
     pub fn string_map(&self, name: &str) -> Result<BTreeMap<String, String>, Error> {
-        let v = self.checked(name, OutputType::MapOfString)?.unwrap_or_else(|| panic!("harness bug: `{name}` is optional"));
+        let v =
+            self.checked(name, OutputType::MapOfString)?.unwrap_or_else(|| panic!("harness bug: `{name}` is optional"));
         Ok(v.as_object()
             .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
             .unwrap_or_default())
@@ -319,7 +331,8 @@ fn found_type(o: &Output) -> String {
             Value::Array(a) => match (a.first().and_then(Value::as_str), a.get(1)) {
                 (Some(k @ ("list" | "set" | "map")), Some(inner)) => Some(format!("{k}({})", hcl(inner)?)),
                 (Some("object"), Some(Value::Object(fields))) => {
-                    let inner: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {}", hcl(v).unwrap_or_default())).collect();
+                    let inner: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k} = {}", hcl(v).unwrap_or_default())).collect();
                     Some(format!("object({{{}}})", inner.join(", ")))
                 }
                 (Some("tuple"), Some(Value::Array(items))) => {
@@ -354,16 +367,20 @@ fn run_terraform_output(program: &str, dir: &Path, timeout: Duration) -> Result<
             std::io::ErrorKind::NotFound => Error::TerraformMissing { program: program.into(), dir: dir.into() },
             _ => Error::Io { path: program.into(), source: e },
         })?;
-    let mut out = child.stdout.take().map(|mut s| std::thread::spawn(move || {
-        let mut b = String::new();
-        let _ = s.read_to_string(&mut b);
-        b
-    }));
-    let mut err = child.stderr.take().map(|mut s| std::thread::spawn(move || {
-        let mut b = String::new();
-        let _ = s.read_to_string(&mut b);
-        b
-    }));
+    let mut out = child.stdout.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut b = String::new();
+            let _ = s.read_to_string(&mut b);
+            b
+        })
+    });
+    let mut err = child.stderr.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut b = String::new();
+            let _ = s.read_to_string(&mut b);
+            b
+        })
+    });
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -421,7 +438,8 @@ mod tests {
 
     #[test]
     fn a_missing_terraform_binary_is_named() {
-        let e = run_terraform_output("/nonexistent/terraform-for-test", Path::new("."), Duration::from_secs(5)).unwrap_err();
+        let e = run_terraform_output("/nonexistent/terraform-for-test", Path::new("."), Duration::from_secs(5))
+            .unwrap_err();
         assert!(matches!(e, Error::TerraformMissing { .. }), "{e}");
         assert!(e.to_string().contains("--tf-outputs FILE"), "{e}");
     }
@@ -436,7 +454,9 @@ mod tests {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         for _ in 0..50 {
             match run_terraform_output(fake.to_str().unwrap(), dir.path(), timeout) {
-                Err(Error::Io { source, .. }) if source.raw_os_error() == Some(26) => std::thread::sleep(Duration::from_millis(20)),
+                Err(Error::Io { source, .. }) if source.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 other => return other.unwrap_err(),
             }
         }

@@ -139,8 +139,15 @@ fn assert_sec_on_moto(by_id: &BTreeMap<String, Value>) {
         assert_eq!((c["status"].as_str(), c["measured"]["value"].as_f64()), (Some("failed"), Some(1.0)), "{id}: {c:#}");
     }
     let notes = by_id["E2E.sec_auth"]["notes"].to_string();
-    assert!(notes.contains("auth: API URL http://127.0.0.1:") && notes.contains("refuses without/wrong credential, serves the right one (403/403/200)"), "{notes}");
-    assert!(notes.contains("CloudWatch API (IAM-signed)") && notes.contains("answered 200 to an unsigned request"), "{notes}");
+    assert!(
+        notes.contains("auth: API URL http://127.0.0.1:")
+            && notes.contains("refuses without/wrong credential, serves the right one (403/403/200)"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("CloudWatch API (IAM-signed)") && notes.contains("answered 200 to an unsigned request"),
+        "{notes}"
+    );
     assert!(!notes.contains(API_KEY), "the API key is redacted from the notes");
     let tls = &by_id["E2E.sec_tls"];
     assert_eq!(tls["status"], "failed", "{tls:#}");
@@ -338,7 +345,8 @@ async fn harness_run_with_rejected_credentials_errors_naming_them() {
 /// change or invocation.
 #[tokio::test]
 async fn harness_run_on_a_failed_function_errors_with_its_reason_code() {
-    let replay = Replay::start(vec![Recorded::json(200, &fixture("responses/get-function-configuration-failed.json"))]).await;
+    let replay =
+        Replay::start(vec![Recorded::json(200, &fixture("responses/get-function-configuration-failed.json"))]).await;
     let dir = tempfile::tempdir().unwrap();
     let (checks, _) = run_only_at(&replay.url, "E2E.cold_start_client", dir.path()).await;
     let reason = checks[0]["reason"].as_str().unwrap();
@@ -353,13 +361,17 @@ async fn harness_run_on_a_failed_function_errors_with_its_reason_code() {
 #[tokio::test]
 async fn harness_run_on_a_throttling_control_plane_errors_after_bounded_retries() {
     let throttled = || {
-        Recorded::json(429, &fixture("responses/too-many-requests.json")).header("x-amzn-ErrorType", "TooManyRequestsException")
+        Recorded::json(429, &fixture("responses/too-many-requests.json"))
+            .header("x-amzn-ErrorType", "TooManyRequestsException")
     };
     let replay = Replay::start((0..12).map(|_| throttled()).collect()).await;
     let dir = tempfile::tempdir().unwrap();
     let (checks, _) = run_only_at(&replay.url, "E2E.cold_start_client", dir.path()).await;
     let reason = checks[0]["reason"].as_str().unwrap();
     assert_eq!(checks[0]["status"], "error", "{:#}", checks[0]);
-    assert!(reason.contains("still throttled after 6 attempts") && reason.contains("GetFunctionConfiguration"), "{reason}");
+    assert!(
+        reason.contains("still throttled after 6 attempts") && reason.contains("GetFunctionConfiguration"),
+        "{reason}"
+    );
     assert_eq!(replay.seen().len(), 6, "bounded by the default RetryPolicy (6 attempts)");
 }

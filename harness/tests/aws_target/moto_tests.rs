@@ -52,12 +52,16 @@ async fn control_plane_changes_are_audited_and_restored() {
     assert_eq!(t.reserved_concurrency().await.unwrap(), None);
 
     let audit = AuditLog::read(t.audit_path().unwrap()).unwrap();
-    let done = |phase: Phase, setting: &str| audit.iter().filter(|e| e.phase == phase && e.state == State::Done && e.setting == setting).count();
+    let done = |phase: Phase, setting: &str| {
+        audit.iter().filter(|e| e.phase == phase && e.state == State::Done && e.setting == setting).count()
+    };
     assert_eq!(done(Phase::Change, "environment.HARNESS_COLD_START"), 2);
     assert_eq!(done(Phase::Change, "reserved_concurrency"), 1);
     assert_eq!(done(Phase::Restore, "reserved_concurrency"), 1);
     assert_eq!(done(Phase::Restore, "environment.HARNESS_COLD_START"), 1);
-    assert!(audit.iter().all(|e| e.target == "aws" && e.endpoint == moto.url && e.resource == format!("function:{FUNCTION}")));
+    assert!(audit
+        .iter()
+        .all(|e| e.target == "aws" && e.endpoint == moto.url && e.resource == format!("function:{FUNCTION}")));
     assert!(AuditLog::unrestored(&audit).is_empty(), "{audit:?}");
 }
 
@@ -148,7 +152,10 @@ async fn cloudwatch_metrics_alarms_and_dashboard() {
     assert_eq!(d.widgets.len(), 2);
     let names: Vec<&str> = d.widgets.iter().flat_map(|w| w.metrics.iter().map(|m| m.name.as_str())).collect();
     assert_eq!(names, ["Invocations", "Errors", "ColdStarts", "InitDuration"]);
-    let dashboard_series = t.metric_data(&d.widgets[0].metrics, now - Duration::from_secs(600), now + Duration::from_secs(60)).await.unwrap();
+    let dashboard_series = t
+        .metric_data(&d.widgets[0].metrics, now - Duration::from_secs(600), now + Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(dashboard_series.iter().map(|s| s.has_data()).collect::<Vec<_>>(), [true, false]);
 }
 
@@ -161,13 +168,23 @@ async fn report_lines_are_read_from_the_log_group() {
     let group = settings.log_group.clone();
     logs.create_log_stream().log_group_name(&group).log_stream_name("s1").send().await.unwrap();
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let lines: Vec<String> = [fixture("logs/text-cold.log"), fixture("logs/text-warm-spaces.log"), fixture("logs/json-cold.log")]
+    let lines: Vec<String> =
+        [fixture("logs/text-cold.log"), fixture("logs/text-warm-spaces.log"), fixture("logs/json-cold.log")]
+            .iter()
+            .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+    let events: Vec<InputLogEvent> = lines
         .iter()
-        .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+        .enumerate()
+        .map(|(i, l)| InputLogEvent::builder().timestamp(now + i as i64).message(l).build().unwrap())
         .collect();
-    let events: Vec<InputLogEvent> =
-        lines.iter().enumerate().map(|(i, l)| InputLogEvent::builder().timestamp(now + i as i64).message(l).build().unwrap()).collect();
-    logs.put_log_events().log_group_name(&group).log_stream_name("s1").set_log_events(Some(events)).send().await.unwrap();
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("s1")
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let t = support::target(settings, support::options(dir.path())).await;
@@ -180,7 +197,13 @@ async fn report_lines_are_read_from_the_log_group() {
     logs.put_log_events()
         .log_group_name(&group)
         .log_stream_name("s1")
-        .log_events(InputLogEvent::builder().timestamp(now + 100).message("REPORT RequestId: x\tDuration: n/a ms").build().unwrap())
+        .log_events(
+            InputLogEvent::builder()
+                .timestamp(now + 100)
+                .message("REPORT RequestId: x\tDuration: n/a ms")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -221,7 +244,10 @@ async fn rejected_credentials_are_a_clear_error() {
     let e = t.check_function().await.unwrap_err();
     assert!(matches!(e, Error::Credentials { .. }), "{e}");
     let m = e.to_string();
-    assert!(m.contains("credentials were rejected") && m.contains("GetFunctionConfiguration") && m.contains(&moto.url), "{m}");
+    assert!(
+        m.contains("credentials were rejected") && m.contains("GetFunctionConfiguration") && m.contains(&moto.url),
+        "{m}"
+    );
     let e = t.alarms().await.unwrap_err();
     assert!(matches!(e, Error::Credentials { service: "CloudWatch", .. }), "{e}");
 }

@@ -20,7 +20,8 @@ use harness::{
 async fn deployed(audit_dir: &std::path::Path) -> AwsTarget {
     let dir = std::env::var_os("PERF_TF_DIR").map(PathBuf::from);
     let file = std::env::var_os("PERF_TF_OUTPUTS").map(PathBuf::from);
-    let settings = terraform::load_settings(dir.as_deref(), file.as_deref()).expect("set PERF_TF_DIR or PERF_TF_OUTPUTS to the deployment");
+    let settings = terraform::load_settings(dir.as_deref(), file.as_deref())
+        .expect("set PERF_TF_DIR or PERF_TF_OUTPUTS to the deployment");
     let opts = AwsOptions {
         endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
         audit: Some(Arc::new(AuditLog::open(&audit_dir.join("audit.jsonl")).unwrap())),
@@ -57,7 +58,8 @@ async fn real_aws_monitoring_and_throttling_match_the_seeds() {
     let t = deployed(dir.path()).await;
     let memory = t.check_function().await.unwrap().memory_mb.unwrap();
     let alarms = t.alarms().await.unwrap();
-    let problems = check_alarms(&AlarmExpectation::seeds(memory), &t.settings().alarm_names, &alarms, &t.settings().function_name);
+    let problems =
+        check_alarms(&AlarmExpectation::seeds(memory), &t.settings().alarm_names, &alarms, &t.settings().function_name);
     assert!(problems.is_empty(), "{problems:#?}");
     let d = t.dashboard().await.unwrap();
     assert!(d.widgets.iter().any(|w| !w.metrics.is_empty()), "{d:?}");
@@ -68,7 +70,10 @@ async fn real_aws_monitoring_and_throttling_match_the_seeds() {
     let start = std::time::Instant::now();
     let has_data = loop {
         let now = SystemTime::now();
-        let series = t.metric_data(&[t.lambda_metric("Invocations", "Sum", 60)], now - Duration::from_secs(3600), now).await.unwrap();
+        let series = t
+            .metric_data(&[t.lambda_metric("Invocations", "Sum", 60)], now - Duration::from_secs(3600), now)
+            .await
+            .unwrap();
         if series[0].has_data() || start.elapsed() > Duration::from_secs(300) {
             break series[0].has_data();
         }
@@ -88,7 +93,9 @@ fn real_aws_harness_run_decides_every_runtime_check() {
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
-    cmd.current_dir(&root).args(["run", "--target", "aws", "--profile"]).arg(root.join("harness/tests/data/localstack-e2e.yaml"));
+    cmd.current_dir(&root)
+        .args(["run", "--target", "aws", "--profile"])
+        .arg(root.join("harness/tests/data/localstack-e2e.yaml"));
     match (std::env::var_os("PERF_TF_DIR"), std::env::var_os("PERF_TF_OUTPUTS")) {
         (Some(d), _) => cmd.arg("--tf-dir").arg(d),
         (None, Some(f)) => cmd.arg("--tf-outputs").arg(f),
@@ -96,7 +103,8 @@ fn real_aws_harness_run_decides_every_runtime_check() {
     };
     let out = cmd.arg("--out").arg(dir.path()).output().unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     for c in report["checks"].as_array().unwrap() {
         let decided = match c["status"].as_str().unwrap() {
             "passed" => c["measured"]["n"].as_u64().unwrap_or(0) >= 1,

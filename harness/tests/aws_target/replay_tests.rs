@@ -30,15 +30,25 @@ async fn a_function_in_state_failed_names_its_reason_code() {
     let e = t.check_function().await.unwrap_err();
     assert!(matches!(&e, Error::FunctionFailed { reason_code, .. } if reason_code == "ImageAccessDenied"), "{e}");
     let m = e.to_string();
-    assert!(m.contains(&format!("function {FUNCTION} is in state Failed (ImageAccessDenied)")) && m.contains("ECR"), "{m}");
+    assert!(
+        m.contains(&format!("function {FUNCTION} is in state Failed (ImageAccessDenied)")) && m.contains("ECR"),
+        "{m}"
+    );
     let seen = replay.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("GET", "/2015-03-31/functions/perf-fixture/configuration"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("GET", "/2015-03-31/functions/perf-fixture/configuration")
+    );
 }
 
 #[tokio::test]
 async fn a_failed_update_stops_the_wait_with_its_reason() {
-    let replay = Replay::start(vec![config("get-function-configuration-update-in-progress"), config("get-function-configuration-update-failed")]).await;
+    let replay = Replay::start(vec![
+        config("get-function-configuration-update-in-progress"),
+        config("get-function-configuration-update-failed"),
+    ])
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let t = target_at(&replay, dir.path()).await;
     let e = t.wait_settled().await.unwrap_err();
@@ -48,7 +58,8 @@ async fn a_failed_update_stops_the_wait_with_its_reason() {
 
 #[tokio::test]
 async fn an_update_that_never_settles_times_out_saying_what_it_saw() {
-    let replay = Replay::start((0..400).map(|_| config("get-function-configuration-update-in-progress")).collect()).await;
+    let replay =
+        Replay::start((0..400).map(|_| config("get-function-configuration-update-in-progress")).collect()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = support::options(dir.path());
     opts.settle_timeout = Duration::from_millis(300);
@@ -100,7 +111,10 @@ async fn invoke_reads_the_report_and_the_functions_own_account() {
     assert!(inv.platform_cold());
     let f = inv.function.as_ref().unwrap();
     assert_eq!((f.env_id.as_str(), f.cold, f.invocations), ("9f2c41d07ab35e11", true, 1));
-    assert_eq!((inv.status_code, inv.executed_version.as_deref(), inv.function_error.as_deref()), (200, Some("$LATEST"), None));
+    assert_eq!(
+        (inv.status_code, inv.executed_version.as_deref(), inv.function_error.as_deref()),
+        (200, Some("$LATEST"), None)
+    );
     let seen = replay.seen();
     assert_eq!(seen[0].path, "/2015-03-31/functions/perf-fixture/invocations");
     let header = |k: &str| seen[0].headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
@@ -151,11 +165,20 @@ async fn provisioned_concurrency_is_set_waited_for_and_removed_on_restore() {
     let path = "/2019-09-30/functions/perf-fixture/provisioned-concurrency?Qualifier=live";
     assert_eq!(
         calls,
-        [("GET", path), ("PUT", path), ("GET", path), ("GET", path), ("DELETE", path)].map(|(m, p)| (m.to_string(), p.to_string()))
+        [("GET", path), ("PUT", path), ("GET", path), ("GET", path), ("DELETE", path)]
+            .map(|(m, p)| (m.to_string(), p.to_string()))
     );
     let audit = AuditLog::read(t.audit_path().unwrap()).unwrap();
     let states: Vec<(Phase, State)> = audit.iter().map(|e| (e.phase, e.state)).collect();
-    assert_eq!(states, [(Phase::Change, State::Started), (Phase::Change, State::Done), (Phase::Restore, State::Started), (Phase::Restore, State::Done)]);
+    assert_eq!(
+        states,
+        [
+            (Phase::Change, State::Started),
+            (Phase::Change, State::Done),
+            (Phase::Restore, State::Started),
+            (Phase::Restore, State::Done)
+        ]
+    );
     assert_eq!((audit[0].before.clone(), audit[0].after.clone()), (serde_json::Value::Null, serde_json::json!(2)));
 }
 
@@ -173,7 +196,15 @@ async fn changes_are_refused_without_an_audit_log() {
 
 #[tokio::test]
 async fn no_credentials_anywhere_is_a_clear_error_before_any_request() {
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"] {
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
         std::env::remove_var(var);
     }
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/aws-config");

@@ -55,7 +55,10 @@ pub fn settings(endpoint: &str) -> AwsSettings {
         usage_plan_id: "unset".into(),
         api_key: SecretRef::Env("UNSET_FOR_TEST".into()),
         log_group: format!("/aws/lambda/{FUNCTION}"),
-        alarm_names: ALARM_ROLES.iter().map(|r| (r.to_string(), format!("{FUNCTION}-{}", r.replace('_', "-")))).collect(),
+        alarm_names: ALARM_ROLES
+            .iter()
+            .map(|r| (r.to_string(), format!("{FUNCTION}-{}", r.replace('_', "-"))))
+            .collect(),
         dashboard_name: FUNCTION.into(),
         endpoint_url: Some(endpoint.into()),
         lambda_endpoint_url: None,
@@ -67,7 +70,11 @@ pub fn settings(endpoint: &str) -> AwsSettings {
 pub fn options(audit_dir: &Path) -> AwsOptions {
     AwsOptions {
         credentials: Some(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test")),
-        retry: RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(50) },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        },
         settle_timeout: Duration::from_secs(10),
         poll_interval: Duration::from_millis(50),
         call_timeout: Duration::from_secs(20),
@@ -96,7 +103,10 @@ fn moto_python() -> PathBuf {
         return venv;
     }
     let system = PathBuf::from("python3");
-    let ok = Command::new(&system).args(["-c", "import moto.server, flask, cbor2"]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(&system)
+        .args(["-c", "import moto.server, flask, cbor2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(
         ok,
         "moto_server not found: run scripts/setup.sh (installs moto[server] into target/tools/moto), or pip install \
@@ -109,7 +119,10 @@ impl Moto {
     /// Starts moto_server; `env` adds variables (`INITIAL_NO_AUTH_ACTION_COUNT=0` enforces credentials).
     pub fn start(env: &[(&str, &str)]) -> Moto {
         let mut cmd = Command::new(moto_python());
-        cmd.arg(root().join("harness/tests/aws_target/moto_boot.py")).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.arg(root().join("harness/tests/aws_target/moto_boot.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -217,11 +230,17 @@ impl Replay {
                             s.lock().unwrap().push(Seen {
                                 method: parts.method.to_string(),
                                 path: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-                                headers: parts.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                    .collect(),
                                 body: String::from_utf8_lossy(&body).into_owned(),
                             });
                             let next = q.lock().unwrap().pop_front();
-                            let r = next.unwrap_or_else(|| Recorded::json(599, r#"{"message":"replay: no recorded response left"}"#));
+                            let r = next.unwrap_or_else(|| {
+                                Recorded::json(599, r#"{"message":"replay: no recorded response left"}"#)
+                            });
                             let mut b = Response::builder().status(r.status);
                             for (k, v) in &r.headers {
                                 b = b.header(k, v);
@@ -264,18 +283,18 @@ pub async fn deploy(moto: &Moto, function: &str, lambda: bool) -> AwsSettings {
     moto.query("iam", &format!("Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"));
     let conf = sdk(moto).await;
     if lambda {
-    aws_sdk_lambda::Client::new(&conf)
-        .create_function()
-        .function_name(function)
-        .role(format!("arn:aws:iam::123456789012:role/{role}"))
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .code(FunctionCode::builder().zip_file(Blob::new(b"fixture".to_vec())).build())
-        .environment(Environment::builder().variables("WORK_MS", "5").build())
-        .memory_size(128)
-        .send()
-        .await
-        .unwrap();
+        aws_sdk_lambda::Client::new(&conf)
+            .create_function()
+            .function_name(function)
+            .role(format!("arn:aws:iam::123456789012:role/{role}"))
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .code(FunctionCode::builder().zip_file(Blob::new(b"fixture".to_vec())).build())
+            .environment(Environment::builder().variables("WORK_MS", "5").build())
+            .memory_size(128)
+            .send()
+            .await
+            .unwrap();
     }
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
@@ -323,7 +342,15 @@ pub async fn deploy(moto: &Moto, function: &str, lambda: bool) -> AwsSettings {
     let ag = aws_sdk_apigateway::Client::new(&conf);
     let api = ag.create_rest_api().name(function).send().await.unwrap().id.unwrap();
     let root = ag.get_resources().rest_api_id(&api).send().await.unwrap().items.unwrap()[0].id.clone().unwrap();
-    ag.put_method().rest_api_id(&api).resource_id(&root).http_method("ANY").authorization_type("NONE").api_key_required(true).send().await.unwrap();
+    ag.put_method()
+        .rest_api_id(&api)
+        .resource_id(&root)
+        .http_method("ANY")
+        .authorization_type("NONE")
+        .api_key_required(true)
+        .send()
+        .await
+        .unwrap();
     ag.put_integration()
         .rest_api_id(&api)
         .resource_id(&root)
@@ -359,8 +386,8 @@ pub async fn deploy(moto: &Moto, function: &str, lambda: bool) -> AwsSettings {
     let mut s = settings(&moto.url);
     s.function_name = function.into();
     s.log_group = group;
-    s.alarm_names = ALARM_ROLES.iter().map(|r| (r.to_string(), format!("{function}-{}", r.replace('_', "-")))).collect();
+    s.alarm_names =
+        ALARM_ROLES.iter().map(|r| (r.to_string(), format!("{function}-{}", r.replace('_', "-")))).collect();
     s.dashboard_name = function.into();
     AwsSettings { api_id: api, usage_plan_id: plan, api_key: SecretRef::ApiGatewayKey(key), ..s }
 }
-

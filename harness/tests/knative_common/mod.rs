@@ -162,10 +162,16 @@ impl ApiServer {
                 (decode(k), decode(v))
             })
             .collect();
-        let ex = Exchange { method: parts.method.to_string(), path: parts.uri.path().to_string(), query: q, body, send };
+        let ex =
+            Exchange { method: parts.method.to_string(), path: parts.uri.path().to_string(), query: q, body, send };
         assert_eq!((ex.method.as_str(), ex.path.as_str()), (method, path), "unexpected request (query {:?})", ex.query);
         for (k, v) in query {
-            assert_eq!(ex.query.get(*k).map(String::as_str), Some(*v), "{method} {path}: query `{k}` in {:?}", ex.query);
+            assert_eq!(
+                ex.query.get(*k).map(String::as_str),
+                Some(*v),
+                "{method} {path}: query `{k}` in {:?}",
+                ex.query
+            );
         }
         ex
     }
@@ -173,8 +179,16 @@ impl ApiServer {
     /// Answers a LIST then a WATCH of `path` (label or field selector `sel`): the list (see [`list`]), the
     /// watch from the list's resource version with `events` released at their times. Returns at once; the
     /// stream stays open until `hold` has passed, so the client's watch does not end early.
-    pub async fn list_then_watch(&mut self, path: &str, sel: (&str, &str), listed: Value, events: Vec<Timed>, hold: Duration) {
-        let rv = listed["metadata"]["resourceVersion"].as_str().expect("list fixture has a resourceVersion").to_string();
+    pub async fn list_then_watch(
+        &mut self,
+        path: &str,
+        sel: (&str, &str),
+        listed: Value,
+        events: Vec<Timed>,
+        hold: Duration,
+    ) {
+        let rv =
+            listed["metadata"]["resourceVersion"].as_str().expect("list fixture has a resourceVersion").to_string();
         self.expect("GET", path, &[sel]).await.json(200, &listed);
         let w = self.expect("GET", path, &[sel, ("watch", "true"), ("resourceVersion", rv.as_str())]).await;
         let tx = w.watch();
@@ -223,7 +237,11 @@ impl Exchange {
     /// Starts a watch stream; events are sent as chunks, dropping the sender ends it.
     pub fn watch(self) -> mpsc::UnboundedSender<Bytes> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let resp = http::Response::builder().status(200).header("content-type", "application/json").body(MockBody::Chan(rx)).unwrap();
+        let resp = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(MockBody::Chan(rx))
+            .unwrap();
         self.send.send_response(resp);
         tx
     }
@@ -291,6 +309,9 @@ impl RouteServer {
 pub fn reply(pod: &str, cold: bool, init_code_ms: f64) -> Reply {
     Reply {
         status: 200,
-        body: Bytes::from(serde_json::json!({"env_id": pod, "cold": cold, "invocations": 1, "init_code_ms": init_code_ms}).to_string()),
+        body: Bytes::from(
+            serde_json::json!({"env_id": pod, "cold": cold, "invocations": 1, "init_code_ms": init_code_ms})
+                .to_string(),
+        ),
     }
 }

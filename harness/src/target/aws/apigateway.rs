@@ -69,34 +69,39 @@ impl AwsTarget {
     /// The stage's throttling (GetStage) and the usage plan's (GetUsagePlan).
     pub async fn stage_throttling(&self) -> Result<StageThrottling, Error> {
         let s = &self.settings;
-        let stage = self
-            .apigateway
-            .get_stage()
-            .rest_api_id(&s.api_id)
-            .stage_name(&s.api_stage)
-            .send()
-            .await
-            .map_err(|e| classify(&self.ctx("API Gateway", "GetStage", &format!("stage {} of API {}", s.api_stage, s.api_id)), e))?;
+        let stage =
+            self.apigateway.get_stage().rest_api_id(&s.api_id).stage_name(&s.api_stage).send().await.map_err(|e| {
+                classify(&self.ctx("API Gateway", "GetStage", &format!("stage {} of API {}", s.api_stage, s.api_id)), e)
+            })?;
         let methods = stage
             .method_settings()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| (k.clone(), Throttle { rate_limit: Some(v.throttling_rate_limit()), burst_limit: Some(v.throttling_burst_limit()) }))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            Throttle {
+                                rate_limit: Some(v.throttling_rate_limit()),
+                                burst_limit: Some(v.throttling_burst_limit()),
+                            },
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let plan = self
-            .apigateway
-            .get_usage_plan()
-            .usage_plan_id(&s.usage_plan_id)
-            .send()
-            .await
-            .map_err(|e| classify(&self.ctx("API Gateway", "GetUsagePlan", &format!("usage plan {}", s.usage_plan_id)), e))?;
+        let plan = self.apigateway.get_usage_plan().usage_plan_id(&s.usage_plan_id).send().await.map_err(|e| {
+            classify(&self.ctx("API Gateway", "GetUsagePlan", &format!("usage plan {}", s.usage_plan_id)), e)
+        })?;
         Ok(StageThrottling {
             stage: s.api_stage.clone(),
             methods,
-            usage_plan: plan.throttle().map(|t| Throttle { rate_limit: Some(t.rate_limit()), burst_limit: Some(t.burst_limit()) }),
-            usage_plan_covers_stage: plan.api_stages().iter().any(|a| a.api_id() == Some(&s.api_id) && a.stage() == Some(&s.api_stage)),
+            usage_plan: plan
+                .throttle()
+                .map(|t| Throttle { rate_limit: Some(t.rate_limit()), burst_limit: Some(t.burst_limit()) }),
+            usage_plan_covers_stage: plan
+                .api_stages()
+                .iter()
+                .any(|a| a.api_id() == Some(&s.api_id) && a.stage() == Some(&s.api_stage)),
         })
     }
 
@@ -119,7 +124,8 @@ impl AwsTarget {
                     .map_err(|e| classify(&self.ctx("API Gateway", "GetApiKey", &format!("API key {id}")), e))?;
                 r.value().map(Secret::new).ok_or_else(|| Error::Response {
                     what: format!("API key {id}"),
-                    detail: "GetApiKey(includeValue) returned no value: the role needs apigateway:GET on /apikeys".into(),
+                    detail: "GetApiKey(includeValue) returned no value: the role needs apigateway:GET on /apikeys"
+                        .into(),
                 })
             }
         }

@@ -80,7 +80,11 @@ impl AuditLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| Error::Audit { path: path.into(), source })?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|source| Error::Audit { path: path.into(), source })?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| Error::Audit { path: path.into(), source })?;
         Ok(AuditLog { path: path.into(), file: Mutex::new(file) })
     }
 
@@ -91,7 +95,8 @@ impl AuditLog {
 
     /// Appends one entry as one write, so entries of concurrent writers never interleave.
     pub fn write(&self, entry: &AuditEntry) -> Result<(), Error> {
-        let mut line = serde_json::to_string(entry).map_err(|e| Error::Audit { path: self.path.clone(), source: e.into() })?;
+        let mut line =
+            serde_json::to_string(entry).map_err(|e| Error::Audit { path: self.path.clone(), source: e.into() })?;
         line.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         f.write_all(line.as_bytes()).map_err(|source| Error::Audit { path: self.path.clone(), source })

@@ -74,7 +74,8 @@ impl Changes {
         let mut vars = current.environment.clone().unwrap_or_default();
         let before = vars.insert(COLD_START_VAR.into(), nonce.clone());
         let setting = format!("environment.{COLD_START_VAR}");
-        let r = audited(t, Phase::Change, &setting, json!(before), json!(nonce), update_environment(t, Some(vars))).await;
+        let r =
+            audited(t, Phase::Change, &setting, json!(before), json!(nonce), update_environment(t, Some(vars))).await;
         r.map(|()| nonce)
     }
 
@@ -143,7 +144,9 @@ impl Drop for Changes {
             },
         };
         match outcome {
-            Ok(()) => tracing::info!("{what}: settings the suite changed were restored when the change guard was dropped"),
+            Ok(()) => {
+                tracing::info!("{what}: settings the suite changed were restored when the change guard was dropped")
+            }
             Err(e) => {
                 tracing::error!("{what}: {e}");
                 eprintln!("harness: {what}: {e}");
@@ -156,24 +159,33 @@ async fn restore_all(t: &AwsTarget, o: Originals) -> Result<(), Error> {
     let mut failures = Vec::new();
     for (q, original) in &o.provisioned {
         let setting = format!("provisioned_concurrency.{q}");
-        if let Err(e) = audited(t, Phase::Restore, &setting, Value::Null, json!(original), put_provisioned(t, q, *original)).await {
+        if let Err(e) =
+            audited(t, Phase::Restore, &setting, Value::Null, json!(original), put_provisioned(t, q, *original)).await
+        {
             failures.push(format!("{setting} -> {original:?}: {e}"));
         }
     }
     if let Some(original) = o.reserved {
-        if let Err(e) = audited(t, Phase::Restore, "reserved_concurrency", Value::Null, json!(original), put_reserved(t, original)).await {
+        if let Err(e) =
+            audited(t, Phase::Restore, "reserved_concurrency", Value::Null, json!(original), put_reserved(t, original))
+                .await
+        {
             failures.push(format!("reserved_concurrency -> {original:?}: {e}"));
         }
     }
     if let Some(Some(original)) = o.memory {
-        if let Err(e) = audited(t, Phase::Restore, "memory_size", Value::Null, json!(original), update_memory(t, original)).await {
+        if let Err(e) =
+            audited(t, Phase::Restore, "memory_size", Value::Null, json!(original), update_memory(t, original)).await
+        {
             failures.push(format!("memory_size -> {original}: {e}"));
         }
     }
     if let Some(original) = o.environment {
         let setting = format!("environment.{COLD_START_VAR}");
         let value = original.as_ref().and_then(|m| m.get(COLD_START_VAR)).cloned();
-        if let Err(e) = audited(t, Phase::Restore, &setting, Value::Null, json!(value), update_environment(t, original)).await {
+        if let Err(e) =
+            audited(t, Phase::Restore, &setting, Value::Null, json!(value), update_environment(t, original)).await
+        {
             failures.push(format!("{setting} (environment as it was): {e}"));
         }
     }
@@ -225,7 +237,9 @@ async fn update_environment(t: &AwsTarget, vars: Option<BTreeMap<String, String>
             Err(e) if attempt == 0 && e.as_service_error().is_some_and(|se| se.is_resource_conflict_exception()) => {
                 t.wait_settled().await?;
             }
-            Err(e) => return Err(classify(&t.ctx("Lambda", "UpdateFunctionConfiguration", &format!("function {name}")), e)),
+            Err(e) => {
+                return Err(classify(&t.ctx("Lambda", "UpdateFunctionConfiguration", &format!("function {name}")), e))
+            }
         }
     }
     t.wait_settled().await.map(|_| ())
@@ -240,7 +254,9 @@ async fn update_memory(t: &AwsTarget, mb: i32) -> Result<(), Error> {
             Err(e) if attempt == 0 && e.as_service_error().is_some_and(|se| se.is_resource_conflict_exception()) => {
                 t.wait_settled().await?;
             }
-            Err(e) => return Err(classify(&t.ctx("Lambda", "UpdateFunctionConfiguration", &format!("function {name}")), e)),
+            Err(e) => {
+                return Err(classify(&t.ctx("Lambda", "UpdateFunctionConfiguration", &format!("function {name}")), e))
+            }
         }
     }
     t.wait_settled().await.map(|_| ())
@@ -286,7 +302,8 @@ async fn put_provisioned(t: &AwsTarget, qualifier: &str, value: Option<i32>) -> 
             t.wait_provisioned(qualifier, false).await.map(|_| ())
         }
         None => {
-            let r = t.lambda.delete_provisioned_concurrency_config().function_name(name).qualifier(qualifier).send().await;
+            let r =
+                t.lambda.delete_provisioned_concurrency_config().function_name(name).qualifier(qualifier).send().await;
             match r {
                 Ok(_) => Ok(()),
                 Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => Ok(()),

@@ -45,7 +45,11 @@ impl Default for RetryPolicy {
     /// 6 attempts, 250 ms first backoff, 5 s cap: at most ~10 s of backoff in all, enough for Lambda's
     /// control-plane rate limits (15 req/s for GetFunction*), short enough to fail a run quickly.
     fn default() -> Self {
-        RetryPolicy { max_attempts: 6, initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(5) }
+        RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
     }
 }
 
@@ -128,7 +132,8 @@ impl AwsTarget {
         let no_env_creds = std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none();
         let opts = AwsOptions {
             endpoint: cfg.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
-            credentials: (cfg.localstack && no_env_creds).then(|| Credentials::new("test", "test", None, None, "localstack-default")),
+            credentials: (cfg.localstack && no_env_creds)
+                .then(|| Credentials::new("test", "test", None, None, "localstack-default")),
             target_name: if cfg.localstack { "localstack" } else { "aws" }.into(),
             audit: Some(Arc::new(audit)),
             ..AwsOptions::default()
@@ -156,7 +161,13 @@ impl AwsTarget {
         Ok(AwsTarget::from_sdk(settings, opts, sdk, endpoint, lambda_endpoint))
     }
 
-    fn from_sdk(settings: AwsSettings, opts: AwsOptions, sdk: SdkConfig, endpoint: Option<String>, lambda_endpoint: Option<String>) -> AwsTarget {
+    fn from_sdk(
+        settings: AwsSettings,
+        opts: AwsOptions,
+        sdk: SdkConfig,
+        endpoint: Option<String>,
+        lambda_endpoint: Option<String>,
+    ) -> AwsTarget {
         let lambda = {
             let mut b = aws_sdk_lambda::config::Builder::from(&sdk);
             if let Some(e) = &lambda_endpoint {
@@ -165,8 +176,12 @@ impl AwsTarget {
             aws_sdk_lambda::Client::from_conf(b.build())
         };
         let invoker = {
-            let t = TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).operation_timeout(opts.invoke_timeout).build();
-            let mut b = aws_sdk_lambda::config::Builder::from(&sdk).retry_config(RetryConfig::disabled()).timeout_config(t);
+            let t = TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_timeout(opts.invoke_timeout)
+                .build();
+            let mut b =
+                aws_sdk_lambda::config::Builder::from(&sdk).retry_config(RetryConfig::disabled()).timeout_config(t);
             if let Some(e) = &lambda_endpoint {
                 b = b.endpoint_url(e);
             }
@@ -204,7 +219,13 @@ impl AwsTarget {
         if self.opts.http_client.is_none() {
             b.set_http_client(None);
         }
-        AwsTarget::from_sdk(self.settings.clone(), self.opts.clone(), b.build(), self.endpoint.clone(), self.lambda_endpoint.clone())
+        AwsTarget::from_sdk(
+            self.settings.clone(),
+            self.opts.clone(),
+            b.build(),
+            self.endpoint.clone(),
+            self.lambda_endpoint.clone(),
+        )
     }
 
     /// The settings read from the Terraform outputs.
@@ -235,7 +256,12 @@ impl AwsTarget {
         format!("{t}-{}-{n}", std::process::id())
     }
 
-    pub(crate) fn ctx<'a>(&'a self, service: &'static str, operation: &'static str, resource: &'a str) -> super::error::Ctx<'a> {
+    pub(crate) fn ctx<'a>(
+        &'a self,
+        service: &'static str,
+        operation: &'static str,
+        resource: &'a str,
+    ) -> super::error::Ctx<'a> {
         super::error::Ctx {
             service,
             operation,

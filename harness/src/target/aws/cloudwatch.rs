@@ -106,17 +106,23 @@ impl AlarmExpectation {
     /// above 85% (as a percentage, or as Max Memory Used above 85% of `memory_mb`), any throttle, average
     /// duration above 5 s, more than 5 errors in 5 minutes.
     pub fn seeds(memory_mb: i32) -> Vec<AlarmExpectation> {
-        let e = |role: &str, watches: Vec<(&str, f64)>, statistic: Option<&str>, window_s: Option<i32>| AlarmExpectation {
-            role: role.into(),
-            watches: watches.into_iter().map(|(m, t)| Watch { metric: m.into(), threshold: t }).collect(),
-            comparison: "GreaterThanThreshold".into(),
-            statistic: statistic.map(str::to_string),
-            window_s,
-        };
+        let e =
+            |role: &str, watches: Vec<(&str, f64)>, statistic: Option<&str>, window_s: Option<i32>| AlarmExpectation {
+                role: role.into(),
+                watches: watches.into_iter().map(|(m, t)| Watch { metric: m.into(), threshold: t }).collect(),
+                comparison: "GreaterThanThreshold".into(),
+                statistic: statistic.map(str::to_string),
+                window_s,
+            };
         vec![
             e("cold_starts", vec![("ColdStarts", 10.0)], Some("Sum"), Some(300)),
             e("init_duration", vec![("InitDuration", 2000.0)], None, None),
-            e("memory", vec![("MemoryUtilization", 85.0), ("MaxMemoryUsedMB", (f64::from(memory_mb) * 0.85).floor())], None, None),
+            e(
+                "memory",
+                vec![("MemoryUtilization", 85.0), ("MaxMemoryUsedMB", (f64::from(memory_mb) * 0.85).floor())],
+                None,
+                None,
+            ),
             e("throttles", vec![("Throttles", 0.0)], Some("Sum"), None),
             e("duration", vec![("Duration", 5000.0)], Some("Average"), None),
             e("errors", vec![("Errors", 5.0)], Some("Sum"), Some(300)),
@@ -136,7 +142,12 @@ pub struct AlarmProblem {
 }
 
 /// Holds `found` alarms to `expected`; `function` is the function whose `AWS/Lambda` metrics they must watch.
-pub fn check_alarms(expected: &[AlarmExpectation], names: &BTreeMap<String, String>, found: &[AlarmInfo], function: &str) -> Vec<AlarmProblem> {
+pub fn check_alarms(
+    expected: &[AlarmExpectation],
+    names: &BTreeMap<String, String>,
+    found: &[AlarmInfo],
+    function: &str,
+) -> Vec<AlarmProblem> {
     let mut problems = Vec::new();
     for x in expected {
         let name = names.get(&x.role).cloned().unwrap_or_default();
@@ -168,7 +179,9 @@ pub fn check_alarms(expected: &[AlarmExpectation], names: &BTreeMap<String, Stri
                 p(format!("window {:?} s (period x evaluation periods), expected {win} s", got));
             }
         }
-        if a.namespace.as_deref() == Some("AWS/Lambda") && !a.dimensions.iter().any(|(k, v)| k == "FunctionName" && v == function) {
+        if a.namespace.as_deref() == Some("AWS/Lambda")
+            && !a.dimensions.iter().any(|(k, v)| k == "FunctionName" && v == function)
+        {
             p(format!("watches AWS/Lambda {} without the dimension FunctionName = {function}", w.metric));
         }
     }
@@ -201,7 +214,8 @@ pub struct Widget {
 pub fn parse_dashboard(name: &str, body: &str) -> Result<Dashboard, Error> {
     let bad = |detail: String| Error::Response { what: format!("dashboard {name}"), detail };
     let v: Value = serde_json::from_str(body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
-    let widgets = v.get("widgets").and_then(Value::as_array).ok_or_else(|| bad("body has no `widgets` array".into()))?;
+    let widgets =
+        v.get("widgets").and_then(Value::as_array).ok_or_else(|| bad("body has no `widgets` array".into()))?;
     let mut out = Vec::new();
     for (i, w) in widgets.iter().enumerate() {
         let props = &w["properties"];
@@ -223,14 +237,24 @@ pub fn parse_dashboard(name: &str, body: &str) -> Result<Dashboard, Error> {
             let mut parts = Vec::new();
             for (k, p) in names.iter().enumerate() {
                 let s = p.as_str().ok_or_else(|| bad(format!("widget {i} metric {j}: element {k} is not a string")))?;
-                let s = if s == "." { prev.get(k).cloned().ok_or_else(|| bad(format!("widget {i} metric {j}: `.` at {k} with nothing above")))? } else { s.to_string() };
+                let s = if s == "." {
+                    prev.get(k)
+                        .cloned()
+                        .ok_or_else(|| bad(format!("widget {i} metric {j}: `.` at {k} with nothing above")))?
+                } else {
+                    s.to_string()
+                };
                 parts.push(s);
             }
             if parts.len() < 2 || parts.len() % 2 != 0 {
-                return Err(bad(format!("widget {i} metric {j}: expected [namespace, metric, (name, value)...], got {} strings", parts.len())));
+                return Err(bad(format!(
+                    "widget {i} metric {j}: expected [namespace, metric, (name, value)...], got {} strings",
+                    parts.len()
+                )));
             }
             let stat = opts.and_then(|o| o.get("stat")).and_then(Value::as_str).unwrap_or(default_stat);
-            let period = opts.and_then(|o| o.get("period")).and_then(Value::as_i64).map_or(default_period, |p| p as i32);
+            let period =
+                opts.and_then(|o| o.get("period")).and_then(Value::as_i64).map_or(default_period, |p| p as i32);
             metrics.push(MetricQuery {
                 namespace: parts[0].clone(),
                 name: parts[1].clone(),
@@ -256,7 +280,11 @@ fn alarm_info(role: &str, a: &MetricAlarm) -> AlarmInfo {
         name: a.alarm_name().unwrap_or_default().into(),
         namespace: a.namespace().map(str::to_string),
         metric: a.metric_name().map(str::to_string),
-        dimensions: a.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect(),
+        dimensions: a
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string()))
+            .collect(),
         statistic: a.statistic().map(|s| s.as_str().to_string()).or_else(|| a.extended_statistic().map(str::to_string)),
         threshold: a.threshold(),
         comparison: a.comparison_operator().map(|c| c.as_str().to_string()),
@@ -279,21 +307,37 @@ impl AwsTarget {
     }
 
     /// GetMetricData for `queries` between `start` and `end`, one series per query, in order.
-    pub async fn metric_data(&self, queries: &[MetricQuery], start: SystemTime, end: SystemTime) -> Result<Vec<MetricSeries>, Error> {
+    pub async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<MetricSeries>, Error> {
         let mut out = Vec::new();
         for (chunk_no, chunk) in queries.chunks(500).enumerate() {
-            let mut req = self.cloudwatch.get_metric_data().start_time(AwsDateTime::from(start)).end_time(AwsDateTime::from(end));
+            let mut req =
+                self.cloudwatch.get_metric_data().start_time(AwsDateTime::from(start)).end_time(AwsDateTime::from(end));
             for (i, q) in chunk.iter().enumerate() {
                 let metric = Metric::builder()
                     .namespace(&q.namespace)
                     .metric_name(&q.name)
-                    .set_dimensions(Some(q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
+                    .set_dimensions(Some(
+                        q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+                    ))
                     .build();
                 let stat = MetricStat::builder().metric(metric).period(q.period_s).stat(&q.stat).build();
-                req = req.metric_data_queries(MetricDataQuery::builder().id(format!("m{chunk_no}_{i}")).metric_stat(stat).return_data(true).build());
+                req = req.metric_data_queries(
+                    MetricDataQuery::builder()
+                        .id(format!("m{chunk_no}_{i}"))
+                        .metric_stat(stat)
+                        .return_data(true)
+                        .build(),
+                );
             }
-            let mut series: Vec<MetricSeries> =
-                chunk.iter().map(|q| MetricSeries { query: q.clone(), label: None, points: Vec::new(), status: "Complete".into() }).collect();
+            let mut series: Vec<MetricSeries> = chunk
+                .iter()
+                .map(|q| MetricSeries { query: q.clone(), label: None, points: Vec::new(), status: "Complete".into() })
+                .collect();
             let mut token: Option<String> = None;
             loop {
                 let r = req
@@ -303,7 +347,10 @@ impl AwsTarget {
                     .await
                     .map_err(|e| classify(&self.ctx("CloudWatch", "GetMetricData", "metrics"), e))?;
                 for res in r.metric_data_results() {
-                    let Some(idx) = res.id().and_then(|id| id.rsplit('_').next()).and_then(|n| n.parse::<usize>().ok()) else { continue };
+                    let Some(idx) = res.id().and_then(|id| id.rsplit('_').next()).and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
                     let Some(s) = series.get_mut(idx) else { continue };
                     s.label = res.label().map(str::to_string);
                     s.status = res.status_code().map(|c| c.as_str().to_string()).unwrap_or_else(|| "Complete".into());
@@ -335,7 +382,9 @@ impl AwsTarget {
             .map_err(|e| classify(&self.ctx("CloudWatch", "DescribeAlarms", "alarms"), e))?;
         Ok(names
             .iter()
-            .filter_map(|(role, name)| r.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)).map(|a| alarm_info(role, a)))
+            .filter_map(|(role, name)| {
+                r.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)).map(|a| alarm_info(role, a))
+            })
             .collect())
     }
 
@@ -349,7 +398,10 @@ impl AwsTarget {
             .send()
             .await
             .map_err(|e| classify(&self.ctx("CloudWatch", "GetDashboard", &format!("dashboard {name}")), e))?;
-        let body = r.dashboard_body().ok_or_else(|| Error::Response { what: format!("dashboard {name}"), detail: "GetDashboard returned no body".into() })?;
+        let body = r.dashboard_body().ok_or_else(|| Error::Response {
+            what: format!("dashboard {name}"),
+            detail: "GetDashboard returned no body".into(),
+        })?;
         parse_dashboard(name, body)
     }
 }
@@ -380,7 +432,8 @@ mod tests {
         assert_eq!(w.metrics[2].stat, "p95");
         assert_eq!(w.expressions, vec!["100*(1-m2/m1)".to_string()]);
         assert!(d.widgets[1].metrics.is_empty());
-        let e = parse_dashboard("d", r#"{"widgets":[{"type":"metric","properties":{"metrics":[[".","X"]]}}]}"#).unwrap_err();
+        let e = parse_dashboard("d", r#"{"widgets":[{"type":"metric","properties":{"metrics":[[".","X"]]}}]}"#)
+            .unwrap_err();
         assert!(e.to_string().contains("nothing above"), "{e}");
         assert!(parse_dashboard("d", "{}").unwrap_err().to_string().contains("no `widgets`"));
     }
@@ -389,7 +442,14 @@ mod tests {
         AlarmInfo {
             role: role.into(),
             name: format!("f-{role}"),
-            namespace: Some(if matches!(metric, "ColdStarts" | "InitDuration" | "MaxMemoryUsedMB") { "PerfAcceptance/f" } else { "AWS/Lambda" }.into()),
+            namespace: Some(
+                if matches!(metric, "ColdStarts" | "InitDuration" | "MaxMemoryUsedMB") {
+                    "PerfAcceptance/f"
+                } else {
+                    "AWS/Lambda"
+                }
+                .into(),
+            ),
             metric: Some(metric.into()),
             dimensions: vec![("FunctionName".into(), "f".into())],
             statistic: Some(stat.into()),
@@ -403,7 +463,8 @@ mod tests {
 
     #[test]
     fn seed_alarms_pass_and_each_deviation_is_named() {
-        let names: BTreeMap<String, String> = crate::terraform::ALARM_ROLES.iter().map(|r| (r.to_string(), format!("f-{r}"))).collect();
+        let names: BTreeMap<String, String> =
+            crate::terraform::ALARM_ROLES.iter().map(|r| (r.to_string(), format!("f-{r}"))).collect();
         let good = vec![
             alarm("cold_starts", "ColdStarts", 10.0, "Sum", 300, 1),
             alarm("init_duration", "InitDuration", 2000.0, "Maximum", 300, 1),

@@ -257,9 +257,20 @@ const CREDENTIAL_CODES: &[&str] = &[
     "MissingAuthenticationToken",
     "MissingAuthenticationTokenException",
 ];
-const THROTTLE_CODES: &[&str] =
-    &["TooManyRequestsException", "ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded", "LimitExceededException"];
-const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NotFoundException", "ResourceNotFound", "ProvisionedConcurrencyConfigNotFoundException"];
+const THROTTLE_CODES: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+];
+const NOT_FOUND_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "ResourceNotFound",
+    "ProvisionedConcurrencyConfigNotFoundException",
+];
 
 /// Maps an SDK error to an [`Error`] naming what failed where.
 pub(crate) fn classify<E>(ctx: &Ctx<'_>, e: SdkError<E, HttpResponse>) -> Error
@@ -298,13 +309,7 @@ where
         return Error::Throttled { service, operation, endpoint, attempts: ctx.attempts, code, message };
     }
     if code_is(NOT_FOUND_CODES) {
-        return Error::NotFound {
-            service,
-            operation,
-            resource: ctx.resource.to_string(),
-            endpoint,
-            message,
-        };
+        return Error::NotFound { service, operation, resource: ctx.resource.to_string(), endpoint, message };
     }
     if code.is_empty() && matches!(status, 404 | 405 | 501) {
         return Error::Unsupported { service, operation, endpoint, status };
@@ -315,7 +320,9 @@ where
 
 fn is_no_credentials(detail: &str) -> bool {
     let d = detail.to_ascii_lowercase();
-    d.contains("no credentials") || d.contains("credentials provider was not enabled") || d.contains("failed to load credentials")
+    d.contains("no credentials")
+        || d.contains("credentials provider was not enabled")
+        || d.contains("failed to load credentials")
 }
 
 fn short(detail: &str) -> String {

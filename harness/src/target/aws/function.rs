@@ -40,7 +40,8 @@ pub struct FunctionState {
 impl FunctionState {
     /// Settled: active (or inactive, which an invoke wakes) and not updating.
     pub fn settled(&self) -> bool {
-        matches!(self.state.as_str(), "Active" | "Inactive") && self.last_update_status.as_deref().is_none_or(|s| s == "Successful")
+        matches!(self.state.as_str(), "Active" | "Inactive")
+            && self.last_update_status.as_deref().is_none_or(|s| s == "Successful")
     }
 
     /// The error for a function in state Failed or whose last update failed.
@@ -55,7 +56,10 @@ impl FunctionState {
         if self.last_update_status.as_deref() == Some("Failed") {
             return Some(Error::UpdateFailed {
                 function: self.name.clone(),
-                reason_code: self.last_update_reason_code.clone().unwrap_or_else(|| "no LastUpdateStatusReasonCode".into()),
+                reason_code: self
+                    .last_update_reason_code
+                    .clone()
+                    .unwrap_or_else(|| "no LastUpdateStatusReasonCode".into()),
                 reason: self.last_update_reason.clone().unwrap_or_default(),
             });
         }
@@ -106,7 +110,10 @@ impl AwsTarget {
             code_size: c.code_size(),
             timeout_s: c.timeout(),
             package_type: c.package_type().map(|p| p.as_str().to_string()),
-            environment: c.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         })
     }
 
@@ -163,8 +170,18 @@ impl AwsTarget {
         let r = self.lambda.get_provisioned_concurrency_config().function_name(name).qualifier(qualifier).send().await;
         let r = match r {
             Ok(r) => r,
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_provisioned_concurrency_config_not_found_exception()) => return Ok(None),
-            Err(e) => return Err(classify(&self.ctx("Lambda", "GetProvisionedConcurrencyConfig", &format!("function {name}:{qualifier}")), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(classify(
+                    &self.ctx("Lambda", "GetProvisionedConcurrencyConfig", &format!("function {name}:{qualifier}")),
+                    e,
+                ))
+            }
         };
         Ok(Some(ProvisionedConcurrency {
             requested: r.requested_provisioned_concurrent_executions().unwrap_or(0),
@@ -176,7 +193,11 @@ impl AwsTarget {
     }
 
     /// Waits until provisioned concurrency of `qualifier` is READY (or gone, when `expect_none`).
-    pub async fn wait_provisioned(&self, qualifier: &str, expect_none: bool) -> Result<Option<ProvisionedConcurrency>, Error> {
+    pub async fn wait_provisioned(
+        &self,
+        qualifier: &str,
+        expect_none: bool,
+    ) -> Result<Option<ProvisionedConcurrency>, Error> {
         let start = Instant::now();
         loop {
             let p = self.provisioned_concurrency(qualifier).await?;

@@ -108,7 +108,12 @@ impl AwsTarget {
                     use aws_sdk_lambda::error::ProvideErrorMetadata;
                     let code = se.code().unwrap_or("TooManyRequestsException").to_string();
                     let message = se.message().unwrap_or_default().to_string();
-                    return Err(Error::InvokeThrottled { function: name.clone(), code, message, latency: client_latency });
+                    return Err(Error::InvokeThrottled {
+                        function: name.clone(),
+                        code,
+                        message,
+                        latency: client_latency,
+                    });
                 }
                 return Err(classify(&self.ctx("Lambda", "Invoke", &format!("function {name}")), e));
             }
@@ -125,7 +130,10 @@ impl AwsTarget {
         };
         let source = format!("the log tail (X-Amz-Log-Result) of an invocation of {name}");
         let report = if out.log_result().is_none() {
-            Err(report_line::Error::NoReport { source_name: source, excerpt: "the response had no X-Amz-Log-Result header".into() })
+            Err(report_line::Error::NoReport {
+                source_name: source,
+                excerpt: "the response had no X-Amz-Log-Result header".into(),
+            })
         } else {
             report_line::last_report(&log_tail, &source)
         };
@@ -153,7 +161,8 @@ mod tests {
         let direct = br#"{"env_id":"00ab","cold":true,"invocations":1,"init_code_ms":12.5,"pad":""}"#;
         let r = FunctionReport::from_payload(direct).unwrap();
         assert_eq!((r.env_id.as_str(), r.cold, r.invocations, r.init_code_ms), ("00ab", true, 1, Some(12.5)));
-        let body = serde_json::json!({"env_id": "ff", "cold": false, "invocations": 7, "init_code_ms": 3.0}).to_string();
+        let body =
+            serde_json::json!({"env_id": "ff", "cold": false, "invocations": 7, "init_code_ms": 3.0}).to_string();
         let proxy = serde_json::json!({"statusCode": 200, "body": body}).to_string();
         let r = FunctionReport::from_payload(proxy.as_bytes()).unwrap();
         assert_eq!((r.cold, r.invocations), (false, 7));

@@ -39,7 +39,9 @@ impl AwsTarget {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| classify(&self.ctx("CloudWatch Logs", "FilterLogEvents", &format!("log group {group}")), e))?;
+                .map_err(|e| {
+                    classify(&self.ctx("CloudWatch Logs", "FilterLogEvents", &format!("log group {group}")), e)
+                })?;
             for ev in r.events() {
                 out.events_read += 1;
                 let line = ev.message().unwrap_or_default();

@@ -90,7 +90,13 @@ struct ColdState {
 /// One scale from zero of revision `rev` (which must have no pod now): sends GET `path` through `route`
 /// and waits, for at most `after`, for the answer and for the watches to report the pod Ready. A pod that
 /// never becomes ready ends in a timeout naming the pod with its conditions, container states and events.
-pub async fn cold_sample<R: Route>(c: &Cluster, rev: &Revision, route: &R, path: &str, after: Duration) -> Result<ColdSample> {
+pub async fn cold_sample<R: Route>(
+    c: &Cluster,
+    rev: &Revision,
+    route: &R,
+    path: &str,
+    after: Duration,
+) -> Result<ColdSample> {
     let sel = WatchParams::default().labels(&rev.selector());
     let (mut pod_w, _) = Watcher::start(pods_api(c), sel.clone(), format!("pods of revision {}", rev.name)).await?;
     let deployments: Api<Deployment> = Api::namespaced(c.client.clone(), &c.namespace);
@@ -144,7 +150,9 @@ pub async fn cold_sample<R: Route>(c: &Cluster, rev: &Revision, route: &R, path:
             let detail = match (reply.is_some(), described.is_empty(), st.scaled.is_some()) {
                 (true, _, _) => format!(": the answer came but no pod of revision {} was seen Ready", rev.name),
                 (false, false, _) => format!(": {}", described.join(" | ")),
-                (false, true, true) => format!(": the deployment of revision {} asked for a pod but none was created", rev.name),
+                (false, true, true) => {
+                    format!(": the deployment of revision {} asked for a pod but none was created", rev.name)
+                }
                 (false, true, false) => format!(
                     ": the deployment of revision {} never left 0 replicas (is the activator routing {}?)",
                     rev.name,
@@ -152,7 +160,11 @@ pub async fn cold_sample<R: Route>(c: &Cluster, rev: &Revision, route: &R, path:
                 ),
             };
             Err(Error::Timeout {
-                what: format!("the first answer from {} after scaling revision {} from zero", route.describe(), rev.name),
+                what: format!(
+                    "the first answer from {} after scaling revision {} from zero",
+                    route.describe(),
+                    rev.name
+                ),
                 after,
                 detail,
             })
@@ -166,7 +178,8 @@ pub async fn wait_new_revision(c: &Cluster, f: &Function, old: &str, after: Dura
     let api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.service);
     let name = f.service_name();
     let what = format!("Knative Service {name} to roll out a new ready revision (replacing {old})");
-    let (mut w, items) = Watcher::start(api, WatchParams::default().fields(&format!("metadata.name={name}")), what).await?;
+    let (mut w, items) =
+        Watcher::start(api, WatchParams::default().fields(&format!("metadata.name={name}")), what).await?;
     let ready_new = |s: &DynamicObject| {
         let st = s.data.get("status")?;
         let ready = st.get("latestReadyRevisionName")?.as_str()?;
@@ -200,8 +213,12 @@ impl PodReadiness {
     /// Starts watching the pods of `rev`; pods already Ready count as ready since now. The task ends when
     /// the returned handle is aborted or the watch fails.
     pub async fn track(c: &Cluster, rev: &Revision) -> Result<(PodReadiness, tokio::task::JoinHandle<Result<()>>)> {
-        let (mut w, items) =
-            Watcher::start(pods_api(c), WatchParams::default().labels(&rev.selector()), format!("pods of revision {}", rev.name)).await?;
+        let (mut w, items) = Watcher::start(
+            pods_api(c),
+            WatchParams::default().labels(&rev.selector()),
+            format!("pods of revision {}", rev.name),
+        )
+        .await?;
         let this = PodReadiness::default();
         let now = Instant::now();
         {

@@ -58,13 +58,19 @@ impl Apis {
             revision: serving("Revision"),
             route: serving("Route"),
             lambda: ApiResource::from_gvk(&GroupVersionKind::gvk(lg, lv, lk)),
-            pod_metrics: ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"), "pods"),
+            pod_metrics: ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
+                "pods",
+            ),
         })
     }
 
     /// The resources named by `cfg`, defaults filled in.
     pub fn from_config(cfg: &KnativeConfig) -> Result<Apis> {
-        Apis::new(cfg.serving_api.as_deref().unwrap_or(DEFAULT_SERVING_API), cfg.lambda_api.as_deref().unwrap_or(DEFAULT_LAMBDA_API))
+        Apis::new(
+            cfg.serving_api.as_deref().unwrap_or(DEFAULT_SERVING_API),
+            cfg.lambda_api.as_deref().unwrap_or(DEFAULT_LAMBDA_API),
+        )
     }
 }
 
@@ -94,7 +100,10 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("namespace", &self.namespace).field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("namespace", &self.namespace)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,22 +136,26 @@ fn load_kubeconfig(cfg: &KnativeConfig) -> Result<(Kubeconfig, String)> {
 /// The context to use and the server URL it points at, with errors that list what the file offers.
 pub fn pick_context(kc: &Kubeconfig, wanted: Option<&str>, path: &str) -> Result<Origin> {
     let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
-    let context = wanted.map(str::to_string).or_else(|| kc.current_context.clone()).ok_or_else(|| Error::Kubeconfig {
-        path: path.into(),
-        detail: format!("no current-context and no --context given (contexts: {})", names.join(", ")),
-    })?;
+    let context =
+        wanted.map(str::to_string).or_else(|| kc.current_context.clone()).ok_or_else(|| Error::Kubeconfig {
+            path: path.into(),
+            detail: format!("no current-context and no --context given (contexts: {})", names.join(", ")),
+        })?;
     let ctx = kc.contexts.iter().find(|c| c.name == context).ok_or_else(|| Error::Kubeconfig {
         path: path.into(),
         detail: format!("no context `{context}` (contexts: {})", names.join(", ")),
     })?;
     let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
-    let server =
-        kc.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| c.cluster.as_ref()).and_then(|c| c.server.clone()).ok_or_else(
-            || Error::Kubeconfig {
-                path: path.into(),
-                detail: format!("context `{context}` names cluster `{cluster_name}`, which has no server URL"),
-            },
-        )?;
+    let server = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone())
+        .ok_or_else(|| Error::Kubeconfig {
+            path: path.into(),
+            detail: format!("context `{context}` names cluster `{cluster_name}`, which has no server URL"),
+        })?;
     Ok(Origin { context, server })
 }
 
@@ -150,7 +163,8 @@ pub fn pick_context(kc: &Kubeconfig, wanted: Option<&str>, path: &str) -> Result
 pub async fn connect(cfg: &KnativeConfig) -> Result<Cluster> {
     let (kc, path) = load_kubeconfig(cfg)?;
     let origin = pick_context(&kc, cfg.context.as_deref(), &path)?;
-    let unreachable = |detail: String| Error::Unreachable { context: origin.context.clone(), server: origin.server.clone(), detail };
+    let unreachable =
+        |detail: String| Error::Unreachable { context: origin.context.clone(), server: origin.server.clone(), detail };
     let opts = KubeConfigOptions { context: Some(origin.context.clone()), ..KubeConfigOptions::default() };
     let mut config = Config::from_custom_kubeconfig(kc, &opts)
         .await
@@ -228,7 +242,10 @@ users:
         let a = Apis::new("serving.knative.dev/v1", "lambda.knative.io/v1alpha1/LambdaFunction").unwrap();
         assert_eq!((a.service.plural.as_str(), a.service.api_version.as_str()), ("services", "serving.knative.dev/v1"));
         assert_eq!((a.lambda.plural.as_str(), a.lambda.group.as_str()), ("lambdafunctions", "lambda.knative.io"));
-        assert_eq!((a.pod_metrics.plural.as_str(), a.pod_metrics.api_version.as_str()), ("pods", "metrics.k8s.io/v1beta1"));
+        assert_eq!(
+            (a.pod_metrics.plural.as_str(), a.pod_metrics.api_version.as_str()),
+            ("pods", "metrics.k8s.io/v1beta1")
+        );
         let a = Apis::new("serving.knative.dev/v1", "fn.example.com/v1/Function").unwrap();
         assert_eq!(a.lambda.plural, "functions");
         assert!(Apis::new("serving", DEFAULT_LAMBDA_API).unwrap_err().to_string().contains("group/version"));

@@ -109,7 +109,9 @@ impl Error {
             e @ (Error::NoKubeconfig { .. } | Error::Kubeconfig { .. }) => {
                 measure::Error::Unavailable { what: "kubeconfig".into(), detail: e.to_string() }
             }
-            e @ Error::Unreachable { .. } => measure::Error::Unavailable { what: "Kubernetes API server".into(), detail: e.to_string() },
+            e @ Error::Unreachable { .. } => {
+                measure::Error::Unavailable { what: "Kubernetes API server".into(), detail: e.to_string() }
+            }
             e @ (Error::Api { .. } | Error::NoFunction { .. } | Error::Route { .. } | Error::Shape(_)) => {
                 measure::Error::Unavailable { what: format!("knative {procedure}"), detail: e.to_string() }
             }

@@ -68,7 +68,10 @@ impl Function {
         let get_service = |n: String| {
             let services = services.clone();
             async move {
-                services.get_opt(&n).await.map_err(Error::api(format!("get {} {n} in namespace {}", c.apis.service.plural, c.namespace)))
+                services
+                    .get_opt(&n)
+                    .await
+                    .map_err(Error::api(format!("get {} {n} in namespace {}", c.apis.service.plural, c.namespace)))
             }
         };
         if let Some(service) = get_service(name.to_string()).await? {
@@ -80,7 +83,8 @@ impl Function {
             Err(kube::Error::Api(s)) if s.code == 404 => None,
             Err(e) => return Err(Error::api(format!("get {} {name}", c.apis.lambda.plural))(e)),
         };
-        let not_found = |detail: String| Error::NoFunction { name: name.into(), namespace: c.namespace.clone(), detail };
+        let not_found =
+            |detail: String| Error::NoFunction { name: name.into(), namespace: c.namespace.clone(), detail };
         let Some(lambda) = lambda else {
             return Err(not_found(format!(
                 "no Knative Service ({}) and no {} ({}) of that name; deploy it (scripts/kind/deploy-fixture.sh) or pass the right --namespace",
@@ -111,7 +115,10 @@ impl Function {
     /// `status.latestReadyRevisionName`, or an error saying the Service is not ready.
     pub fn ready_revision(&self) -> Result<String> {
         str_at(&self.service.data, &["status", "latestReadyRevisionName"]).map(str::to_string).ok_or_else(|| {
-            Error::Shape(format!("Knative Service {} has no ready revision (status.latestReadyRevisionName missing)", self.service_name()))
+            Error::Shape(format!(
+                "Knative Service {} has no ready revision (status.latestReadyRevisionName missing)",
+                self.service_name()
+            ))
         })
     }
 
@@ -123,7 +130,9 @@ impl Function {
     /// The min-scale annotation key the template uses (the old spelling if that is the one set) and its value.
     pub fn template_min_scale(&self) -> (&'static str, Option<String>) {
         match self.template_annotation(annotation::MIN_SCALE_OLD) {
-            Some(v) if self.template_annotation(annotation::MIN_SCALE).is_none() => (annotation::MIN_SCALE_OLD, Some(v.to_string())),
+            Some(v) if self.template_annotation(annotation::MIN_SCALE).is_none() => {
+                (annotation::MIN_SCALE_OLD, Some(v.to_string()))
+            }
             _ => (annotation::MIN_SCALE, self.template_annotation(annotation::MIN_SCALE).map(str::to_string)),
         }
     }
@@ -173,8 +182,9 @@ impl Revision {
                     .map(|c| {
                         let name = c.get("name").and_then(Value::as_str).unwrap_or("user-container").to_string();
                         let res = c.get("resources").cloned().map(serde_json::from_value).transpose();
-                        res.map(|r| (name.clone(), r.unwrap_or_default()))
-                            .map_err(|e| Error::Shape(format!("revision {}: container {name}: resources: {e}", obj.name_any())))
+                        res.map(|r| (name.clone(), r.unwrap_or_default())).map_err(|e| {
+                            Error::Shape(format!("revision {}: container {name}: resources: {e}", obj.name_any()))
+                        })
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -195,12 +205,16 @@ impl Revision {
 
     /// The revision's min-scale (0 when unset).
     pub fn min_scale(&self) -> u64 {
-        self.int_annotation(annotation::MIN_SCALE).or_else(|| self.int_annotation(annotation::MIN_SCALE_OLD)).unwrap_or(0)
+        self.int_annotation(annotation::MIN_SCALE)
+            .or_else(|| self.int_annotation(annotation::MIN_SCALE_OLD))
+            .unwrap_or(0)
     }
 
     /// The revision's max-scale, if set (0 means unlimited).
     pub fn max_scale(&self) -> Option<u64> {
-        self.int_annotation(annotation::MAX_SCALE).or_else(|| self.int_annotation(annotation::MAX_SCALE_OLD)).filter(|&m| m > 0)
+        self.int_annotation(annotation::MAX_SCALE)
+            .or_else(|| self.int_annotation(annotation::MAX_SCALE_OLD))
+            .filter(|&m| m > 0)
     }
 
     /// The stable window the revision declares, if it does.

@@ -85,7 +85,8 @@ pub fn build_of_job(job: &Job) -> (Option<bool>, Option<f64>, Option<bool>) {
     let conds = status.conditions.unwrap_or_default();
     let done = conds.iter().find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
     let outcome = done.map(|c| c.type_ == "Complete");
-    let end = status.completion_time.map(|t| t.0).or_else(|| done.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)));
+    let end =
+        status.completion_time.map(|t| t.0).or_else(|| done.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)));
     let duration = match (status.start_time, end) {
         (Some(s), Some(e)) => Some(e.duration_since(s.0).as_secs_f64()),
         _ => None,
@@ -108,9 +109,12 @@ pub fn build_of_job(job: &Job) -> (Option<bool>, Option<f64>, Option<bool>) {
 pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duration) -> Result<KanikoBuild> {
     let c = x.c;
     let jobs: Api<Job> = Api::namespaced(c.client.clone(), &c.namespace);
-    let (mut w, items) =
-        Watcher::start(jobs, WatchParams::default().fields(&format!("metadata.name={name}")), format!("Kaniko build job {name} to finish"))
-            .await?;
+    let (mut w, items) = Watcher::start(
+        jobs,
+        WatchParams::default().fields(&format!("metadata.name={name}")),
+        format!("Kaniko build job {name} to finish"),
+    )
+    .await?;
     let pm: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.pod_metrics);
     let selector = format!("job-name={name}");
     let mut peak: Option<f64> = None;
@@ -150,7 +154,11 @@ pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duratio
                 .map_err(Error::api(format!("logs of pod {} container kaniko", p.name_any())))?;
             (parse_kaniko_log(&log), !oom_killed(p).is_empty())
         }
-        None => return Err(Error::Shape(format!("build job {name} finished but its pod is gone (ttlSecondsAfterFinished too short?)"))),
+        None => {
+            return Err(Error::Shape(format!(
+                "build job {name} finished but its pod is gone (ttlSecondsAfterFinished too short?)"
+            )))
+        }
     };
     Ok(KanikoBuild {
         job: name.into(),
@@ -170,15 +178,19 @@ fn job_of(lambda: &DynamicObject) -> Option<String> {
 /// The patch that makes the operator rebuild (run `n`), and the one that puts the spec back.
 fn rebuild_patches(lambda: &DynamicObject, n: u64) -> (Value, Value) {
     let spec = lambda.data.get("spec").cloned().unwrap_or(Value::Null);
-    if let (Some("inline"), Some(code)) =
-        (spec.pointer("/source/type").and_then(Value::as_str), spec.pointer("/source/inline/code").and_then(Value::as_str))
-    {
+    if let (Some("inline"), Some(code)) = (
+        spec.pointer("/source/type").and_then(Value::as_str),
+        spec.pointer("/source/inline/code").and_then(Value::as_str),
+    ) {
         let comment = match spec.pointer("/runtime/language").and_then(Value::as_str) {
             Some("python") => "#",
             _ => "//",
         };
         let changed = format!("{code}\n{comment} perf-acceptance rebuild {n}\n");
-        return (json!({"spec": {"source": {"inline": {"code": changed}}}}), json!({"spec": {"source": {"inline": {"code": code}}}}));
+        return (
+            json!({"spec": {"source": {"inline": {"code": changed}}}}),
+            json!({"spec": {"source": {"inline": {"code": code}}}}),
+        );
     }
     let before = spec.pointer("/build/forceRebuild").cloned().unwrap_or(Value::Null);
     (
@@ -220,8 +232,12 @@ pub async fn procedure(x: &Ctx<'_>) -> Result<MeasurementSet> {
         }
         let what = format!("{} {name} to start a new Kaniko build job", c.apis.lambda.kind);
         let started = async {
-            let (mut w, items) =
-                Watcher::start(api.clone(), WatchParams::default().fields(&format!("metadata.name={name}")), what.clone()).await?;
+            let (mut w, items) = Watcher::start(
+                api.clone(),
+                WatchParams::default().fields(&format!("metadata.name={name}")),
+                what.clone(),
+            )
+            .await?;
             let mut latest = items.into_iter().next();
             w.until(
                 &mut latest,
@@ -347,9 +363,13 @@ mod tests {
         }))
         .unwrap();
         let (change, back) = rebuild_patches(&l, 2);
-        assert_eq!(change.pointer("/spec/source/inline/code").unwrap(), "def handler(e): return e\n# perf-acceptance rebuild 2\n");
+        assert_eq!(
+            change.pointer("/spec/source/inline/code").unwrap(),
+            "def handler(e): return e\n# perf-acceptance rebuild 2\n"
+        );
         assert_eq!(back.pointer("/spec/source/inline/code").unwrap(), "def handler(e): return e");
-        let s3: DynamicObject = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"source": {"type": "s3"}}})).unwrap();
+        let s3: DynamicObject =
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"source": {"type": "s3"}}})).unwrap();
         let (change, back) = rebuild_patches(&s3, 1);
         assert_eq!(change.pointer("/spec/build/forceRebuild"), Some(&json!(true)));
         assert_eq!(back.pointer("/spec/build/forceRebuild"), Some(&Value::Null));

@@ -51,7 +51,11 @@ pub const FAMILIES: &[Family] = &[
     Family {
         key: "stable_concurrency",
         about: "average concurrency per pod over the stable window",
-        names: &["kn_revision_concurrency_stable", "kn.revision.concurrency.stable", "autoscaler_stable_request_concurrency"],
+        names: &[
+            "kn_revision_concurrency_stable",
+            "kn.revision.concurrency.stable",
+            "autoscaler_stable_request_concurrency",
+        ],
     },
     Family {
         key: "request_latency",
@@ -143,7 +147,8 @@ mod tests {
         assert_eq!(names.len(), 3);
         let note = names_note(&base).await;
         assert!(
-            note.contains("desired_pods as kn_revision_pods_desired") && note.contains("actual_pods as autoscaler_actual_pods"),
+            note.contains("desired_pods as kn_revision_pods_desired")
+                && note.contains("actual_pods as autoscaler_actual_pods"),
             "{note}"
         );
         assert!(note.contains("no series for: requested_pods, panic_mode"), "{note}");

@@ -28,15 +28,19 @@ impl P<'_> {
 
     /// A required string parameter.
     pub fn str(&self, key: &str) -> Result<&str> {
-        self.opt_str(key)?
-            .ok_or_else(|| Error::Param { param: key.into(), problem: "missing (the profile's defaults or params must set it)".into() })
+        self.opt_str(key)?.ok_or_else(|| Error::Param {
+            param: key.into(),
+            problem: "missing (the profile's defaults or params must set it)".into(),
+        })
     }
 
     /// A non-negative number, `default` when absent.
     pub fn f64(&self, key: &str, default: f64) -> Result<f64> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| wrong(key, "a non-negative number", v)),
+            Some(v) => {
+                v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| wrong(key, "a non-negative number", v))
+            }
         }
     }
 
@@ -70,7 +74,9 @@ mod tests {
 
     #[test]
     fn typed_reads_name_the_parameter() {
-        let p: Params = [("function".to_string(), json!("f")), ("samples".to_string(), json!(3)), ("rate".to_string(), json!(-1))].into();
+        let p: Params =
+            [("function".to_string(), json!("f")), ("samples".to_string(), json!(3)), ("rate".to_string(), json!(-1))]
+                .into();
         let p = P(&p);
         assert_eq!(p.str("function").unwrap(), "f");
         assert_eq!(p.count("samples", 30).unwrap(), 3);

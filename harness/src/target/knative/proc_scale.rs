@@ -40,7 +40,11 @@ async fn setup<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> Result<
 
 fn scale_log_csv(x: &Ctx<'_>, log: &[ScalePoint], samples: &[Sample]) -> Result<Vec<std::path::PathBuf>> {
     Ok(vec![
-        x.raw_csv("scale-events.csv", "t_s,desired,ready", log.iter().map(|p| format!("{:.3},{},{}", p.t, p.desired, p.ready)))?,
+        x.raw_csv(
+            "scale-events.csv",
+            "t_s,desired,ready",
+            log.iter().map(|p| format!("{:.3},{},{}", p.t, p.desired, p.ready)),
+        )?,
         x.raw_csv(
             "scale-samples.csv",
             "t_s,desired,ready,in_flight",
@@ -51,8 +55,11 @@ fn scale_log_csv(x: &Ctx<'_>, log: &[ScalePoint], samples: &[Sample]) -> Result<
 
 /// Concurrency per ready pod observed in the samples, against what the revision declares.
 fn concurrency_note(rev: &Revision, samples: &[Sample]) -> Option<String> {
-    let per_pod: Vec<f64> =
-        samples.iter().filter(|s| s.ready > 0 && s.in_flight > 0).map(|s| s.in_flight as f64 / f64::from(s.ready)).collect();
+    let per_pod: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.ready > 0 && s.in_flight > 0)
+        .map(|s| s.in_flight as f64 / f64::from(s.ready))
+        .collect();
     if per_pod.is_empty() {
         return None;
     }
@@ -84,9 +91,19 @@ pub async fn scale_up<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> 
     let mut outcomes = Vec::new();
     let mut sent = 0;
     for _ in 0..spikes {
-        tracker.wait(settle, &format!("its idle scale ({idle} pods)"), |p| p.desired <= idle && p.ready <= idle).await?;
+        tracker
+            .wait(settle, &format!("its idle scale ({idle} pods)"), |p| p.desired <= idle && p.ready <= idle)
+            .await?;
         let start = tracker.now();
-        let tally = closed_loop(s.route.clone(), &s.path, workers, spike, workers as u64 * spike.as_secs().max(1) * 1000, &in_flight).await;
+        let tally = closed_loop(
+            s.route.clone(),
+            &s.path,
+            workers,
+            spike,
+            workers as u64 * spike.as_secs().max(1) * 1000,
+            &in_flight,
+        )
+        .await;
         sent += tally.sent;
         outcomes.push(scale_up_latency(&tracker.log(), start, tracker.now()));
     }
@@ -97,7 +114,13 @@ pub async fn scale_up<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> 
         "spikes.csv",
         "start_s,baseline_ready,needed,latency_s",
         outcomes.iter().map(|o| {
-            format!("{:.3},{},{},{}", o.start, o.baseline_ready, o.needed, o.latency.map(|l| format!("{l:.3}")).unwrap_or_default())
+            format!(
+                "{:.3},{},{},{}",
+                o.start,
+                o.baseline_ready,
+                o.needed,
+                o.latency.map(|l| format!("{l:.3}")).unwrap_or_default()
+            )
         }),
     )?);
     let censored = outcomes.iter().filter(|o| o.latency.is_none()).count();
@@ -155,14 +178,23 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
     let mut traffic = Vec::new();
     for i in 0..bursts {
         let start = tracker.now();
-        closed_loop(s.route.clone(), &s.path, workers, burst, workers as u64 * burst.as_secs().max(1) * 1000, &in_flight).await;
+        closed_loop(
+            s.route.clone(),
+            &s.path,
+            workers,
+            burst,
+            workers as u64 * burst.as_secs().max(1) * 1000,
+            &in_flight,
+        )
+        .await;
         traffic.push((start, tracker.now()));
         if i + 1 < bursts {
             tokio::time::sleep(gap).await;
         }
     }
     let last_end = tracker.now();
-    let retired = tracker.wait(observe, &format!("its idle scale ({idle} pods) after the load"), |p| p.desired <= idle).await;
+    let retired =
+        tracker.wait(observe, &format!("its idle scale ({idle} pods) after the load"), |p| p.desired <= idle).await;
     let retired = match retired {
         Ok(()) => true,
         Err(Error::Timeout { .. }) => false,
@@ -179,7 +211,14 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
         "scale-downs.csv",
         "t_s,from,to,since_traffic_s,premature",
         downs.iter().map(|d| {
-            format!("{:.3},{},{},{},{}", d.t, d.from, d.to, d.since_traffic.map(|v| format!("{v:.3}")).unwrap_or_default(), d.premature)
+            format!(
+                "{:.3},{},{},{},{}",
+                d.t,
+                d.from,
+                d.to,
+                d.since_traffic.map(|v| format!("{v:.3}")).unwrap_or_default(),
+                d.premature
+            )
         }),
     )?);
     set = set.with("premature", Metric::value(f64::from(premature), "", downs.len().max(1) as u64));
@@ -213,7 +252,10 @@ pub async fn scale_down<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
 }
 
 /// `concurrency`: one spike of `concurrency` workers for `duration_s`; peak pods against `max-scale`.
-pub async fn concurrency<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> Result<R>) -> Result<MeasurementSet> {
+pub async fn concurrency<R: Route>(
+    x: &Ctx<'_>,
+    make_route: &impl Fn(&Function) -> Result<R>,
+) -> Result<MeasurementSet> {
     let p = x.p;
     let s = setup(x, make_route).await?;
     let workers = p.count("concurrency", 50)? as usize;
@@ -222,8 +264,15 @@ pub async fn concurrency<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) 
     let in_flight = InFlight::default();
     let sampler = tracker.sampler(&in_flight);
     let start = tracker.now();
-    let tally =
-        closed_loop(s.route.clone(), &s.path, workers, duration, workers as u64 * duration.as_secs().max(1) * 1000, &in_flight).await;
+    let tally = closed_loop(
+        s.route.clone(),
+        &s.path,
+        workers,
+        duration,
+        workers as u64 * duration.as_secs().max(1) * 1000,
+        &in_flight,
+    )
+    .await;
     let samples = sampler.finish().await;
     let log = tracker.log();
     let peak = log.iter().filter(|p| p.t >= start).map(|p| p.desired.max(p.ready)).max().unwrap_or(0);
@@ -234,14 +283,18 @@ pub async fn concurrency<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) 
         match s.rev.max_scale() {
             Some(max) => Metric::value(f64::from(peak.saturating_sub(max as u32)), "", samples.len().max(1) as u64),
             None => Metric::Missing {
-                reason: format!("revision {} sets no autoscaling.knative.dev/max-scale: there is no pod limit to hold", s.rev.name),
+                reason: format!(
+                    "revision {} sets no autoscaling.knative.dev/max-scale: there is no pod limit to hold",
+                    s.rev.name
+                ),
             },
         },
     );
     set = set.with(
         "excess_throttled",
         Metric::Missing {
-            reason: "Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429".into(),
+            reason: "Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429"
+                .into(),
         },
     );
     set.notes.push(format!(

@@ -49,9 +49,13 @@ pub async fn cold_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
         Ok(out)
     };
     let (all, mut notes) = restoring(c, &f, ov, body).await?;
-    let (cold, warm): (Vec<&ColdSample>, Vec<&ColdSample>) = all.iter().partition(|s| s.served.as_ref().is_none_or(|v| v.cold));
+    let (cold, warm): (Vec<&ColdSample>, Vec<&ColdSample>) =
+        all.iter().partition(|s| s.served.as_ref().is_none_or(|v| v.cold));
     if !warm.is_empty() {
-        notes.push(format!("{} sample(s) excluded: the function said they were not its environment's first request", warm.len()));
+        notes.push(format!(
+            "{} sample(s) excluded: the function said they were not its environment's first request",
+            warm.len()
+        ));
     }
     let raw = x.raw_csv(
         "cold.csv",
@@ -73,17 +77,25 @@ pub async fn cold_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
     )?;
     let client: Vec<f64> = cold.iter().map(|s| s.client_s).collect();
     let ready: Vec<f64> = cold.iter().map(|s| s.ready_s).collect();
-    let init_code: Option<Vec<f64>> = cold.iter().map(|s| s.served.as_ref().and_then(|v| v.init_code_ms).map(|m| m / 1000.0)).collect();
+    let init_code: Option<Vec<f64>> =
+        cold.iter().map(|s| s.served.as_ref().and_then(|v| v.init_code_ms).map(|m| m / 1000.0)).collect();
     let scaled: Vec<f64> = cold.iter().filter_map(|s| s.scaled_s).collect();
     notes.push(format!(
         "knative revision {}: each sample waited for zero pods, then timed one request through the route on the client clock; init_duration is the time until the new pod was Ready (pod watch)",
         rev.name
     ));
     if !scaled.is_empty() {
-        notes.push(format!("median time until the Deployment left 0 replicas: {:.3}s ({} samples)", median(&scaled), scaled.len()));
+        notes.push(format!(
+            "median time until the Deployment left 0 replicas: {:.3}s ({} samples)",
+            median(&scaled),
+            scaled.len()
+        ));
     }
     let missing = |r: &str| Metric::Missing { reason: r.into() };
-    let mut set = x.set().with("client_latency", Metric::samples(client, "s")).with("init_duration", Metric::samples(ready.clone(), "s"));
+    let mut set = x
+        .set()
+        .with("client_latency", Metric::samples(client, "s"))
+        .with("init_duration", Metric::samples(ready.clone(), "s"));
     set = match init_code.filter(|v| !v.is_empty()) {
         Some(code) => {
             let boot = ready.iter().zip(&code).map(|(r, c)| (r - c).max(0.0)).collect();
@@ -113,7 +125,11 @@ pub async fn warm_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
     let route = make_route(&f)?;
     let first = route.get(&path).await?;
     if !first.ok() {
-        return Err(Error::Measurement(format!("warm-up request through {} answered HTTP {}", route.describe(), first.status)));
+        return Err(Error::Measurement(format!(
+            "warm-up request through {} answered HTTP {}",
+            route.describe(),
+            first.status
+        )));
     }
     let (mut lat, mut errors, mut cold) = (Vec::new(), 0u64, 0u64);
     for _ in 0..samples {
@@ -126,7 +142,11 @@ pub async fn warm_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
             (true, false) => lat.push(s),
         }
     }
-    let raw = x.raw_csv("warm.csv", "request,client_s", lat.iter().enumerate().map(|(i, s)| format!("{},{}", i + 1, fmt_s(*s))))?;
+    let raw = x.raw_csv(
+        "warm.csv",
+        "request,client_s",
+        lat.iter().enumerate().map(|(i, s)| format!("{},{}", i + 1, fmt_s(*s))),
+    )?;
     let mut set = x.set().with("client_latency", Metric::samples(lat, "s")).with(
         "duration",
         Metric::Missing {
@@ -145,7 +165,10 @@ pub async fn warm_start<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -
 /// `cold_start_rate`: with min-scale `min_scale` (set for the measurement when different) and its pods
 /// ready, `concurrency` workers send requests for `duration_s`; a request is cold when the pod that served
 /// it (the fixture reports its pod name) was not ready when the request was sent.
-pub async fn cold_start_rate<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) -> Result<R>) -> Result<MeasurementSet> {
+pub async fn cold_start_rate<R: Route>(
+    x: &Ctx<'_>,
+    make_route: &impl Fn(&Function) -> Result<R>,
+) -> Result<MeasurementSet> {
     let (c, p) = (x.c, x.p);
     let min_scale = p.u64("min_scale", 1)?;
     let workers = p.count("concurrency", 10)? as usize;
@@ -157,24 +180,39 @@ pub async fn cold_start_rate<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Functi
     let route = Arc::new(make_route(&f)?);
     let body = async {
         let mut tracker = ScaleTracker::start(c, &rev).await?;
-        tracker.wait(rollout, &format!("{min_scale} ready pod(s) (min-scale)"), |s| s.ready as u64 >= min_scale).await?;
+        tracker
+            .wait(rollout, &format!("{min_scale} ready pod(s) (min-scale)"), |s| s.ready as u64 >= min_scale)
+            .await?;
         let (readiness, task) = PodReadiness::track(c, &rev).await?;
-        let tally =
-            closed_loop(route.clone(), &path, workers, duration, (workers as u64) * duration.as_secs().max(1) * 1000, &InFlight::default())
-                .await;
+        let tally = closed_loop(
+            route.clone(),
+            &path,
+            workers,
+            duration,
+            (workers as u64) * duration.as_secs().max(1) * 1000,
+            &InFlight::default(),
+        )
+        .await;
         task.abort();
         Ok((tally, readiness))
     };
     let ((tally, readiness), notes) = restoring(c, &f, ov, body).await?;
-    let cold = tally.served.iter().filter(|(sent, env)| readiness.ready_at(env).is_none_or(|ready| ready > *sent)).count();
+    let cold =
+        tally.served.iter().filter(|(sent, env)| readiness.ready_at(env).is_none_or(|ready| ready > *sent)).count();
     let recognised = tally.served.iter().filter(|(_, env)| readiness.ready_at(env).is_some()).count();
     let metric = if tally.served.is_empty() {
         Metric::Missing {
-            reason: format!("no answer named its environment ({} requests, first error: {:?})", tally.sent, tally.first_error),
+            reason: format!(
+                "no answer named its environment ({} requests, first error: {:?})",
+                tally.sent, tally.first_error
+            ),
         }
     } else if recognised == 0 {
         Metric::Missing {
-            reason: format!("the function's env_id does not name a pod of revision {} (the fixture reports HOSTNAME)", rev.name),
+            reason: format!(
+                "the function's env_id does not name a pod of revision {} (the fixture reports HOSTNAME)",
+                rev.name
+            ),
         }
     } else {
         Metric::value(100.0 * cold as f64 / tally.served.len() as f64, "%", tally.served.len() as u64)

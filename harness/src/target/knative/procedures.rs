@@ -29,13 +29,21 @@ pub const PROCEDURES: &[&str] =
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `procedure` against the cluster `cfg` names.
-pub async fn measure(procedure: &str, params: &Params, cfg: &KnativeConfig, dir: &RunDir) -> Result<MeasurementSet, measure::Error> {
+pub async fn measure(
+    procedure: &str,
+    params: &Params,
+    cfg: &KnativeConfig,
+    dir: &RunDir,
+) -> Result<MeasurementSet, measure::Error> {
     if !PROCEDURES.contains(&procedure) {
         return Err(measure::Error::NotImplemented { procedure: procedure.into(), target: "knative".into() });
     }
     let cluster = connect(cfg).await.map_err(|e| e.into_measure(procedure))?;
     let ingress = cfg.ingress.clone();
-    run(procedure, params, &cluster, dir, move |f: &Function| HttpRoute::for_function(f, ingress.as_deref(), REQUEST_TIMEOUT)).await
+    run(procedure, params, &cluster, dir, move |f: &Function| {
+        HttpRoute::for_function(f, ingress.as_deref(), REQUEST_TIMEOUT)
+    })
+    .await
 }
 
 /// Runs `procedure` on `cluster`, reaching functions through the routes `make_route` builds.
@@ -83,10 +91,10 @@ impl Ctx<'_> {
 
     /// Writes a CSV file of raw data; returns its path relative to the run directory.
     pub fn raw_csv(&self, file: &str, header: &str, rows: impl IntoIterator<Item = String>) -> Result<PathBuf> {
-        let dir = self
-            .dir
-            .raw_dir(self.procedure)
-            .map_err(|e| Error::Io { path: self.dir.path().join("raw"), source: std::io::Error::other(e.to_string()) })?;
+        let dir = self.dir.raw_dir(self.procedure).map_err(|e| Error::Io {
+            path: self.dir.path().join("raw"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let path = dir.join(file);
         let mut text = format!("{header}\n");
         for r in rows {
@@ -107,7 +115,12 @@ pub struct Override {
 
 /// Makes `f` run with min-scale `want` (a new revision) unless its ready revision already does; returns
 /// the function and revision to measure, and the override to [`restore`] afterwards.
-pub async fn with_min_scale(c: &Cluster, f: Function, want: u64, rollout: Duration) -> Result<(Function, Revision, Option<Override>)> {
+pub async fn with_min_scale(
+    c: &Cluster,
+    f: Function,
+    want: u64,
+    rollout: Duration,
+) -> Result<(Function, Revision, Option<Override>)> {
     let rev = Revision::get(c, &f.ready_revision()?).await?;
     if rev.min_scale() == want {
         return Ok((f, rev, None));
@@ -145,9 +158,10 @@ pub async fn restoring<T>(
     let mut notes = Vec::new();
     if let Some(key) = changed {
         match &restored {
-            Ok(()) => {
-                notes.push(format!("{key} was changed on Knative Service {} for the measurement and restored after it", f.service_name()))
-            }
+            Ok(()) => notes.push(format!(
+                "{key} was changed on Knative Service {} for the measurement and restored after it",
+                f.service_name()
+            )),
             Err(e) => notes.push(format!("{key} of Knative Service {} could NOT be restored: {e}", f.service_name())),
         }
     }

@@ -52,12 +52,16 @@ fn has(r: &ResourceRequirements, limits: bool, res: &str) -> bool {
 pub fn limits_report(function: &str, rev: &Revision) -> LimitsFinding {
     let default = ResourceRequirements::default();
     let r = rev.user_container().map_or(&default, |(_, r)| r);
-    let missing =
-        [("cpu", true, "cpu limit"), ("memory", true, "memory limit"), ("cpu", false, "cpu request"), ("memory", false, "memory request")]
-            .into_iter()
-            .filter(|(res, limits, _)| !has(r, *limits, res))
-            .map(|(_, _, what)| what.to_string())
-            .collect();
+    let missing = [
+        ("cpu", true, "cpu limit"),
+        ("memory", true, "memory limit"),
+        ("cpu", false, "cpu request"),
+        ("memory", false, "memory request"),
+    ]
+    .into_iter()
+    .filter(|(res, limits, _)| !has(r, *limits, res))
+    .map(|(_, _, what)| what.to_string())
+    .collect();
     LimitsFinding { function: function.into(), revision: rev.name.clone(), missing }
 }
 
@@ -79,7 +83,12 @@ pub fn utilization_samples(podmetrics: &[DynamicObject], container: &str) -> Vec
     podmetrics
         .iter()
         .filter_map(|pm| {
-            let c = pm.data.get("containers")?.as_array()?.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
+            let c = pm
+                .data
+                .get("containers")?
+                .as_array()?
+                .iter()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
             let usage = c.get("usage")?;
             Some(UsageSample {
                 pod: pm.name_any(),
@@ -132,7 +141,10 @@ async fn prom_result(base: &str, path: &str) -> Result<Vec<Value>> {
     let body: Value = serde_json::from_slice(&reply.body)
         .map_err(|e| Error::Route { url: url.clone(), detail: format!("HTTP {}: not JSON: {e}", reply.status) })?;
     if body.get("status").and_then(Value::as_str) != Some("success") {
-        return Err(Error::Route { url, detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)) });
+        return Err(Error::Route {
+            url,
+            detail: format!("HTTP {}: {}", reply.status, body.get("error").unwrap_or(&body)),
+        });
     }
     Ok(body.pointer("/data/result").and_then(Value::as_array).cloned().unwrap_or_default())
 }
@@ -143,7 +155,13 @@ fn cadvisor_selector(namespace: &str, revision: &str, container: &str) -> String
 
 /// Pods whose user container was CPU-throttled in more than `pct`% of its CFS periods over `range`,
 /// from cAdvisor series in the Prometheus at `base`.
-async fn throttled_pods(base: &str, namespace: &str, revision: &str, range: Duration, pct: f64) -> Result<Vec<(String, f64)>> {
+async fn throttled_pods(
+    base: &str,
+    namespace: &str,
+    revision: &str,
+    range: Duration,
+    pct: f64,
+) -> Result<Vec<(String, f64)>> {
     let sel = cadvisor_selector(namespace, revision, "user-container");
     let r = format!("{}s", range.as_secs().max(60));
     let q = format!(
@@ -165,9 +183,10 @@ fn matrix(series: &[Value]) -> BTreeMap<(String, String), f64> {
     for s in series {
         let Some(pod) = s.pointer("/metric/pod").and_then(Value::as_str) else { continue };
         for v in s.get("values").and_then(Value::as_array).into_iter().flatten() {
-            let (Some(t), Some(x)) =
-                (v.get(0).and_then(Value::as_f64), v.get(1).and_then(Value::as_str).and_then(|x| x.parse::<f64>().ok()))
-            else {
+            let (Some(t), Some(x)) = (
+                v.get(0).and_then(Value::as_f64),
+                v.get(1).and_then(Value::as_str).and_then(|x| x.parse::<f64>().ok()),
+            ) else {
                 continue;
             };
             out.insert((pod.to_string(), format!("{t:.0}")), x);
@@ -183,7 +202,12 @@ pub fn join_usage(cpu: &[Value], memory: &[Value]) -> Vec<UsageSample> {
     matrix(cpu)
         .into_iter()
         .filter_map(|((pod, t), cores)| {
-            mem.get(&(pod.clone(), t.clone())).map(|&bytes| UsageSample { pod, timestamp: t, cpu_cores: cores, memory_bytes: bytes })
+            mem.get(&(pod.clone(), t.clone())).map(|&bytes| UsageSample {
+                pod,
+                timestamp: t,
+                cpu_cores: cores,
+                memory_bytes: bytes,
+            })
         })
         .collect()
 }
@@ -201,9 +225,14 @@ async fn prometheus_usage(
 ) -> Result<Vec<UsageSample>> {
     let sel = cadvisor_selector(namespace, revision, container);
     let range = |q: String| {
-        format!("/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={}s", percent_encode(&q), step.as_secs().max(1))
+        format!(
+            "/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={}s",
+            percent_encode(&q),
+            step.as_secs().max(1)
+        )
     };
-    let cpu = prom_result(base, &range(format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{sel}}}[1m]))"))).await?;
+    let cpu = prom_result(base, &range(format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{sel}}}[1m]))")))
+        .await?;
     let mem = prom_result(base, &range(format!("sum by (pod) (container_memory_working_set_bytes{{{sel}}})"))).await?;
     Ok(join_usage(&cpu, &mem))
 }
@@ -236,14 +265,26 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
                 .items
         }
         "function" => vec![f.service.clone()],
-        other => return Err(Error::Param { param: "scope".into(), problem: format!("`{other}`: expected namespace or function") }),
+        other => {
+            return Err(Error::Param {
+                param: "scope".into(),
+                problem: format!("`{other}`: expected namespace or function"),
+            })
+        }
     };
     for svc in &others {
-        let fun = Function { name: svc.name_any(), source: super::function::Source::Service, service: svc.clone(), lambda: None };
+        let fun = Function {
+            name: svc.name_any(),
+            source: super::function::Source::Service,
+            service: svc.clone(),
+            lambda: None,
+        };
         match fun.ready_revision() {
             Ok(r) if r == rev.name => findings.push(limits_report(&fun.name, &rev)),
             Ok(r) => findings.push(limits_report(&fun.name, &Revision::get(c, &r).await?)),
-            Err(_) => set.notes.push(format!("Knative Service {} has no ready revision; its resources were not checked", fun.name)),
+            Err(_) => set
+                .notes
+                .push(format!("Knative Service {} has no ready revision; its resources were not checked", fun.name)),
         }
     }
     let lacking: Vec<String> = findings
@@ -276,46 +317,66 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
         .iter()
         .map(|p| (p.name_any(), restarts(p)))
         .collect();
-    let (container, requests) = rev.user_container().cloned().unwrap_or_else(|| ("user-container".into(), ResourceRequirements::default()));
+    let (container, requests) =
+        rev.user_container().cloned().unwrap_or_else(|| ("user-container".into(), ResourceRequirements::default()));
     let pm_api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &c.namespace, &c.apis.pod_metrics);
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let poller = tokio::spawn(poll_metrics(pm_api, rev.selector(), container.clone(), every, stopped));
     let route = Arc::new(make_route(&f)?);
     let load_start = unix_now();
-    let tally =
-        constant_rate(route.clone(), p.opt_str("path")?.unwrap_or("/"), rate, duration, p.u64("max_in_flight", 500)?, &InFlight::default())
-            .await;
+    let tally = constant_rate(
+        route.clone(),
+        p.opt_str("path")?.unwrap_or("/"),
+        rate,
+        duration,
+        p.u64("max_in_flight", 500)?,
+        &InFlight::default(),
+    )
+    .await;
     tokio::time::sleep(every).await;
     let _ = stop.send(());
     let usage = poller.await.map_err(|e| Error::Shape(format!("metrics poller: {e}")))?;
     let usage = match (usage, &c.config.prometheus) {
-        (Err(e), Some(base)) => match prometheus_usage(base, &c.namespace, &rev.name, &container, load_start, unix_now(), every).await {
-            Ok(u) => {
-                set.notes.push(format!("metrics-server unavailable ({e}); usage read from cAdvisor series in Prometheus at {base}"));
-                Ok(u)
+        (Err(e), Some(base)) => {
+            match prometheus_usage(base, &c.namespace, &rev.name, &container, load_start, unix_now(), every).await {
+                Ok(u) => {
+                    set.notes.push(format!(
+                        "metrics-server unavailable ({e}); usage read from cAdvisor series in Prometheus at {base}"
+                    ));
+                    Ok(u)
+                }
+                Err(pe) => Err(Error::Measurement(format!("{e}; and cAdvisor series from Prometheus at {base}: {pe}"))),
             }
-            Err(pe) => Err(Error::Measurement(format!("{e}; and cAdvisor series from Prometheus at {base}: {pe}"))),
-        },
+        }
         (u, _) => u,
     };
     let after = pods.list(&lp).await.map_err(Error::api(format!("list pods of revision {}", rev.name)))?.items;
     let oom: Vec<String> = after
         .iter()
-        .filter(|p| restarts(p) > before.get(&p.name_any()).copied().unwrap_or(0) || !before.contains_key(&p.name_any()))
+        .filter(|p| {
+            restarts(p) > before.get(&p.name_any()).copied().unwrap_or(0) || !before.contains_key(&p.name_any())
+        })
         .flat_map(|p| oom_killed(p).into_iter().map(move |c| format!("{}/{c}", p.name_any())))
         .collect();
 
-    let req = |res: &str| requests.requests.as_ref().and_then(|m| m.get(res)).and_then(|q| quantity(&q.0)).filter(|v| *v > 0.0);
-    let unavailable =
-        |e: &Error| format!("metrics.k8s.io/v1beta1 PodMetrics unavailable ({e}); install metrics-server (scripts/kind/install.sh does)");
+    let req = |res: &str| {
+        requests.requests.as_ref().and_then(|m| m.get(res)).and_then(|q| quantity(&q.0)).filter(|v| *v > 0.0)
+    };
+    let unavailable = |e: &Error| {
+        format!("metrics.k8s.io/v1beta1 PodMetrics unavailable ({e}); install metrics-server (scripts/kind/install.sh does)")
+    };
     let (cpu, mem) = match &usage {
         Err(e) => (Metric::Missing { reason: unavailable(e) }, Metric::Missing { reason: unavailable(e) }),
         Ok(u) if u.is_empty() => {
-            let why = format!("metrics-server returned no reading for container {container} of revision {} during the load", rev.name);
+            let why = format!(
+                "metrics-server returned no reading for container {container} of revision {} during the load",
+                rev.name
+            );
             (Metric::Missing { reason: why.clone() }, Metric::Missing { reason: why })
         }
         Ok(u) => {
-            let of = |res: &str, pick: fn(&UsageSample) -> f64| match req(res) {
+            let of = |res: &str, pick: fn(&UsageSample) -> f64| {
+                match req(res) {
                 Some(r) => Metric::samples(u.iter().map(|s| 100.0 * pick(s) / r).collect(), "%"),
                 None => Metric::Missing {
                     reason: format!(
@@ -323,6 +384,7 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
                         rev.name
                     ),
                 },
+            }
             };
             (of("cpu", |s| s.cpu_cores), of("memory", |s| s.memory_bytes))
         }
@@ -356,12 +418,17 @@ pub async fn procedure<R: Route>(x: &Ctx<'_>, make_route: &impl Fn(&Function) ->
     set = set.with(
         "starvation",
         match &throttled {
-            Ok(t) => Metric::value((tally.starvation() + oom.len() as u64 + t.len() as u64) as f64, "", tally.sent.max(1)),
+            Ok(t) => {
+                Metric::value((tally.starvation() + oom.len() as u64 + t.len() as u64) as f64, "", tally.sent.max(1))
+            }
             Err(e) => Metric::Missing { reason: e.clone() },
         },
     );
-    let lat =
-        if tally.latencies_s.is_empty() { "no answers".to_string() } else { format!("median latency {:.3}s", median(&tally.latencies_s)) };
+    let lat = if tally.latencies_s.is_empty() {
+        "no answers".to_string()
+    } else {
+        format!("median latency {:.3}s", median(&tally.latencies_s))
+    };
     set.notes.push(format!(
         "revision {}: {rate} req/s for {}s through {} ({} sent, {} dropped, {lat}); starvation: {} server errors, {} without answer, OOM-killed {:?}, throttled above {throttle_pct}% {:?}",
         rev.name,

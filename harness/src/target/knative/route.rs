@@ -73,7 +73,8 @@ pub struct HttpRoute {
 impl HttpRoute {
     /// A route to `base` (`http://host[:port]`), sending `host` as the `Host` header when given.
     pub fn new(base: &str, host: Option<String>, timeout: Duration) -> Result<HttpRoute> {
-        let uri: Uri = base.parse().map_err(|e| Error::Route { url: base.into(), detail: format!("not a URL: {e}") })?;
+        let uri: Uri =
+            base.parse().map_err(|e| Error::Route { url: base.into(), detail: format!("not a URL: {e}") })?;
         if uri.scheme_str() != Some("http") || uri.authority().is_none() {
             return Err(Error::Route {
                 url: base.into(),
@@ -89,12 +90,17 @@ impl HttpRoute {
 
     /// The route to `f`: through `ingress` with the Service URL's host as `Host`, else to the URL itself.
     pub fn for_function(f: &Function, ingress: Option<&str>, timeout: Duration) -> Result<HttpRoute> {
-        let url = f.url().ok_or_else(|| Error::Shape(format!("Knative Service {} has no status.url (is it ready?)", f.service_name())))?;
+        let url = f.url().ok_or_else(|| {
+            Error::Shape(format!("Knative Service {} has no status.url (is it ready?)", f.service_name()))
+        })?;
         match ingress {
             Some(ingress) => {
-                let uri: Uri =
-                    url.parse().map_err(|e| Error::Route { url: url.into(), detail: format!("status.url is not a URL: {e}") })?;
-                let host = uri.host().ok_or_else(|| Error::Route { url: url.into(), detail: "status.url has no host".into() })?;
+                let uri: Uri = url
+                    .parse()
+                    .map_err(|e| Error::Route { url: url.into(), detail: format!("status.url is not a URL: {e}") })?;
+                let host = uri
+                    .host()
+                    .ok_or_else(|| Error::Route { url: url.into(), detail: "status.url has no host".into() })?;
                 HttpRoute::new(ingress, Some(host.to_string()), timeout)
             }
             None => HttpRoute::new(url, None, timeout),
@@ -117,7 +123,9 @@ impl Route for HttpRoute {
             let body = resp.into_body().collect().await.map_err(|e| err(format!("reading body: {e}")))?.to_bytes();
             Ok(Reply { status, body })
         };
-        tokio::time::timeout(self.timeout, call).await.map_err(|_| err(format!("no answer within {}s", self.timeout.as_secs_f64())))?
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| err(format!("no answer within {}s", self.timeout.as_secs_f64())))?
     }
 
     fn describe(&self) -> String {
@@ -164,10 +172,17 @@ mod tests {
                     let svc = service_fn(|req: Request<Incoming>| async move {
                         let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
                         let status = if host.starts_with("fixture.default.") { 200 } else { 404 };
-                        let body = format!(r#"{{"env_id":"e1","cold":true,"init_code_ms":1.5,"path":"{}"}}"#, req.uri());
-                        Ok::<_, Infallible>(Response::builder().status(status).body(http_body_util::Full::new(Bytes::from(body))).unwrap())
+                        let body =
+                            format!(r#"{{"env_id":"e1","cold":true,"init_code_ms":1.5,"path":"{}"}}"#, req.uri());
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .body(http_body_util::Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         });
@@ -177,7 +192,8 @@ mod tests {
     #[tokio::test]
     async fn ingress_routes_carry_the_service_host() {
         let (base, task) = server().await;
-        let through = HttpRoute::new(&base, Some("fixture.default.127.0.0.1.sslip.io".into()), Duration::from_secs(10)).unwrap();
+        let through =
+            HttpRoute::new(&base, Some("fixture.default.127.0.0.1.sslip.io".into()), Duration::from_secs(10)).unwrap();
         let r = through.get("/?work_ms=1").await.unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.served(), Some(Served { env_id: "e1".into(), cold: true, init_code_ms: Some(1.5) }));
@@ -192,7 +208,8 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        let r = HttpRoute::new(&format!("http://{addr}"), Some("h.example.com".into()), Duration::from_secs(10)).unwrap();
+        let r =
+            HttpRoute::new(&format!("http://{addr}"), Some("h.example.com".into()), Duration::from_secs(10)).unwrap();
         let e = r.get("/").await.unwrap_err().to_string();
         assert!(e.contains(&addr.to_string()) && e.contains("Host: h.example.com"), "{e}");
         let e = HttpRoute::new("https://f.example.com", None, Duration::from_secs(1)).unwrap_err().to_string();

@@ -58,8 +58,12 @@ impl ScaleTracker {
     /// Starts tracking revision `rev`.
     pub async fn start(c: &Cluster, rev: &Revision) -> Result<ScaleTracker> {
         let api: Api<Deployment> = Api::namespaced(c.client.clone(), &c.namespace);
-        let (mut w, items) =
-            Watcher::start(api, WatchParams::default().labels(&rev.selector()), format!("deployment of revision {}", rev.name)).await?;
+        let (mut w, items) = Watcher::start(
+            api,
+            WatchParams::default().labels(&rev.selector()),
+            format!("deployment of revision {}", rev.name),
+        )
+        .await?;
         let start = Instant::now();
         let first = items.first().map(|d| point(0.0, d)).unwrap_or(ScalePoint { t: 0.0, desired: 0, ready: 0 });
         let log = Arc::new(Mutex::new(vec![first]));
@@ -185,7 +189,8 @@ pub fn scale_up_latency(log: &[ScalePoint], start: f64, end: f64) -> SpikeOutcom
     let base = at(log, start);
     let during = log.iter().filter(|p| p.t > start && p.t <= end);
     let needed = during.clone().map(|p| p.desired).max().unwrap_or(0).max(base.desired);
-    let latency = if needed <= base.ready { Some(0.0) } else { during.clone().find(|p| p.ready >= needed).map(|p| p.t - start) };
+    let latency =
+        if needed <= base.ready { Some(0.0) } else { during.clone().find(|p| p.ready >= needed).map(|p| p.t - start) };
     SpikeOutcome { start, baseline_ready: base.ready, needed, latency }
 }
 
@@ -206,7 +211,12 @@ pub struct ScaleDown {
 
 /// Every scale-down in `log` with whether it was premature: earlier than `window` (less `tolerance`, for
 /// watch delivery) after the end of the last traffic interval, or during traffic.
-pub fn premature_scale_downs(log: &[ScalePoint], traffic: &[(f64, f64)], window: f64, tolerance: f64) -> Vec<ScaleDown> {
+pub fn premature_scale_downs(
+    log: &[ScalePoint],
+    traffic: &[(f64, f64)],
+    window: f64,
+    tolerance: f64,
+) -> Vec<ScaleDown> {
     log.windows(2)
         .filter(|w| w[1].desired < w[0].desired)
         .map(|w| {

@@ -118,9 +118,12 @@ pub async fn closed_loop<R: Route>(
     let end = Instant::now() + duration;
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (route, tally, budget, in_flight, path) = (route.clone(), tally.clone(), budget.clone(), in_flight.clone(), path.to_string());
+        let (route, tally, budget, in_flight, path) =
+            (route.clone(), tally.clone(), budget.clone(), in_flight.clone(), path.to_string());
         tasks.push(tokio::spawn(async move {
-            while Instant::now() < end && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok() {
+            while Instant::now() < end
+                && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok()
+            {
                 let started = Instant::now();
                 let result = {
                     let _g = in_flight.enter();
@@ -132,7 +135,9 @@ pub async fn closed_loop<R: Route>(
                     Ok(r) => t.record(started, r),
                     Err(_) => {
                         t.no_answer += 1;
-                        t.first_error.get_or_insert_with(|| format!("no answer within 60s after the spike ended ({})", route.describe()));
+                        t.first_error.get_or_insert_with(|| {
+                            format!("no answer within 60s after the spike ended ({})", route.describe())
+                        });
                     }
                 }
             }
@@ -141,7 +146,9 @@ pub async fn closed_loop<R: Route>(
     for t in tasks {
         let _ = t.await;
     }
-    Arc::try_unwrap(tally).map(|m| m.into_inner().expect("tally lock")).unwrap_or_else(|a| a.lock().expect("tally lock").clone())
+    Arc::try_unwrap(tally)
+        .map(|m| m.into_inner().expect("tally lock"))
+        .unwrap_or_else(|a| a.lock().expect("tally lock").clone())
 }
 
 /// Steady load: `rate` requests per second for `duration` (open model), never more than `max_in_flight`
@@ -178,7 +185,9 @@ pub async fn constant_rate<R: Route>(
     for t in tasks {
         let _ = t.await;
     }
-    Arc::try_unwrap(tally).map(|m| m.into_inner().expect("tally lock")).unwrap_or_else(|a| a.lock().expect("tally lock").clone())
+    Arc::try_unwrap(tally)
+        .map(|m| m.into_inner().expect("tally lock"))
+        .unwrap_or_else(|a| a.lock().expect("tally lock").clone())
 }
 
 #[cfg(test)]
@@ -215,8 +224,15 @@ mod tests {
         assert_eq!(t.sent, 40);
         assert_eq!((t.ok, t.reported, t.cold, t.envs.len()), (40, 40, 0, 1));
         assert_eq!(inf.get(), 0);
-        let capped =
-            closed_loop(Arc::new(Slow { delay: Duration::from_millis(100), status: 503 }), "/", 4, Duration::from_secs(1), 6, &inf).await;
+        let capped = closed_loop(
+            Arc::new(Slow { delay: Duration::from_millis(100), status: 503 }),
+            "/",
+            4,
+            Duration::from_secs(1),
+            6,
+            &inf,
+        )
+        .await;
         assert_eq!((capped.sent, capped.server_errors, capped.starvation()), (6, 6, 6));
         assert_eq!(capped.first_error.as_deref(), Some("HTTP 503"));
     }
@@ -224,12 +240,25 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_open_model_counts_what_it_could_not_send() {
         let inf = InFlight::default();
-        let t =
-            constant_rate(Arc::new(Slow { delay: Duration::from_millis(10), status: 200 }), "/", 50.0, Duration::from_secs(2), 10, &inf)
-                .await;
+        let t = constant_rate(
+            Arc::new(Slow { delay: Duration::from_millis(10), status: 200 }),
+            "/",
+            50.0,
+            Duration::from_secs(2),
+            10,
+            &inf,
+        )
+        .await;
         assert_eq!((t.sent, t.dropped), (100, 0));
-        let slow =
-            constant_rate(Arc::new(Slow { delay: Duration::from_secs(10), status: 0 }), "/", 10.0, Duration::from_secs(2), 5, &inf).await;
+        let slow = constant_rate(
+            Arc::new(Slow { delay: Duration::from_secs(10), status: 0 }),
+            "/",
+            10.0,
+            Duration::from_secs(2),
+            5,
+            &inf,
+        )
+        .await;
         assert_eq!((slow.sent, slow.dropped, slow.no_answer), (5, 15, 5));
         assert!(slow.first_error.unwrap().contains("refused"));
     }

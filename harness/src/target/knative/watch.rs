@@ -101,7 +101,8 @@ where
     }
 
     async fn connect(&mut self) -> Result<()> {
-        let stream = self.api.watch(&self.params, &self.version).await.map_err(Error::api(format!("watch {}", self.what)))?;
+        let stream =
+            self.api.watch(&self.params, &self.version).await.map_err(Error::api(format!("watch {}", self.what)))?;
         self.stream = Some(stream.boxed());
         Ok(())
     }
@@ -146,7 +147,10 @@ where
                     self.relist().await?;
                 }
                 WatchEvent::Error(s) => {
-                    return Err(Error::Shape(format!("watch {}: API server error {} {}: {}", self.what, s.code, s.reason, s.message)));
+                    return Err(Error::Shape(format!(
+                        "watch {}: API server error {} {}: {}",
+                        self.what, s.code, s.reason, s.message
+                    )));
                 }
             }
         }
@@ -180,7 +184,10 @@ where
 
 /// Whether the pod's `Ready` condition is true.
 pub fn pod_ready(p: &Pod) -> bool {
-    p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Whether the pod still counts as an environment: not being deleted and not finished.
@@ -206,7 +213,11 @@ pub fn oom_killed(p: &Pod) -> Vec<String> {
 
 /// Restarts of the pod's containers.
 pub fn restarts(p: &Pod) -> i32 {
-    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).map(|cs| cs.iter().map(|c| c.restart_count).sum()).unwrap_or(0)
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|cs| cs.iter().map(|c| c.restart_count).sum())
+        .unwrap_or(0)
 }
 
 /// A one-paragraph account of why `pod` is not ready: phase, conditions, container states and its latest
