@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{
     aws::{sleep_payload, Ctx},
-    high_load::growth_pct,
+    high_load::{delivery, growth_pct},
     local_session::{put_samples, quantile},
     Error, MeasurementSet, Metric,
 };
@@ -117,24 +117,7 @@ fn loaded_figures(
     base_rate: f64,
     url: &str,
 ) -> Result<(), Error> {
-    let d = report.delivery();
-    let shortfall = report.check_delivery(0.995).is_err();
-    let m = report.phases.last().ok_or_else(|| Error::Failed("the load report has no phase".into()))?;
-    let counts = &m.counts;
-    set.notes.push(format!(
-        "POST {url} with x-api-key: asked {rate} req/s: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; measured phase: {} sent, {} ok, errors {:?}",
-        d.scheduled,
-        d.sent,
-        d.dropped,
-        d.late,
-        d.delivered_rate,
-        if shortfall { " (SHORTFALL: fewer than 99.5% of the requests went out on time)" } else { "" },
-        counts.sent,
-        counts.ok,
-        counts.errors
-    ));
-    let delivered = if shortfall { d.on_time_fraction * d.asked_rate } else { d.delivered_rate };
-    set.metrics.insert("delivered_rate".into(), Metric::value(delivered, "req/s", d.sent));
+    let counts = delivery(set, report, &format!("POST {url} with x-api-key: asked {rate} req/s"))?;
     let empty = (Vec::new(), BTreeSet::new());
     let base = per_phase.first().unwrap_or(&empty);
     let loaded = per_phase.get(2).unwrap_or(&empty);

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    load::{LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
+    load::{Counts, LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
     report::charts::{Mark, Timeline, TIMELINE_FILE},
     run::RunDir,
     target::LocalConfig,
@@ -90,14 +90,44 @@ fn median_usize(v: &[usize]) -> Option<f64> {
     }
 }
 
+/// Notes how the generator delivered (`what` first) and records `delivered_rate`: the rate sent, or, when fewer
+/// than 99.5% of the requests went out on time, only the on-time share of the asked rate. The measured (last)
+/// phase's counts.
+pub(super) fn delivery<'r>(set: &mut MeasurementSet, report: &'r LoadReport, what: &str) -> Result<&'r Counts, Error> {
+    let d = report.delivery();
+    let shortfall = report.check_delivery(0.995).is_err();
+    let c = &report.phases.last().ok_or_else(|| Error::Failed("the load report has no phase".into()))?.counts;
+    set.notes.push(format!(
+        "{what}: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; measured phase: {} sent, {} ok, errors {:?}",
+        d.scheduled,
+        d.sent,
+        d.dropped,
+        d.late,
+        d.delivered_rate,
+        if shortfall {
+            " (SHORTFALL: fewer than 99.5% of the requests went out on time; delivered_rate counts on-time requests only)"
+        } else {
+            ""
+        },
+        c.sent,
+        c.ok,
+        c.errors
+    ));
+    let delivered = if shortfall { d.on_time_fraction * d.asked_rate } else { d.delivered_rate };
+    set.metrics.insert("delivered_rate".into(), Metric::value(delivered, "req/s", d.sent));
+    Ok(c)
+}
+
 /// Times the low-rate baseline is measured before it is given up as never warm.
 const BASE_ATTEMPTS: usize = 3;
 
 /// Environments present in the last sample that the first sample at or after `from_s` did not have: those
-/// started during the part of the phase from `from_s` on.
-pub fn started_after(samples: &[EnvSample], from_s: f64) -> usize {
-    let (Some(first), Some(last)) = (samples.iter().find(|x| x.t_s >= from_s), samples.last()) else { return 0 };
-    last.served.keys().filter(|id| !first.served.contains_key(*id)).count()
+/// started during the part of the phase from `from_s` on; `None` when no sample covers that part (unknown,
+/// which the caller must not take for "none started").
+pub fn started_after(samples: &[EnvSample], from_s: f64) -> Option<usize> {
+    let first = samples.iter().find(|x| x.t_s >= from_s)?;
+    let last = samples.last()?;
+    Some(last.served.keys().filter(|id| !first.served.contains_key(*id)).count())
 }
 
 /// Runs `work` while sampling the environments of `function` every 250 ms.
@@ -240,7 +270,8 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
             )
             .await;
             let base = base?;
-            let started = started_after(&base_samples, warm_s.min(2.0));
+            // No sample of the measured part counts as not warm: an unverified baseline is no baseline.
+            let started = started_after(&base_samples, warm_s.min(2.0)).unwrap_or(usize::MAX);
             base_attempts.push(started);
             let base_lat = std::mem::take(&mut *base_obs.1.lock().unwrap_or_else(|p| p.into_inner()));
             if started == 0 || base_attempts.len() >= BASE_ATTEMPTS {
@@ -271,23 +302,7 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         "front door (HTTP, x-api-key) POST /{function} with {{\"work_ms\": {work_ms}, \"work_mode\": \"sleep\"}}; stage throttle raised to {} req/s, burst {} for this procedure",
         throttle.0, throttle.1
     ));
-    let d = report.delivery();
-    let shortfall = report.check_delivery(0.995).is_err();
-    let c = &report.phases.last().ok_or_else(|| Error::Failed("the load report has no phase".into()))?.counts;
-    set.notes.push(format!(
-        "asked {rate} req/s for {warm_s} s warm-up + {secs} s measured: scheduled {}, sent {}, dropped {}, late {}, delivered {:.1} req/s{}; measured phase: {} sent, {} ok, errors {:?}",
-        d.scheduled,
-        d.sent,
-        d.dropped,
-        d.late,
-        d.delivered_rate,
-        if shortfall { " (SHORTFALL: fewer than 99.5% of the requests went out on time; delivered_rate counts on-time requests only)" } else { "" },
-        c.sent,
-        c.ok,
-        c.errors
-    ));
-    let delivered = if shortfall { d.on_time_fraction * d.asked_rate } else { d.delivered_rate };
-    set.metrics.insert("delivered_rate".into(), Metric::value(delivered, "req/s", d.sent));
+    let c = delivery(&mut set, &report, &format!("asked {rate} req/s for {warm_s} s warm-up + {secs} s measured"))?;
     let base_p95 = super::local_session::quantile(&base_lat, 0.95);
     let p95 = super::local_session::quantile(&lat, 0.95);
     let cold_base = base_attempts.last().copied().unwrap_or(0);
@@ -448,9 +463,9 @@ mod tests {
     fn environments_started_after_the_warm_up_are_counted() {
         let samples =
             vec![at(0.0, &[("a", 1)]), at(2.0, &[("a", 5), ("b", 1)]), at(3.0, &[("a", 9), ("b", 2), ("c", 1)])];
-        assert_eq!(started_after(&samples, 2.0), 1);
-        assert_eq!(started_after(&samples, 0.0), 2);
-        assert_eq!(started_after(&samples, 9.0), 0);
+        assert_eq!(started_after(&samples, 2.0), Some(1));
+        assert_eq!(started_after(&samples, 0.0), Some(2));
+        assert_eq!(started_after(&samples, 9.0), None);
     }
 
     #[test]

@@ -50,6 +50,16 @@ impl P<'_> {
         }
     }
 
+    /// A positive number, `default` when absent.
+    pub fn positive(&self, key: &str, default: f64) -> Result<f64, Error> {
+        match self.params.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => {
+                v.as_f64().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| self.wrong(key, "a positive number", v))
+            }
+        }
+    }
+
     /// A non-negative number, `default` when absent.
     pub fn f64(&self, key: &str, default: f64) -> Result<f64, Error> {
         match self.params.get(key) {

@@ -92,13 +92,7 @@ fn param_err(param: &str, problem: impl Into<String>) -> Error {
 }
 
 fn num(params: &Params, name: &str, default: f64) -> Result<f64, Error> {
-    match params.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .as_f64()
-            .filter(|x| *x > 0.0)
-            .ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
-    }
+    super::local_session::P { procedure: "monitoring", params }.positive(name, default)
 }
 
 fn paths(params: &Params, name: &str) -> Result<Option<Vec<PathBuf>>, Error> {

@@ -70,13 +70,7 @@ fn param_err(param: &str, problem: impl Into<String>) -> Error {
 }
 
 fn num(params: &Params, name: &str, default: f64) -> Result<f64, Error> {
-    match params.get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .as_f64()
-            .filter(|x| *x > 0.0)
-            .ok_or_else(|| param_err(name, format!("expected a positive number, got {v}"))),
-    }
+    super::local_session::P { procedure: "regression", params }.positive(name, default)
 }
 
 fn text(params: &Params, name: &str, env: &str) -> Option<String> {
