@@ -11,9 +11,10 @@ use std::{path::PathBuf, process::ExitCode};
 use harness::{
     criteria::{Profile, TargetKind},
     evidence::Status,
+    platform::Target,
     report::{table, Report},
-    run::{self, RunDir, Runner},
-    target::Target,
+    run::{self, Runner},
+    run_dir::RunDir,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 

@@ -23,7 +23,7 @@ use std::{
 use anyhow::{ensure, Context, Result};
 use harness::{
     local::{fixtures, leftovers, FunctionSpec, ModeChoice, Platform, PlatformConfig, Source},
-    target::lambda_client::LambdaClient,
+    platform::lambda_client::LambdaClient,
 };
 use serde_json::{json, Value};
 

@@ -4,19 +4,20 @@
 //! and decides each check from evidence; [`report`] writes what was decided.
 
 pub mod baseline;
-pub mod build;
 pub mod criteria;
 pub mod evidence;
 pub mod fingerprint;
+pub mod image_build;
 pub mod load;
 pub mod local;
 pub mod measure;
 pub mod metrics;
+pub mod platform;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod run_dir;
 pub mod security;
 pub mod services;
 pub mod stats;
-pub mod target;
 pub mod terraform;

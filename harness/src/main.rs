@@ -7,10 +7,11 @@ use harness::{
     baseline::{self, named, History, Mode},
     criteria::{catalog, Decision, Profile, TargetKind},
     evidence::Status,
+    platform::{AwsConfig, KnativeConfig, LocalConfig, Target},
     progress,
     report::{table, Report},
-    run::{self, RunDir, Runner},
-    target::{AwsConfig, KnativeConfig, LocalConfig, Target},
+    run::{self, Runner},
+    run_dir::RunDir,
 };
 
 /// Exit code: every applicable check passed.
@@ -280,7 +281,7 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
     if let Target::Knative(k) = &target {
-        let origin = harness::target::knative::preflight(k)?;
+        let origin = harness::platform::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
     let history = Some(history.unwrap_or_else(|| root().join("target/harness/history")));
@@ -452,7 +453,7 @@ struct ServeOpts {
 
 fn cmd_serve_local(o: ServeOpts) -> Res {
     use harness::local::{ModeChoice, Platform, PlatformConfig};
-    let file = o.functions.unwrap_or_else(harness::target::local::default_functions_file);
+    let file = o.functions.unwrap_or_else(harness::platform::local::default_functions_file);
     let mut config = PlatformConfig::from_file(&file)?;
     if let Some(m) = o.mode.as_deref() {
         config.mode = match m {

@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use harness::{
-    build::{Docker, DockerOptions, OWNER_LABEL},
     criteria::Params,
+    image_build::{Docker, DockerOptions, OWNER_LABEL},
     measure::{self, Error},
-    run::RunDir,
-    target::{LocalConfig, Target},
+    platform::{LocalConfig, Target},
+    run_dir::RunDir,
 };
 
 fn params(v: serde_json::Value) -> Params {
@@ -34,7 +34,7 @@ fn failing_fixture(dockerfile: &str) -> tempfile::TempDir {
 }
 
 fn my_images() -> String {
-    let owner = format!("{OWNER_LABEL}={}", harness::build::owner());
+    let owner = format!("{OWNER_LABEL}={}", harness::image_build::owner());
     let out = std::process::Command::new("docker")
         .args(["image", "ls", "-q", "--filter", &format!("label={owner}")])
         .output()

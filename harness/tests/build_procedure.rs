@@ -4,11 +4,12 @@
 //! behind. Asserts what is decided and recorded, never how long anything took.
 
 use harness::{
-    build::OWNER_LABEL,
     criteria::Profile,
     evidence::Status,
-    run::{RunDir, Runner},
-    target::{LocalConfig, Target},
+    image_build::OWNER_LABEL,
+    platform::{LocalConfig, Target},
+    run::Runner,
+    run_dir::RunDir,
 };
 
 const PROFILE: &str = r#"
@@ -116,7 +117,7 @@ fn the_ac1_checks_are_decided_from_real_builds() {
         "a clean build uses no cache"
     );
 
-    let owner = format!("label={OWNER_LABEL}={}", harness::build::owner());
+    let owner = format!("label={OWNER_LABEL}={}", harness::image_build::owner());
     assert!(docker_lines(&["image", "ls", "-q", "--filter", &owner]).is_empty(), "the run's images were removed");
     assert!(docker_lines(&["ps", "-aq", "--filter", &owner]).is_empty(), "the test container was removed");
     let note = notes.iter().find(|n| n.contains("private Pushgateway")).expect("a private Pushgateway was used");

@@ -3,7 +3,7 @@
 
 use std::{net::TcpListener, path::PathBuf, process::Command};
 
-use harness::target::{knative, KnativeConfig};
+use harness::platform::{knative, KnativeConfig};
 
 fn profile() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/criteria/sre-002.yaml")

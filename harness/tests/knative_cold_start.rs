@@ -10,8 +10,8 @@ use std::time::Duration;
 use harness::{
     criteria::Params,
     measure::Metric,
-    run::RunDir,
-    target::knative::{self, Error, Revision},
+    platform::knative::{self, Error, Revision},
+    run_dir::RunDir,
 };
 use knative_common::*;
 use serde_json::json;

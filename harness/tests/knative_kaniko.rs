@@ -10,8 +10,8 @@ use std::time::Duration;
 use harness::{
     criteria::Params,
     measure::Metric,
-    run::RunDir,
-    target::knative::{self, parse_kaniko_log, CacheStats},
+    platform::knative::{self, parse_kaniko_log, CacheStats},
+    run_dir::RunDir,
 };
 use knative_common::*;
 use serde_json::json;

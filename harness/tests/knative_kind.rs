@@ -12,8 +12,8 @@
 use harness::{
     criteria::Params,
     measure::Metric,
-    run::RunDir,
-    target::{knative, KnativeConfig},
+    platform::{knative, KnativeConfig},
+    run_dir::RunDir,
 };
 use serde_json::json;
 

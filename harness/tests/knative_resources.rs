@@ -6,7 +6,7 @@ mod knative_common;
 
 use std::time::Duration;
 
-use harness::{criteria::Params, measure::Metric, run::RunDir, target::knative};
+use harness::{criteria::Params, measure::Metric, platform::knative, run_dir::RunDir};
 use knative_common::*;
 use serde_json::json;
 

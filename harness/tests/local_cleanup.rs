@@ -27,7 +27,7 @@ async fn cleanup_child() {
     let (how, mode) = spec.split_once(',').expect("how,mode");
     let mode = if mode == "container" { ModeChoice::Container } else { ModeChoice::Process };
     let p = start(mode, vec![fixture("f", &[])]).await;
-    let c = harness::target::lambda_client::LambdaClient::new(p.invoke_url(), "child");
+    let c = harness::platform::lambda_client::LambdaClient::new(p.invoke_url(), "child");
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..3 {
         let c = c.clone();

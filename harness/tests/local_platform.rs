@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use harness::{
     local::{EnvState, Mode, ModeChoice, PlatformConfig},
-    target::lambda_client::LambdaClient,
+    platform::lambda_client::LambdaClient,
 };
 use local_support::{fixture, shutdown_clean, start, wait_until};
 use rstest::rstest;
@@ -75,7 +75,7 @@ async fn concurrently(
     function: &str,
     payload: Value,
     n: usize,
-) -> Vec<harness::target::lambda_client::InvokeOutput> {
+) -> Vec<harness::platform::lambda_client::InvokeOutput> {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (c, f, p) = (c.clone(), function.to_string(), payload.clone());
@@ -302,7 +302,7 @@ async fn functions_file_errors_are_located() {
     std::fs::write(&path, "functions:\n  - name: f\n    fixture: rust\n    memory_mb: 100000\n").unwrap();
     let e = PlatformConfig::from_file(&path).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:2:", path.display())) && e.contains("memory_mb"), "{e}");
-    let default = harness::target::local::default_functions_file();
+    let default = harness::platform::local::default_functions_file();
     let cfg = PlatformConfig::from_file(&default).unwrap();
     assert!(cfg.functions.iter().any(|f| f.name == "fixture-rust"), "{} defines fixture-rust", default.display());
 }

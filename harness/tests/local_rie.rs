@@ -18,7 +18,7 @@ use std::{
 
 use harness::{
     local::{fixtures, ModeChoice},
-    target::lambda_client::{InvokeOutput, LambdaClient, ReportLine},
+    platform::lambda_client::{InvokeOutput, LambdaClient, ReportLine},
 };
 use local_support::{fixture, shutdown_clean, start};
 use serde_json::{json, Value};

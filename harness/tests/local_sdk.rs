@@ -11,7 +11,7 @@ use aws_sdk_lambda::{
     Client,
 };
 use base64::Engine as _;
-use harness::{local::ModeChoice, target::lambda_client::ReportLine};
+use harness::{local::ModeChoice, platform::lambda_client::ReportLine};
 use local_support::{fixture, shutdown_clean, start};
 use serde_json::{json, Value};
 

@@ -10,7 +10,7 @@ use harness::{
     evidence::Status,
     fingerprint::Fingerprint,
     measure::{monitoring, MeasurementSet, Metric},
-    run::RunDir,
+    run_dir::RunDir,
 };
 use monitoring_support::{Exposes, FakePlatform};
 use serde_json::json;

@@ -10,9 +10,10 @@ use harness::{
     evidence::Status,
     local::fixtures::workspace_root,
     measure::{concurrency_excess, growth_pct, premature, prom_sum, recommend, verify_cold, Departure, Invoked},
+    platform::{lambda_client::ReportLine, LocalConfig, Target},
     report::charts::SweepPoint,
-    run::{RunDir, Runner},
-    target::{lambda_client::ReportLine, LocalConfig, Target},
+    run::Runner,
+    run_dir::RunDir,
 };
 
 const FUNCTIONS: &str = r#"

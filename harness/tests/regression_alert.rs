@@ -9,7 +9,7 @@ mod monitoring_support;
 use harness::{
     criteria::Params,
     measure::{regression, Metric},
-    run::RunDir,
+    run_dir::RunDir,
 };
 use monitoring_support::{Exposes, FakePlatform};
 use serde_json::json;

@@ -6,7 +6,7 @@ use std::{path::Path, process::Command};
 use harness::{
     evidence::{Evidence, Measured, Status, Threshold},
     fingerprint::Fingerprint,
-    run::{RunDir, RunInfo},
+    run_dir::{RunDir, RunInfo},
 };
 
 fn run_dir(root: &Path, id: &str, value: f64) -> std::path::PathBuf {

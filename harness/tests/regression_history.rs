@@ -8,7 +8,7 @@ use harness::{
     evidence::{Evidence, Measured, Status, Threshold},
     fingerprint::Fingerprint,
     measure::{regression, MeasurementSet, Metric},
-    run::{RunDir, RunInfo},
+    run_dir::{RunDir, RunInfo},
 };
 use serde_json::json;
 

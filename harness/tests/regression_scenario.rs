@@ -12,7 +12,7 @@ use harness::{
     criteria::Params,
     fingerprint::Fingerprint,
     measure::{regression, MeasurementSet, Metric},
-    run::{RunDir, RunInfo},
+    run_dir::{RunDir, RunInfo},
 };
 use monitoring_support::{Exposes, FakePlatform};
 use serde_json::json;

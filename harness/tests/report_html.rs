@@ -24,14 +24,15 @@ use harness::{
     evidence::{self, Evidence, Status},
     fingerprint::Fingerprint,
     measure::{self, MeasurementSet, Metric},
+    platform::Target,
     report::{
         charts::{
             self, BuildTimes, CacheHits, CheckTrend, LatencySamples, Mark, Sweep, SweepPoint, Timeline, TrendPoint,
         },
         Report, NO_CHART_DATA,
     },
-    run::{self, RunDir, RunInfo},
-    target::Target,
+    run,
+    run_dir::{RunDir, RunInfo},
 };
 
 /// Deterministic pseudo-random numbers (xorshift64*), so the fixture is the same on every run.

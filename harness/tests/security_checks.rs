@@ -15,7 +15,7 @@ use std::{
 use bytes::Bytes;
 use harness::{
     measure::Metric,
-    run::RunDir,
+    run_dir::RunDir,
     security::{
         self,
         audit::{self, ConfigChange},

@@ -15,8 +15,9 @@ use harness::{
     baseline::{named, History},
     criteria::Profile,
     evidence::{Evidence, Status},
-    run::{RunDir, Runner},
-    target::{local::default_functions_file, LocalConfig, Target},
+    platform::{local::default_functions_file, LocalConfig, Target},
+    run::Runner,
+    run_dir::RunDir,
 };
 
 /// A fake AWS secret access key (the documentation's example value), planted in `fixture-rust`.

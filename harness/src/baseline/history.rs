@@ -18,7 +18,7 @@ use super::Error;
 use crate::{
     evidence::{Evidence, Status},
     fingerprint::Fingerprint,
-    run::{RunDir, RunInfo},
+    run_dir::{RunDir, RunInfo},
 };
 
 /// Which way a figure gets worse.

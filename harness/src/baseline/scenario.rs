@@ -19,7 +19,7 @@ use super::{
     named::{self, Baseline},
     Error,
 };
-use crate::run::RunInfo;
+use crate::run_dir::RunInfo;
 
 /// Check id of the sessions' figure: the warm P95 of the function the procedure drives.
 pub const CHECK: &str = "regression.warm_p95";
@@ -237,7 +237,7 @@ pub fn establish(history: &History, name: &str, reference: &[Record], save: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{fingerprint::Fingerprint, run::RunInfo};
+    use crate::{fingerprint::Fingerprint, run_dir::RunInfo};
 
     fn info(id: &str) -> RunInfo {
         RunInfo {

@@ -2,7 +2,7 @@
 //!
 //! It serves the AWS Lambda **Invoke API** and the control calls the aws target uses (get/update function
 //! configuration, put/get/delete function concurrency) on loopback, so `aws-sdk-lambda` (or
-//! [`crate::target::lambda_client::LambdaClient`]) drives it like AWS. Each execution environment is a real
+//! [`crate::platform::lambda_client::LambdaClient`]) drives it like AWS. Each execution environment is a real
 //! container on the Docker engine (memory limit = function memory, CPU share in proportion to memory as on
 //! Lambda: 1769 MB = 1 vCPU) or a child process when no engine is reachable, and it speaks the Lambda
 //! **Runtime API** (next, response, error, init error) to a server the platform runs for it, so init and

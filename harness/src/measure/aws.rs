@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::{local_session::P, Error, MeasurementSet};
 use crate::{
     criteria::Params,
-    run::RunDir,
-    target::{
+    platform::{
         aws::{self, AwsTarget, Changes, Invocation},
         AwsConfig,
     },
+    run_dir::RunDir,
 };
 
 /// What an aws procedure runs with.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use super::{aws::Ctx, local_session::quantile, Error, MeasurementSet, Metric};
-use crate::target::aws::{check_alarms, AlarmExpectation, AlarmInfo, Dashboard, FunctionState, MetricQuery};
+use crate::platform::aws::{check_alarms, AlarmExpectation, AlarmInfo, Dashboard, FunctionState, MetricQuery};
 
 /// Families and the metrics each must have data for.
 const FAMILIES: &[(&str, &[&str])] = &[

@@ -17,8 +17,8 @@ use super::{
     recommend, Error, MeasurementSet, Metric,
 };
 use crate::{
+    platform::aws::{FunctionState, Invocation},
     report::charts::{Sweep, SweepPoint, SWEEP_FILE},
-    target::aws::{FunctionState, Invocation},
 };
 
 const NO_CPU: &str =

@@ -19,8 +19,8 @@ use super::{
     Error, MeasurementSet, Metric,
 };
 use crate::{
+    platform::aws::{self, Invocation},
     report::charts::{Mark, Timeline, TIMELINE_FILE},
-    target::aws::{self, Invocation},
 };
 
 /// One invocation of a burst: when it was sent and answered (s from the burst's start) and its outcome.

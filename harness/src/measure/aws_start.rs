@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     load::{LoadSpec, Observe, Observed, Schedule},
-    target::aws::{Changes, Invocation},
+    platform::aws::{Changes, Invocation},
 };
 
 /// A verified cold start.
@@ -216,7 +216,7 @@ impl Observe for ColdCounter {
         if r.status.as_u16() != 200 {
             return;
         }
-        let cold = crate::target::aws::FunctionReport::from_payload(r.body).map(|f| f.cold);
+        let cold = crate::platform::aws::FunctionReport::from_payload(r.body).map(|f| f.cold);
         if let Some(cold) = cold {
             let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
             if cold {
@@ -274,7 +274,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::target::{aws::FunctionReport, report_line};
+    use crate::platform::{aws::FunctionReport, report_line};
 
     /// An invocation whose log tail ends with a REPORT line (`init_ms`: Init Duration) and whose payload is
     /// the fixture's own report (`me`: env id, cold, invocations).

@@ -13,7 +13,7 @@ use super::{
     local_session::{function_spec, put_samples, Invoked, Session, P},
     Error, MeasurementSet, Metric,
 };
-use crate::{criteria::Params, run::RunDir, target::LocalConfig};
+use crate::{criteria::Params, platform::LocalConfig, run_dir::RunDir};
 
 /// A verified cold start.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -28,9 +28,9 @@ use super::{
 use crate::{
     criteria::Params,
     load::{Counts, LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
+    platform::LocalConfig,
     report::charts::{Mark, Timeline, TIMELINE_FILE},
-    run::RunDir,
-    target::LocalConfig,
+    run_dir::RunDir,
 };
 
 /// Latencies of successful responses of the measured phase (the last one), in ms.

@@ -10,7 +10,7 @@ use super::{local_session::function_spec, local_session::P, Error, MeasurementSe
 use crate::{
     criteria::Params,
     local::{fixtures, Source},
-    target::LocalConfig,
+    platform::LocalConfig,
 };
 
 /// Runs the procedure. Params: `function`.

@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use super::{Error, Platform};
 use crate::{
     metrics::{exposition, Auth, Endpoint},
+    platform::{local::LocalTarget, LocalConfig},
     services::{PushClient, ScrapeJob},
-    target::{local::LocalTarget, LocalConfig},
 };
 
 /// Environment variables whose milliseconds a slower variant scales.
@@ -87,7 +87,7 @@ impl LocalPlatform {
         Ok(())
     }
 
-    async fn invoke(&self) -> Result<crate::target::lambda_client::ReportLine, Error> {
+    async fn invoke(&self) -> Result<crate::platform::lambda_client::ReportLine, Error> {
         let out = self
             .target
             .client
@@ -246,7 +246,7 @@ pub async fn run(
     procedure: &str,
     params: &crate::criteria::Params,
     config: &LocalConfig,
-    dir: &crate::run::RunDir,
+    dir: &crate::run_dir::RunDir,
 ) -> Result<super::MeasurementSet, Error> {
     let function = params.get("function").and_then(Value::as_str).unwrap_or("fixture-rust");
     let mut params = params.clone();

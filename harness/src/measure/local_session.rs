@@ -16,13 +16,13 @@ use super::{Error, MeasurementSet, Metric};
 use crate::{
     criteria::Params,
     local::{EnvInfo, FunctionSpec, Mode, PlatformConfig},
-    report::charts::{self, LatencySamples},
-    run::RunDir,
-    target::{
+    platform::{
         lambda_client::{InvokeOutput, ReportLine},
         local::{default_functions_file, LocalTarget},
         LocalConfig,
     },
+    report::charts::{self, LatencySamples},
+    run_dir::RunDir,
 };
 
 /// Typed view of a procedure's parameters; errors name the procedure and the parameter.
@@ -181,7 +181,7 @@ impl Session {
         let platform = crate::local::Platform::start(config)
             .await
             .map_err(|e| Error::Unavailable { what: "the local platform".into(), detail: e.to_string() })?;
-        let client = crate::target::lambda_client::LambdaClient::new(platform.invoke_url(), "harness");
+        let client = crate::platform::lambda_client::LambdaClient::new(platform.invoke_url(), "harness");
         Ok(Session { t: LocalTarget { platform, client }, bumps: Default::default() })
     }
 

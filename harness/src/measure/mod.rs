@@ -30,8 +30,8 @@ pub use types::{Error, MeasurementSet, Metric};
 
 use crate::{
     criteria::{catalog, Params, TargetKind},
-    run::RunDir,
-    target::Target,
+    platform::Target,
+    run_dir::RunDir,
 };
 
 /// Whether a procedure can run on a target kind.
@@ -94,7 +94,7 @@ pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
 /// Runs `procedure` on `target` with `params`.
 pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, Error> {
     if let Target::Knative(cfg) = target {
-        return crate::target::knative::measure(procedure, params, cfg, dir).await;
+        return crate::platform::knative::measure(procedure, params, cfg, dir).await;
     }
     if let (Target::Aws(cfg), true) = (target, aws::PROCEDURES.contains(&procedure) || procedure == "scale_down") {
         return aws::run(procedure, params, cfg, dir).await;
@@ -119,7 +119,7 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
         }
     }
     match procedure {
-        "build" => crate::build::measure(params, target, dir).await,
+        "build" => crate::image_build::measure(params, target, dir).await,
         "security" => crate::security::run(params, target, dir).await,
         // The injected regression and the alert path need a `Platform` for the target; until the target
         // provides one, the history and baseline figures are measured and those two are reported missing.

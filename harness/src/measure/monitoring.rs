@@ -17,7 +17,7 @@ use super::{platform::Platform, Error, MeasurementSet, Metric};
 use crate::{
     criteria::Params,
     metrics::{dashboard::Dashboard, promql_string, quantile::agreement, PromClient},
-    run::RunDir,
+    run_dir::RunDir,
     services::{self, fixtures_dir, shipped_rule_files, wait, Monitoring, Stack, StackOptions},
     stats,
 };

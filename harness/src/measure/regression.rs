@@ -37,7 +37,7 @@ use crate::{
         exposition::{Family, Kind, Sample},
         promql_string,
     },
-    run::{RunDir, RunInfo},
+    run_dir::{RunDir, RunInfo},
     services::{fixtures_dir, shipped_rule_files, wait},
     stats,
 };

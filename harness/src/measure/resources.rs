@@ -27,9 +27,9 @@ use super::{
 };
 use crate::{
     criteria::Params,
+    platform::LocalConfig,
     report::charts::{Sweep, SweepPoint, SWEEP_FILE},
-    run::RunDir,
-    target::LocalConfig,
+    run_dir::RunDir,
 };
 
 /// Runs `resources`. Params: `function` (`fixture-rust-busy`), `workers` (6), `duration_s` (10).

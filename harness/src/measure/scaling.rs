@@ -24,9 +24,9 @@ use super::{
 use crate::{
     criteria::Params,
     local::EnvState,
+    platform::LocalConfig,
     report::charts::{Mark, Timeline, TIMELINE_FILE},
-    run::RunDir,
-    target::LocalConfig,
+    run_dir::RunDir,
 };
 
 const POLL: Duration = Duration::from_millis(20);

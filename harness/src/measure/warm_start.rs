@@ -20,8 +20,8 @@ use super::{
 use crate::{
     criteria::Params,
     load::{LoadSpec, Observe, Observed, RequestTemplate, Schedule},
-    run::RunDir,
-    target::LocalConfig,
+    platform::LocalConfig,
+    run_dir::RunDir,
 };
 
 /// Whether a response is a verified warm invocation.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     evidence::Evidence,
-    run::{self, RunDir},
+    run_dir::{self, RunDir},
 };
 
 /// Prefix of a distribution's file name: `samples-<metric>.json`.
@@ -201,9 +201,14 @@ pub struct Found {
 }
 
 /// Writes chart data as `raw/<procedure>/<file>` and returns the path to list in `MeasurementSet.raw`.
-pub fn write_chart<T: Serialize>(dir: &RunDir, procedure: &str, file: &str, data: &T) -> Result<PathBuf, run::Error> {
+pub fn write_chart<T: Serialize>(
+    dir: &RunDir,
+    procedure: &str,
+    file: &str,
+    data: &T,
+) -> Result<PathBuf, run_dir::Error> {
     let abs = dir.raw_dir(procedure)?.join(file);
-    run::write_json(&abs, data)?;
+    run_dir::write_json(&abs, data)?;
     Ok(Path::new("raw").join(procedure).join(file))
 }
 

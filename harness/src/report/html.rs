@@ -271,7 +271,7 @@ mod tests {
     use super::*;
     use crate::{
         report::charts::{samples_file, write_chart, LatencySamples},
-        run::RunDir,
+        run_dir::RunDir,
     };
 
     #[test]

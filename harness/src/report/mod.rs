@@ -26,7 +26,7 @@ use crate::{
     criteria::{Decision, Profile},
     evidence::{Evidence, Status},
     fingerprint::Fingerprint,
-    run::{self, RunDir},
+    run_dir::{self, RunDir},
 };
 
 /// Everything `report.json` holds.
@@ -68,7 +68,7 @@ pub struct Counts {
 impl Report {
     /// Assembles the report of a run directory; a check of the profile without evidence is reported as an
     /// error ("not run"), never left out.
-    pub fn from_run(dir: &RunDir, profile: &Profile) -> Result<Report, run::Error> {
+    pub fn from_run(dir: &RunDir, profile: &Profile) -> Result<Report, run_dir::Error> {
         let info = dir.info()?;
         let mut found = dir.evidence()?;
         let checks = profile
@@ -279,7 +279,7 @@ pub(crate) mod tests {
             Path::new("t.yaml"),
         )
         .unwrap();
-        dir.init(crate::run::RunInfo {
+        dir.init(crate::run_dir::RunInfo {
             id: "r".into(),
             profile: "t".into(),
             profile_path: "t.yaml".into(),

@@ -30,11 +30,11 @@ use super::{
 use crate::{
     criteria::Params,
     measure::{self, aws::target_error},
-    run::RunDir,
-    target::{
+    platform::{
         aws::{AuditLog, AwsTarget, Changes, Phase, StageThrottling, State},
         AwsConfig,
     },
+    run_dir::RunDir,
 };
 
 const PROCEDURE: &str = "security";
@@ -125,7 +125,7 @@ pub fn judge_signed(name: &str, url: &str, none: &Answer, wrong: &Answer, right:
 
 /// The aws target's audit entries as the audit check reads them: each change and restore that was done,
 /// with the function name out of the resource (`function:perf-fixture` -> `perf-fixture`).
-pub fn audit_view(entries: &[crate::target::aws::AuditEntry]) -> Vec<SecAuditEntry> {
+pub fn audit_view(entries: &[crate::platform::aws::AuditEntry]) -> Vec<SecAuditEntry> {
     entries
         .iter()
         .filter(|e| e.state == State::Done)
@@ -326,7 +326,7 @@ impl SecuritySubject for AwsSubject {
 
     async fn apply_tuning(&self) -> Result<Vec<ConfigChange>, Error> {
         let subject =
-            |e: crate::target::aws::Error| Error::Subject(format!("configuration of {}: {e}", self.function()));
+            |e: crate::platform::aws::Error| Error::Subject(format!("configuration of {}: {e}", self.function()));
         let from = self.t.check_function().await.map_err(subject)?.memory_mb.unwrap_or(128);
         let to = (from * 2).min(10240);
         let mut changes = self.t.changes().map_err(subject)?;
@@ -449,7 +449,7 @@ pub async fn run(params: &Params, cfg: &AwsConfig, dir: &RunDir) -> Result<measu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::aws::{AuditEntry, Throttle as GwThrottle};
+    use crate::platform::aws::{AuditEntry, Throttle as GwThrottle};
 
     #[test]
     fn signed_apis_must_refuse_unsigned_and_wrong_requests_and_serve_the_right_one() {

@@ -20,9 +20,9 @@ use crate::{
     local::{Platform, PlatformConfig},
     measure,
     metrics::Auth,
-    run::RunDir,
+    platform::{lambda_client::LambdaClient, local::default_functions_file, LocalConfig},
+    run_dir::RunDir,
     services::{fixtures_dir, ScrapeJob, Stack, StackOptions},
-    target::{lambda_client::LambdaClient, local::default_functions_file, LocalConfig},
 };
 
 /// The local platform, a Prometheus scraping it, and the function under test.
@@ -129,8 +129,9 @@ impl SecuritySubject for LocalSubject {
     }
 
     async fn apply_tuning(&self) -> Result<Vec<ConfigChange>, Error> {
-        let unavailable =
-            |e: crate::target::lambda_client::Error| Error::Subject(format!("configuration of {}: {e}", self.function));
+        let unavailable = |e: crate::platform::lambda_client::Error| {
+            Error::Subject(format!("configuration of {}: {e}", self.function))
+        };
         let before = self.client.get_configuration(&self.function).await.map_err(unavailable)?;
         let from = before["MemorySize"].as_u64().unwrap_or(128);
         let to = (from * 2).min(10240);

@@ -25,8 +25,8 @@ use super::{
 use crate::{
     criteria::Params,
     measure::{self, MeasurementSet, Metric},
-    run::RunDir,
-    target::Target,
+    platform::Target,
+    run_dir::RunDir,
 };
 
 const PROCEDURE: &str = "security";

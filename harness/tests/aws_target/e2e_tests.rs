@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, path::Path, process::Command, time::Instant};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use harness::{
     local::{ModeChoice, Platform, PlatformConfig},
-    target::aws::{AuditLog, Phase, State},
+    platform::aws::{AuditLog, Phase, State},
     terraform::SecretRef,
 };
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use harness::{
-    target::aws::{check_alarms, AlarmExpectation, AuditLog, Error, Phase, State, COLD_START_VAR},
+    platform::aws::{check_alarms, AlarmExpectation, AuditLog, Error, Phase, State, COLD_START_VAR},
     terraform::{AwsSettings, SecretRef},
 };
 
@@ -270,12 +270,12 @@ async fn the_localstack_target_connects_from_saved_outputs() {
     });
     let file = dir.path().join("outputs.json");
     std::fs::write(&file, doc.to_string()).unwrap();
-    let cfg = harness::target::AwsConfig { tf_dir: None, tf_outputs: Some(file), endpoint: None, localstack: true };
-    let run_dir = harness::run::RunDir::open(&dir.path().join("run")).unwrap();
+    let cfg = harness::platform::AwsConfig { tf_dir: None, tf_outputs: Some(file), endpoint: None, localstack: true };
+    let run_dir = harness::run_dir::RunDir::open(&dir.path().join("run")).unwrap();
     for var in ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL"] {
         std::env::remove_var(var);
     }
-    let t = harness::target::aws::AwsTarget::from_config(&cfg, &run_dir).await.unwrap();
+    let t = harness::platform::aws::AwsTarget::from_config(&cfg, &run_dir).await.unwrap();
     assert_eq!(t.check_function().await.unwrap().state, "Active");
     assert_eq!(t.api_key().await.unwrap().expose(), API_KEY);
     let mut changes = t.changes().unwrap();

@@ -13,7 +13,7 @@ use std::{
 };
 
 use harness::{
-    target::aws::{check_alarms, AlarmExpectation, AuditLog, AwsOptions, AwsTarget},
+    platform::aws::{check_alarms, AlarmExpectation, AuditLog, AwsOptions, AwsTarget},
     terraform,
 };
 

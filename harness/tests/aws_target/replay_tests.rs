@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use aws_smithy_types::base64;
-use harness::target::aws::{AuditLog, Error, Phase, State};
+use harness::platform::aws::{AuditLog, Error, Phase, State};
 
 use super::support::{self, fixture, Recorded, Replay, FUNCTION};
 
@@ -18,7 +18,7 @@ fn lambda_error(status: u16, code: &str, file: &str) -> Recorded {
     Recorded::json(status, &fixture(&format!("responses/{file}.json"))).header("x-amzn-ErrorType", code)
 }
 
-async fn target_at(replay: &Replay, dir: &std::path::Path) -> harness::target::aws::AwsTarget {
+async fn target_at(replay: &Replay, dir: &std::path::Path) -> harness::platform::aws::AwsTarget {
     support::target(support::settings(&replay.url), support::options(dir)).await
 }
 

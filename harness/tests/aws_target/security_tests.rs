@@ -6,8 +6,8 @@
 //! With the emulator's default (no enforcement) the openness is reported as two problems, never passed.
 
 use harness::{
+    platform::aws::StageThrottling,
     security::{aws::AwsSubject, SecuritySubject},
-    target::aws::StageThrottling,
 };
 
 use super::support::{self, Moto};

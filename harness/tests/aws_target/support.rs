@@ -21,7 +21,7 @@ use aws_sdk_lambda::{
 };
 use bytes::Bytes;
 use harness::{
-    target::aws::{AuditLog, AwsOptions, AwsTarget, RetryPolicy},
+    platform::aws::{AuditLog, AwsOptions, AwsTarget, RetryPolicy},
     terraform::{AwsSettings, SecretRef, ALARM_ROLES},
 };
 use http_body_util::{BodyExt, Full};

@@ -16,7 +16,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use harness::target::{
+use harness::platform::{
     knative::{self, Cluster, Reply, Route},
     KnativeConfig,
 };

@@ -400,7 +400,7 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::progress::Step;
+    use crate::image_build::progress::Step;
 
     fn build(v: Variant, k: Kind, seconds: f64, cache: (u32, u32), deps: (u32, u32), size: u64) -> Measured {
         Measured {

@@ -14,7 +14,7 @@ use kube::{
 };
 
 use super::error::{Error, Result};
-use crate::target::KnativeConfig;
+use crate::platform::KnativeConfig;
 
 /// Default `group/version/Kind` of the knative-lambda-operator's function resource.
 pub const DEFAULT_LAMBDA_API: &str = "lambda.knative.io/v1alpha1/LambdaFunction";

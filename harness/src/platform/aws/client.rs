@@ -24,8 +24,8 @@ use aws_sdk_lambda::config::{Credentials, SharedHttpClient};
 
 use super::{audit::AuditLog, Error};
 use crate::{
-    run::RunDir,
-    target::AwsConfig,
+    platform::AwsConfig,
+    run_dir::RunDir,
     terraform::{self, AwsSettings},
 };
 

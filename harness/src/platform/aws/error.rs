@@ -10,7 +10,7 @@ use aws_sdk_lambda::{
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
 };
 
-use crate::{target::report_line, terraform};
+use crate::{platform::report_line, terraform};
 
 /// Errors of the aws target.
 #[derive(Debug, thiserror::Error)]

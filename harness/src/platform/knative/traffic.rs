@@ -193,7 +193,7 @@ pub async fn constant_rate<R: Route>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::knative::{
+    use crate::platform::knative::{
         error::{Error, Result},
         route::Reply,
     };

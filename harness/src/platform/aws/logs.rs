@@ -1,11 +1,11 @@
 //! The function's log group as the suite reads it: the REPORT lines (text format) and `platform.report`
 //! records (JSON format) Lambda wrote in a time window, via FilterLogEvents, parsed by
-//! [`crate::target::report_line`]. A malformed report line is an error, not a skipped sample.
+//! [`crate::platform::report_line`]. A malformed report line is an error, not a skipped sample.
 
 use std::time::SystemTime;
 
 use super::{error::classify, AwsTarget, Error};
-use crate::target::report_line::{self, PlatformLine, Report};
+use crate::platform::report_line::{self, PlatformLine, Report};
 
 /// Filter pattern matching the report lines of both log formats (CloudWatch's OR of quoted terms).
 pub const REPORT_FILTER: &str = "?\"REPORT RequestId\" ?\"platform.report\"";

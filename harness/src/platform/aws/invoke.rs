@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{error::classify, AwsTarget, Error};
-use crate::target::report_line::{self, InitReport, Report};
+use crate::platform::report_line::{self, InitReport, Report};
 
 /// What the fixture functions report about themselves in every response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,8 +23,8 @@ use super::{
 use crate::{
     criteria::Params,
     measure::{self, MeasurementSet},
-    run::RunDir,
-    target::Target,
+    platform::Target,
+    run_dir::RunDir,
 };
 
 /// Pushgateway job of the build metrics; the run id is the `instance` of the group.

@@ -17,8 +17,8 @@ use super::{
 use crate::{
     criteria::Params,
     measure::{self, MeasurementSet},
-    run::RunDir,
-    target::KnativeConfig,
+    platform::KnativeConfig,
+    run_dir::RunDir,
 };
 
 /// Procedures this target implements.
