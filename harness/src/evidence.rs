@@ -175,9 +175,13 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
             format!("procedure `{}` produced no metric `{metric_name}`", set.procedure),
         ));
     };
+    let ledger = set.ledgers.get(metric_name);
+    let attempts = ledger.map(|l| format!("; {}", l.summary())).unwrap_or_default();
     let estimate = match estimate(metric, expect) {
         Ok(e) => e,
-        Err(reason) => return with_set(Evidence::failed(check, target, format!("{measure}: {reason}"))),
+        Err(reason) => {
+            return with_set(Evidence::failed(check, target, format!("{measure}: {reason}{attempts}")));
+        }
     };
     let (est, unit) = estimate;
     if est.n < u64::from(*min_samples) {
@@ -196,6 +200,7 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
         ci_high: est.ci_high.map(conv),
     };
     let holds = expect.op.holds(unit.to_canonical(est.value), expect.canonical_value());
+    let over_budget = ledger.and_then(crate::measure::Ledger::verdict);
     let shown = |v: f64| {
         if expect.unit.dimension == Dimension::Bool {
             (v != 0.0).to_string()
@@ -214,13 +219,17 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
         (None, Some(h)) => format!(" (95% CI unbounded..{} at n={})", shown(h), est.n),
         _ => String::new(),
     };
-    let reason = format!(
-        "{stat}{}{ci} {} {}",
+    let mut reason = format!(
+        "{stat}{}{ci} {} {}{attempts}",
         shown(measured.value),
         if holds { "meets" } else { "does not meet" },
         expect.threshold_text()
     );
-    let mut e = with_set(Evidence::base(check, target, if holds { Status::Passed } else { Status::Failed }, reason));
+    if let Some(why) = &over_budget {
+        reason = format!("{why}; the figure of the rest: {reason}");
+    }
+    let passed = holds && over_budget.is_none();
+    let mut e = with_set(Evidence::base(check, target, if passed { Status::Passed } else { Status::Failed }, reason));
     e.measured = Some(measured);
     e
 }

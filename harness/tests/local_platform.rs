@@ -39,9 +39,12 @@ async fn cold_then_warm_in_the_same_environment(#[case] choice: ModeChoice, #[ca
     // `State.StartedAt` (recorded just after the exec), so it can round to 0.
     assert!(r1.init_duration_ms.is_some_and(|d| d >= 0.0), "cold start reports Init Duration: {r1:?}");
     assert_eq!(r2.init_duration_ms, None, "warm invocation has no Init Duration");
-    assert_eq!(r1.memory_size_mb, 128);
-    assert!(r1.max_memory_used_mb >= 16, "16 MB allocated and touched shows in Max Memory Used: {r1:?}");
-    assert_eq!(r1.request_id, first.request_id.unwrap());
+    assert_eq!(r1.memory_size_mb, Some(128));
+    assert!(
+        r1.max_memory_used_mb.is_some_and(|m| m >= 16),
+        "16 MB allocated and touched shows in Max Memory Used: {r1:?}"
+    );
+    assert_eq!(r1.request_id, first.request_id);
     let envs = p.environments("f");
     assert_eq!(envs.len(), 1);
     assert_eq!((envs[0].state, envs[0].invocations, envs[0].cold), (EnvState::Idle, 2, false));
@@ -106,7 +109,7 @@ async fn configuration_update_forces_a_cold_start_and_is_audited() {
     assert_eq!(a["cold"], json!(true));
     let r = after.report.unwrap();
     assert!(r.init_duration_ms.is_some());
-    assert_eq!(r.memory_size_mb, 256);
+    assert_eq!(r.memory_size_mb, Some(256));
     assert_eq!(c.get_configuration("f").await.unwrap()["MemorySize"], json!(256));
     c.put_concurrency("f", 3).await.unwrap();
     assert_eq!(c.get_concurrency("f").await.unwrap(), Some(3));

@@ -11,7 +11,10 @@ use aws_sdk_lambda::{
     Client,
 };
 use base64::Engine as _;
-use harness::{local::ModeChoice, platform::lambda_client::ReportLine};
+use harness::{
+    local::ModeChoice,
+    platform::report_line::{self, Report},
+};
 use local_support::{fixture, shutdown_clean, start};
 use serde_json::{json, Value};
 
@@ -40,9 +43,9 @@ fn body(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Value {
     serde_json::from_slice(out.payload().expect("payload").as_ref()).expect("JSON payload")
 }
 
-fn report(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> ReportLine {
+fn report(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Report {
     let tail = base64::engine::general_purpose::STANDARD.decode(out.log_result().expect("log result")).unwrap();
-    ReportLine::find_in(&String::from_utf8_lossy(&tail)).expect("REPORT line in the tail")
+    report_line::last_report(&String::from_utf8_lossy(&tail), "tail").expect("REPORT line in the tail")
 }
 
 #[tokio::test]
@@ -54,7 +57,7 @@ async fn sdk_invokes_reads_report_updates_configuration_and_sees_throttles() {
     assert_eq!((cold.status_code(), cold.function_error()), (200, None));
     assert_eq!(body(&cold)["cold"], json!(true));
     let r = report(&cold);
-    assert!(r.init_duration_ms.is_some() && r.memory_size_mb == 128, "{r:?}");
+    assert!(r.init_duration_ms.is_some() && r.memory_size_mb == Some(128), "{r:?}");
     let warm = invoke(&c, "fixture-rust", json!({})).await;
     assert_eq!(body(&warm)["env_id"], body(&cold)["env_id"]);
     assert_eq!(report(&warm).init_duration_ms, None);
@@ -65,7 +68,7 @@ async fn sdk_invokes_reads_report_updates_configuration_and_sees_throttles() {
     assert_eq!((upd.memory_size(), upd.last_update_status()), (Some(512), Some(&LastUpdateStatus::Successful)));
     let after = invoke(&c, "fixture-rust", json!({})).await;
     assert_eq!(body(&after)["cold"], json!(true), "an update retires the environments");
-    assert_eq!(report(&after).memory_size_mb, 512);
+    assert_eq!(report(&after).memory_size_mb, Some(512));
 
     let put = c
         .put_function_concurrency()

@@ -9,8 +9,11 @@ use harness::{
     criteria::Profile,
     evidence::Status,
     local::fixtures::workspace_root,
-    measure::{concurrency_excess, growth_pct, premature, prom_sum, recommend, verify_cold, Departure, Invoked},
-    platform::{lambda_client::ReportLine, LocalConfig, Target},
+    measure::{concurrency_excess, growth_pct, premature, prom_sum, recommend, verify_cold, Departure},
+    platform::{
+        functions::{Invocation, Outcome, SelfReport},
+        report_line, LocalConfig, Target,
+    },
     report::charts::SweepPoint,
     run::Runner,
     run_dir::RunDir,
@@ -50,20 +53,16 @@ fn runner(tmp: &Path, p: Profile, functions: Option<&str>) -> Runner {
     Runner::new(p, Target::Local(cfg), dir, "procedures-test").unwrap()
 }
 
-fn invoked(cold: Option<bool>, invocations: u64, env: &str, init: Option<f64>) -> Invoked {
+fn invoked(cold: Option<bool>, invocations: u64, env: &str, init: Option<f64>) -> Invocation {
     let line = format!(
         "REPORT RequestId: r\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 5 MB\t{}",
         init.map(|i| format!("Init Duration: {i} ms\t")).unwrap_or_default()
     );
-    Invoked {
-        status: 200,
+    Invocation {
+        outcome: Outcome::Ok,
         latency: Duration::from_millis(20),
-        function_error: None,
-        report: ReportLine::parse(&line),
-        env_id: Some(env.into()),
-        cold,
-        invocations: Some(invocations),
-        init_code_ms: Some(0.1),
+        report: report_line::last_report(&line, "test"),
+        own: cold.map(|cold| SelfReport { env_id: env.into(), cold, invocations, init_code_ms: Some(0.1) }),
     }
 }
 
@@ -71,12 +70,15 @@ fn invoked(cold: Option<bool>, invocations: u64, env: &str, init: Option<f64>) -
 fn a_sample_that_was_not_really_cold_is_rejected() {
     let none = BTreeSet::new();
     assert!(verify_cold(&invoked(Some(true), 1, "a", Some(100.0)), &none).is_ok());
-    let why = verify_cold(&invoked(Some(false), 2, "a", None), &none).unwrap_err();
-    assert!(why.contains("cold"), "{why}");
+    let why = verify_cold(&invoked(Some(false), 2, "a", None), &none).unwrap_err().to_string();
+    assert!(why.contains("not a new environment"), "{why}");
     let seen: BTreeSet<String> = ["a".to_string()].into();
-    assert!(verify_cold(&invoked(Some(true), 1, "a", Some(100.0)), &seen).unwrap_err().contains("not new"));
-    assert!(verify_cold(&invoked(Some(true), 1, "b", None), &none).unwrap_err().contains("Init Duration"));
-    assert!(verify_cold(&invoked(Some(true), 3, "b", Some(1.0)), &none).unwrap_err().contains("invocations"));
+    assert!(verify_cold(&invoked(Some(true), 1, "a", Some(100.0)), &seen).unwrap_err().to_string().contains("not new"));
+    assert!(verify_cold(&invoked(Some(true), 1, "b", None), &none).unwrap_err().to_string().contains("Init Duration"));
+    assert!(verify_cold(&invoked(Some(true), 3, "b", Some(1.0)), &none)
+        .unwrap_err()
+        .to_string()
+        .contains("invocations"));
 }
 
 /// The test hook `force_new_env: false` leaves environments alive, as a platform whose configuration update
@@ -198,4 +200,92 @@ fn sre_002_runtime_checks_are_decided_on_the_local_target() {
     }
     let warm = ev.iter().find(|e| e.id == "AC2.warm_start_p95").unwrap();
     assert_eq!(warm.status, Status::Passed, "{}", table.join("\n"));
+}
+
+/// Injected ground truth: a function that fails half of its invocations (`FAIL_RATE=0.5`). The failed cold
+/// starts are failures in the ledger, not rejected samples: the check fails on the failure budget (none by
+/// default) instead of passing on the survivors, and the reason says how many attempts failed and why.
+/// (20 samples: the chance that no attempt fails is 2^-20.)
+#[test]
+fn failed_cold_starts_fail_the_check_instead_of_vanishing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: flaky\n    fixture: rust\n    memory_mb: 128\n    environment:\n      FAIL_RATE: \"0.5\"\n";
+    let p = profile(
+        tmp.path(),
+        "  cold_start: { function: flaky, samples: 20 }",
+        "  - { id: C.p95, ac: C, title: t, measure: cold_start.client_latency, expect: \"p95 < 30s\", min_samples: 5 }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let e = r.run_check(&p.checks[0]).unwrap();
+    assert_eq!(e.status, Status::Failed, "{}", e.reason);
+    assert!(e.reason.contains("attempts failed (") && e.reason.contains("function error"), "{}", e.reason);
+    assert!(e.reason.contains("beyond the failure budget of 0"), "{}", e.reason);
+    assert!(e.notes.iter().any(|n| n.contains("cold_start attempts:") && n.contains("counted")), "{:#?}", e.notes);
+}
+
+/// One rule for every platform: the cold starts the local platform answered, replayed by a scripted
+/// platform, give the same decision, the same figure and the same ledger.
+#[test]
+fn the_same_records_give_the_same_decision_on_the_local_platform_and_a_double() {
+    use harness::{
+        evidence::decide,
+        measure::start::cold_start,
+        platform::{
+            local::{function_spec, LocalFunctions, Session},
+            scripted::{Recording, Scripted},
+        },
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: flaky\n    fixture: rust\n    memory_mb: 128\n    environment:\n      FAIL_RATE: \"0.3\"\n";
+    let path = tmp.path().join("functions.yaml");
+    std::fs::write(&path, functions).unwrap();
+    let cfg = LocalConfig { functions: Some(path) };
+    let p = profile(
+        tmp.path(),
+        "  cold_start: { function: flaky, samples: 8, max_failures: 20 }",
+        "  - { id: C.p95, ac: C, title: t, measure: cold_start.client_latency, expect: \"p95 < 30s\", min_samples: 3 }",
+    );
+    let check = &p.checks[0];
+    let harness::criteria::Decision::Measured { params, .. } = &check.decision else { panic!("measured") };
+    let params = params.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (local_set, records) = rt.block_on(async {
+        let session = Session::start(&cfg, |_| {}).await.unwrap();
+        let local = LocalFunctions::new(&session, "flaky", function_spec(&cfg, "flaky").unwrap());
+        let rec = Recording::new(&local);
+        let set = cold_start(&rec, &params, &RunDir::open(&tmp.path().join("a")).unwrap()).await.unwrap();
+        let records = rec.records();
+        session.shutdown().await;
+        (set, records)
+    });
+    let n = records.len();
+    let double = Scripted::new("flaky", 128, records);
+    let double_set = rt.block_on(cold_start(&double, &params, &RunDir::open(&tmp.path().join("b")).unwrap())).unwrap();
+    assert_eq!(double.left(), 0, "the procedure asked the double for the same {n} invocations");
+    assert_eq!(double.cold_forced() as usize, n, "one forced cold start per attempt on both");
+    let (a, b) = (decide(check, "local", &local_set), decide(check, "local", &double_set));
+    assert_eq!(a.status, b.status, "{} / {}", a.reason, b.reason);
+    assert_eq!(a.measured, b.measured);
+    assert_eq!(local_set.ledgers, double_set.ledgers);
+    assert_eq!(local_set.metrics, double_set.metrics);
+}
+
+/// Injected ground truth for the memory sweep: a handler that sleeps (its time does not depend on memory)
+/// configured at 1769 MB is over-allocated and fails `<= 0%`; the same function at the smallest size passes.
+#[test]
+fn a_function_configured_far_above_the_recommended_size_fails_and_one_at_it_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: container\nfunctions:\n  - name: fat\n    fixture: rust\n    memory_mb: 1769\n  - name: lean\n    fixture: rust\n    memory_mb: 128\n";
+    let sweep = "{ sizes: [128, 512], samples: 2, work_mode: sleep, work_units: 20 }";
+    let p = profile(
+        tmp.path(),
+        &format!("  memory_sweep: {sweep}"),
+        "  - { id: FAT.over, ac: S4, title: t, measure: memory_sweep.over_allocation, expect: \"<= 0%\", params: { function: fat } }\n  - { id: LEAN.over, ac: S4, title: t, measure: memory_sweep.over_allocation, expect: \"<= 0%\", params: { function: lean } }\n  - { id: LEAN.rec, ac: S4, title: t, measure: memory_sweep.recommended, expect: \"== true\", params: { function: lean } }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    assert_eq!(ev[0].status, Status::Failed, "{}", ev[0].reason);
+    assert!(ev[0].measured.as_ref().unwrap().value > 100.0, "{}", ev[0].reason);
+    assert_eq!(ev[1].status, Status::Passed, "{}", ev[1].reason);
+    assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
 }

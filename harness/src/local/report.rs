@@ -26,13 +26,16 @@ impl Report<'_> {
     /// `REPORT RequestId: ...\tDuration: ... ms\t...`, tab separated with a trailing tab, as AWS writes it.
     pub fn line(&self) -> String {
         let billed = ms(self.duration).ceil().max(1.0) as u64;
-        let used_mb = self.max_memory_used_bytes.map_or(0, |b| b.div_ceil(1024 * 1024));
         let mut s = format!(
-            "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {used_mb} MB\t",
+            "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\t",
             self.request_id,
             ms(self.duration),
             self.memory_mb,
         );
+        // A peak that could not be read is left out, never written as 0 MB.
+        if let Some(b) = self.max_memory_used_bytes {
+            s.push_str(&format!("Max Memory Used: {} MB\t", b.div_ceil(1024 * 1024)));
+        }
         if let Some(init) = self.init {
             s.push_str(&format!("Init Duration: {:.2} ms\t", ms(init)));
         }

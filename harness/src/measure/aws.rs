@@ -101,26 +101,8 @@ impl Ctx<'_> {
     }
 }
 
-/// A target error as a measurement error of `procedure`: an unreachable or refusing endpoint, missing
-/// outputs or a function that cannot run are `Unavailable` (they name what is missing), the rest `Failed`.
-pub(crate) fn target_error(procedure: &str, e: aws::Error) -> Error {
-    use aws::Error as E;
-    match e {
-        E::Settings(_)
-        | E::NoCredentials { .. }
-        | E::Credentials { .. }
-        | E::AccessDenied { .. }
-        | E::NotFound { .. }
-        | E::Unsupported { .. }
-        | E::Throttled { .. }
-        | E::Unreachable { .. }
-        | E::FunctionFailed { .. }
-        | E::UpdateFailed { .. } => {
-            Error::Unavailable { what: format!("{procedure}: the deployment"), detail: e.to_string() }
-        }
-        other => Error::Failed(format!("{procedure}: {other}")),
-    }
-}
+/// A target error as a measurement error of `procedure`.
+pub(crate) use crate::platform::aws::target_error;
 
 /// Runs `procedure` on the aws or localstack target `cfg`.
 pub async fn run(procedure: &str, params: &Params, cfg: &AwsConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
@@ -142,13 +124,14 @@ pub async fn run(procedure: &str, params: &Params, cfg: &AwsConfig, dir: &RunDir
     }
     let started = chrono::Utc::now();
     let mut set = match procedure {
-        "cold_start" => super::aws_start::cold_start(&ctx).await,
-        "warm_start" => super::aws_start::warm_start(&ctx).await,
-        "cold_start_rate" => super::aws_start::cold_start_rate(&ctx).await,
+        p if super::SHARED.contains(&p) => {
+            let fp = aws::AwsFunctions::new(&ctx.t, kind, procedure)?;
+            super::run_shared(p, &fp, params, dir).await
+        }
+        "cold_start_rate" => super::aws_rate::cold_start_rate(&ctx).await,
         "concurrency" => super::aws_scale::concurrency(&ctx).await,
         "scale_up" => super::aws_scale::scale_up(&ctx).await,
         "resources" => super::aws_resources::resources(&ctx, &state).await,
-        "memory_sweep" => super::aws_resources::memory_sweep(&ctx, &state).await,
         "image" => super::aws_resources::image(&ctx, &state).await,
         "high_load" => super::aws_load::high_load(&ctx).await,
         "monitoring" => super::aws_monitoring::monitoring(&ctx, &state).await,

@@ -137,25 +137,7 @@ fn loaded_figures(
         }
     }
     put_samples(set, c.dir, "latency", loaded.0.clone(), "ms")?;
-    let missing = || Metric::Missing { reason: format!("no request was sent to {url}") };
-    set.metrics.insert(
-        "availability".into(),
-        if counts.sent == 0 {
-            missing()
-        } else {
-            Metric::value(counts.ok as f64 / counts.sent as f64 * 100.0, "%", counts.sent)
-        },
-    );
-    let e = &counts.errors;
-    let errors = e.timeout + e.connection + e.other_status + e.function_error;
-    set.metrics.insert(
-        "error_rate".into(),
-        if counts.sent == 0 {
-            missing()
-        } else {
-            Metric::value(errors as f64 / counts.sent as f64 * 100.0, "%", counts.sent)
-        },
-    );
+    super::high_load::availability_and_errors(set, &counts, &format!("the measured phase through {url}"));
     if base.1.is_empty() || loaded.1.is_empty() {
         set.metrics.insert(
             "scaled".into(),

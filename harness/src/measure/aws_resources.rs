@@ -1,4 +1,4 @@
-//! `resources`, `memory_sweep` and `image` on the aws and localstack targets.
+//! `resources` and `image` on the aws and localstack targets.
 //!
 //! Resources: `workers` closed-loop clients invoke the function for `duration_s` with the log tail; memory
 //! utilization is each REPORT line's Max Memory Used over its Memory Size. Lambda reports no CPU time
@@ -9,23 +9,17 @@
 
 use std::{sync::Mutex, time::Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{
-    aws::Ctx,
-    local_session::{put_chart, quantile},
-    recommend, Error, MeasurementSet, Metric,
-};
-use crate::{
-    platform::aws::{FunctionState, Invocation},
-    report::charts::{Sweep, SweepPoint, SWEEP_FILE},
-};
+use super::{aws::Ctx, local_session::quantile, Error, MeasurementSet, Metric};
+use crate::platform::aws::{FunctionState, Invocation};
 
 const NO_CPU: &str =
     "Lambda exposes no CPU time per invocation or environment (REPORT lines and AWS/Lambda metrics carry none; CPU is allotted in proportion to memory)";
 
 /// `resources`. Params: `workers` (6), `duration_s` (10), `payload` (`{}`: the function's configured work).
 pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
+    c.p.only(&["workers", "duration_s", "payload"])?;
     let workers = c.p.count("workers", 6)? as usize;
     let secs = c.p.f64("duration_s", 10.0)?;
     let payload = c.p.params.get("payload").cloned().unwrap_or_else(|| json!({}));
@@ -87,84 +81,6 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
         },
     );
     Ok(set)
-}
-
-/// `memory_sweep`. Params: `sizes` ([128, 256, 512, 1024, 1769]), `work_units` (20), `samples` (5 per
-/// size), `price_per_gbs` (0.0000166667 USD, Lambda x86).
-pub async fn memory_sweep(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
-    let sizes = c.p.list("sizes", &[128.0, 256.0, 512.0, 1024.0, 1769.0])?;
-    let units = c.p.count("work_units", 20)?;
-    let samples = c.p.count("samples", 5)?;
-    let price = c.p.f64("price_per_gbs", 0.0000166667)?;
-    let configured = state
-        .memory_mb
-        .filter(|m| *m > 0)
-        .ok_or_else(|| Error::Failed(format!("{}: GetFunctionConfiguration has no MemorySize", state.name)))?;
-    let payload = json!({ "work_units": units, "work_mode": "cpu" });
-    let mut ch = c.changes()?;
-    let body = async {
-        let phase = crate::progress::phase(&format!("memory_sweep: {} sizes", sizes.len()), Some(sizes.len() as u64));
-        let mut points = Vec::new();
-        for &mb in &sizes {
-            ch.set_memory(mb as i32).await.map_err(|e| c.err(e))?;
-            points.push(sweep_point(c, mb, samples, &payload).await?);
-            phase.inc();
-        }
-        phase.finish();
-        Ok(points)
-    }
-    .await;
-    let points = c.restore(ch, body).await?;
-    let (cheap, fast, bal) = recommend(&points).ok_or_else(|| Error::Failed("the sweep has no points".into()))?;
-    let mut set = c.set();
-    for pt in &points {
-        set.notes.push(format!(
-            "{} MB: median duration {:.1} ms, {:.3e} GB-s = {:.3e} USD per invocation",
-            pt.memory_mb,
-            pt.duration_ms,
-            pt.cost_gbs,
-            pt.cost_gbs * price
-        ));
-    }
-    let balanced = points[bal].memory_mb;
-    set.notes.push(format!(
-        "{units} work units x {samples} warm invocations per size (memory size set through the change guard, restored after); recommended: {} MB for cost, {} MB for speed, {balanced} MB balanced; configured {configured} MB",
-        points[cheap].memory_mb, points[fast].memory_mb
-    ));
-    let n = points.len() as u64 * samples;
-    let configured = f64::from(configured);
-    set.metrics.insert("recommended".into(), Metric::flag(true, n));
-    set.metrics.insert("over_allocation".into(), Metric::value((configured - balanced) / balanced * 100.0, "%", n));
-    put_chart(
-        &mut set,
-        c.dir,
-        SWEEP_FILE,
-        &Sweep { points, recommended_mb: Some(balanced), configured_mb: Some(configured) },
-    )?;
-    Ok(set)
-}
-
-async fn sweep_point(c: &Ctx<'_>, mb: f64, samples: u64, payload: &Value) -> Result<SweepPoint, Error> {
-    c.invoke_ok(payload).await?;
-    let (mut d, mut billed) = (Vec::new(), Vec::new());
-    for _ in 0..samples {
-        let inv = c.invoke_ok(payload).await?;
-        let rep = inv.report.as_ref().map_err(|e| Error::Failed(format!("at {mb} MB: {e}")))?;
-        if rep.is_cold() {
-            return Err(Error::Failed(format!("at {mb} MB: a warm invocation reported an Init Duration")));
-        }
-        if rep.memory_size_mb != Some(mb as u64) {
-            return Err(Error::Failed(format!(
-                "REPORT says Memory Size {:?} MB after the update to {mb} MB",
-                rep.memory_size_mb
-            )));
-        }
-        d.push(rep.duration_ms);
-        billed.push(rep.billed_duration_ms.unwrap_or(rep.duration_ms.ceil()));
-    }
-    let med = quantile(&d, 0.5).unwrap_or(f64::NAN);
-    let bmed = quantile(&billed, 0.5).unwrap_or(f64::NAN);
-    Ok(SweepPoint { memory_mb: mb, duration_ms: med, cost_gbs: mb / 1024.0 * bmed / 1000.0 })
 }
 
 /// `image`: the deployment package size (`CodeSize`) of a Zip function; for a container image Lambda

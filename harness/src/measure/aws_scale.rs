@@ -19,8 +19,8 @@ use super::{
     Error, MeasurementSet, Metric,
 };
 use crate::{
+    measure::raw::{Mark, Timeline, TIMELINE_FILE},
     platform::aws::{self, Invocation},
-    report::charts::{Mark, Timeline, TIMELINE_FILE},
 };
 
 /// One invocation of a burst: when it was sent and answered (s from the burst's start) and its outcome.
@@ -116,12 +116,19 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     if intervals.is_empty() {
         return Err(Error::Failed(format!("none of {n} invocations succeeded: no environment observed")));
     }
-    set.metrics
-        .insert("over_limit".into(), Metric::value(peak.saturating_sub(r_limit) as f64, "", intervals.len() as u64));
-    let excess = n - r_limit;
-    set.metrics.insert(
-        "excess_throttled".into(),
-        Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", shots.len() as u64),
+    let succeeded = shots
+        .iter()
+        .filter(|s| s.outcome.as_ref().is_ok_and(|i| i.status_code == 200 && i.function_error.is_none()))
+        .count();
+    super::scaling::concurrency_figures(
+        &mut set,
+        r_limit,
+        succeeded,
+        peak.saturating_sub(r_limit),
+        intervals.len() as u64,
+        throttled,
+        n - r_limit,
+        shots.len() as u64,
     );
     put_chart(
         &mut set,
@@ -201,8 +208,30 @@ pub async fn scale_up(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::measure::aws_start::tests::inv;
+    use crate::platform::{aws::FunctionReport, report_line};
+
+    /// An invocation whose log tail ends with a REPORT line (`init_ms`: Init Duration) and whose payload is
+    /// the fixture's own report (`me`: env id, cold, invocations).
+    fn inv(init_ms: Option<f64>, me: Option<(&str, bool, u64)>) -> Invocation {
+        let init = init_ms.map(|ms| format!("\tInit Duration: {ms} ms")).unwrap_or_default();
+        let tail = format!("REPORT RequestId: r1\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB{init}\t\n");
+        let function =
+            me.map(|(id, cold, n)| FunctionReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
+        Invocation {
+            client_latency: Duration::from_millis(12),
+            status_code: 200,
+            function_error: None,
+            executed_version: None,
+            payload: Vec::new(),
+            report: report_line::last_report(&tail, "test tail"),
+            init_report: None,
+            log_tail: tail,
+            function,
+        }
+    }
 
     #[test]
     fn overlap_counts_distinct_environments_serving_at_once() {

@@ -28,8 +28,8 @@ use super::{
 use crate::{
     criteria::Params,
     load::{Counts, LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
+    measure::raw::{Mark, Timeline, TIMELINE_FILE},
     platform::LocalConfig,
-    report::charts::{Mark, Timeline, TIMELINE_FILE},
     run_dir::RunDir,
 };
 
@@ -42,6 +42,37 @@ impl Observe for Latencies {
             self.1.lock().unwrap_or_else(|p| p.into_inner()).push(r.latency.as_secs_f64() * 1000.0);
         }
     }
+}
+
+/// `availability` and `error_rate` of a load phase, over every request the schedule asked for: a request
+/// the generator could not send (dropped) and a throttled one (429) are not successes, and a throttle is an
+/// error; the classes are noted. Missing when nothing was scheduled.
+pub fn availability_and_errors(set: &mut MeasurementSet, c: &Counts, what: &str) {
+    let e = &c.errors;
+    let failed = e.timeout + e.connection + e.other_status + e.function_error + e.throttled;
+    let unanswered = c.scheduled.saturating_sub(c.ok + failed);
+    set.notes.push(format!(
+        "{what}: {} requests scheduled, {} sent, {} dropped by the generator; {} ok, {failed} failed ({} throttled, {} function errors, {} other statuses, {} timeouts, {} connection errors){}; availability and error rate count every scheduled request",
+        c.scheduled,
+        c.sent,
+        c.dropped,
+        c.ok,
+        e.throttled,
+        e.function_error,
+        e.other_status,
+        e.timeout,
+        e.connection,
+        if unanswered > c.dropped { format!(", {} without an answer", unanswered - c.dropped) } else { String::new() }
+    ));
+    let none = || Metric::Missing { reason: format!("{what}: no request was scheduled") };
+    if c.scheduled == 0 {
+        set.metrics.insert("availability".into(), none());
+        set.metrics.insert("error_rate".into(), none());
+        return;
+    }
+    let n = c.scheduled;
+    set.metrics.insert("availability".into(), Metric::value(c.ok as f64 / n as f64 * 100.0, "%", n));
+    set.metrics.insert("error_rate".into(), Metric::value((n - c.ok.min(n)) as f64 / n as f64 * 100.0, "%", n));
 }
 
 /// Sum of the samples of `metric` whose labels include every `labels` pair, in Prometheus text.
@@ -346,23 +377,7 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     // Every successful response of the run (warm-up included) against the platform's counter delta.
     let served = report.totals.counts.ok as f64;
     put_samples(&mut set, dir, "latency", lat, "ms")?;
-    set.metrics.insert(
-        "availability".into(),
-        if c.sent == 0 {
-            Metric::Missing { reason: "no request was sent".into() }
-        } else {
-            Metric::value(c.ok as f64 / c.sent as f64 * 100.0, "%", c.sent)
-        },
-    );
-    let errors = c.errors.timeout + c.errors.connection + c.errors.other_status + c.errors.function_error;
-    set.metrics.insert(
-        "error_rate".into(),
-        if c.sent == 0 {
-            Metric::Missing { reason: "no request was sent".into() }
-        } else {
-            Metric::value(errors as f64 / c.sent as f64 * 100.0, "%", c.sent)
-        },
-    );
+    availability_and_errors(&mut set, &c, "the measured phase");
     let peak = samples.iter().map(|s| s.served.len()).max().unwrap_or(0);
     // Windows of the measured phases only: the baseline's after its 2 s warm-up, the load's after its warm-up.
     let after_warmup = |v: &[EnvSample], w: f64| v.iter().filter(|x| x.t_s >= w).cloned().collect::<Vec<_>>();

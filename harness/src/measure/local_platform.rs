@@ -87,7 +87,7 @@ impl LocalPlatform {
         Ok(())
     }
 
-    async fn invoke(&self) -> Result<crate::platform::lambda_client::ReportLine, Error> {
+    async fn invoke(&self) -> Result<crate::platform::report_line::Report, Error> {
         let out = self
             .target
             .client

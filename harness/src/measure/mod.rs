@@ -4,35 +4,79 @@
 pub mod aws;
 mod aws_load;
 mod aws_monitoring;
+mod aws_rate;
 mod aws_resources;
 mod aws_scale;
-mod aws_start;
-mod cold_start;
+pub mod cold_rate;
 mod high_load;
 mod image;
+mod ledger;
 pub mod local_platform;
+mod local_rate;
 mod local_session;
 pub mod monitoring;
 mod platform;
+pub mod raw;
 pub mod regression;
 mod resources;
 mod scaling;
+pub mod start;
+pub mod sweep;
 mod types;
-mod warm_start;
 
-pub use cold_start::{verify_cold, ColdSample};
 pub use high_load::{growth_pct, prom_sum};
+pub use ledger::{Ledger, Rejection};
 pub use local_session::Invoked;
 pub use platform::Platform;
-pub use resources::recommend;
 pub use scaling::{concurrency_excess, premature, Departure};
+pub use start::{verify_cold, verify_warm, ColdSample, NotCounted};
+pub use sweep::recommend;
 pub use types::{Error, MeasurementSet, Metric};
 
 use crate::{
     criteria::{catalog, Params, TargetKind},
-    platform::Target,
+    platform::{
+        functions::FunctionPlatform,
+        local::{function_spec, LocalFunctions, Session},
+        LocalConfig, Target,
+    },
     run_dir::RunDir,
 };
+
+/// The procedures written once against [`FunctionPlatform`], for every platform that implements it.
+pub const SHARED: &[&str] = &["cold_start", "warm_start", "memory_sweep"];
+
+/// Runs one of the [`SHARED`] procedures on `fp`.
+pub async fn run_shared<F: FunctionPlatform>(
+    procedure: &str,
+    fp: &F,
+    params: &Params,
+    dir: &RunDir,
+) -> Result<MeasurementSet, Error> {
+    match procedure {
+        "cold_start" => start::cold_start(fp, params, dir).await,
+        "warm_start" => start::warm_start(fp, params, dir).await,
+        "memory_sweep" => sweep::memory_sweep(fp, params, dir).await,
+        other => Err(Error::NotImplemented { procedure: other.into(), target: fp.target().into() }),
+    }
+}
+
+/// Runs a [`SHARED`] procedure on the local platform: started for the procedure from the functions file,
+/// the profile's `function` (default `fixture-rust`) driven, stopped at the end.
+async fn run_local_shared(
+    procedure: &str,
+    params: &Params,
+    cfg: &LocalConfig,
+    dir: &RunDir,
+) -> Result<MeasurementSet, Error> {
+    let function = local_session::P { procedure, params }.str("function", "fixture-rust")?;
+    let spec = function_spec(cfg, &function)?;
+    let session = Session::start(cfg, |_| {}).await?;
+    let fp = LocalFunctions::new(&session, &function, spec);
+    let r = run_shared(procedure, &fp, params, dir).await;
+    session.shutdown().await;
+    r
+}
 
 /// Whether a procedure can run on a target kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,14 +116,11 @@ pub fn support_metric(measure: &str, kind: TargetKind) -> Support {
         ("concurrency", "excess_throttled", TargetKind::Knative) => {
             na("Knative queues requests beyond capacity in the activator and queue-proxy instead of answering 429")
         }
-        ("cold_start", "baseline_reduction", TargetKind::Knative) => {
-            na("needs the baseline (single-stage) image deployed as a second function; measured on the local target")
+        ("cold_start", "baseline_reduction", TargetKind::Knative | TargetKind::Aws | TargetKind::Localstack) => {
+            na("needs the baseline (single-stage) image deployed as a second function beside the optimized one, which this target's deployment does not provide")
         }
         ("monitoring", "build_missing", TargetKind::Aws | TargetKind::Localstack) => {
             na("Lambda runs no builds: build metrics come from the build pipeline (build procedure on the local or knative target)")
-        }
-        ("cold_start", "baseline_reduction", TargetKind::Aws | TargetKind::Localstack) => {
-            na("needs the baseline (single-stage) image deployed as a second function; measured on the local target")
         }
         (
             "build",
@@ -105,15 +146,13 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
     let kind = target.kind().name();
     if let Target::Local(cfg) = target {
         match procedure {
-            "cold_start" => return cold_start::run(params, cfg, dir).await,
-            "warm_start" => return warm_start::run(params, cfg, dir).await,
-            "cold_start_rate" => return warm_start::run_rate(params, cfg, dir).await,
+            p if SHARED.contains(&p) => return run_local_shared(p, params, cfg, dir).await,
+            "cold_start_rate" => return local_rate::run_rate(params, cfg, dir).await,
             "image" => return image::run(params, cfg).await,
             "scale_up" => return scaling::scale_up(params, cfg, dir).await,
             "scale_down" => return scaling::scale_down(params, cfg, dir).await,
             "concurrency" => return scaling::concurrency(params, cfg, dir).await,
             "resources" => return resources::resources(params, cfg, dir).await,
-            "memory_sweep" => return resources::memory_sweep(params, cfg, dir).await,
             "high_load" => return high_load::run(params, cfg, dir).await,
             _ => {}
         }

@@ -24,8 +24,8 @@ use super::{
 use crate::{
     criteria::Params,
     local::EnvState,
+    measure::raw::{Mark, Timeline, TIMELINE_FILE},
     platform::LocalConfig,
-    report::charts::{Mark, Timeline, TIMELINE_FILE},
     run_dir::RunDir,
 };
 
@@ -289,6 +289,35 @@ pub async fn scale_down(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Res
     Ok(set.finish())
 }
 
+/// `over_limit` and `excess_throttled` of a concurrency test, once for every platform. The limit was only
+/// tested if at least `limit` invocations succeeded at once: with fewer, nothing ran that could exceed it,
+/// and both figures are missing with the reason instead of reading "0 over the limit".
+#[allow(clippy::too_many_arguments)]
+pub fn concurrency_figures(
+    set: &mut MeasurementSet,
+    limit: usize,
+    ok: usize,
+    over: usize,
+    observations: u64,
+    throttled: usize,
+    excess: usize,
+    sent: u64,
+) {
+    if ok < limit {
+        let why = format!(
+            "only {ok} of {sent} invocations succeeded, fewer than the reserved concurrency {limit}: the limit was never reached, so exceeding it could not be observed"
+        );
+        set.metrics.insert("over_limit".into(), Metric::Missing { reason: why.clone() });
+        set.metrics.insert("excess_throttled".into(), Metric::Missing { reason: why });
+        return;
+    }
+    set.metrics.insert("over_limit".into(), Metric::value(over as f64, "", observations));
+    set.metrics.insert(
+        "excess_throttled".into(),
+        Metric::value(throttled.min(excess) as f64 / excess.max(1) as f64 * 100.0, "%", sent),
+    );
+}
+
 /// Runs `concurrency`. Params: `function`, `reserved` (5), `work_ms` (1000).
 pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "concurrency", params };
@@ -342,11 +371,7 @@ pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Re
         3 * r_limit,
         samples.len()
     ));
-    set.metrics.insert("over_limit".into(), Metric::value(over as f64, "", samples.len() as u64));
-    set.metrics.insert(
-        "excess_throttled".into(),
-        Metric::value(throttled.min(excess) as f64 / excess as f64 * 100.0, "%", res.len() as u64),
-    );
+    concurrency_figures(&mut set, r_limit, ok, over, samples.len() as u64, throttled, excess, res.len() as u64);
     put_chart(
         &mut set,
         dir,

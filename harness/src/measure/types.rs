@@ -83,6 +83,10 @@ pub struct MeasurementSet {
     /// Remarks for the report (what was verified, what was excluded).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The attempts behind a metric, by metric name: checks that read it fail when its failures exceed
+    /// the budget, and report it with the figure.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ledgers: BTreeMap<String, super::Ledger>,
 }
 
 impl MeasurementSet {
@@ -98,6 +102,7 @@ impl MeasurementSet {
             metrics: BTreeMap::new(),
             raw: Vec::new(),
             notes: Vec::new(),
+            ledgers: BTreeMap::new(),
         }
     }
 

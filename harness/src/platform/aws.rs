@@ -10,6 +10,7 @@ mod client;
 mod cloudwatch;
 mod error;
 mod function;
+mod functions;
 mod invoke;
 mod logs;
 
@@ -23,5 +24,6 @@ pub use cloudwatch::{
 };
 pub use error::Error;
 pub use function::{FunctionState, ProvisionedConcurrency};
+pub use functions::{target_error, AwsFunctions};
 pub use invoke::{FunctionReport, Invocation};
 pub use logs::{LogReports, REPORT_FILTER};

@@ -1,10 +1,12 @@
 //! [`Target`]: where the functions under test run, and how the harness reaches them.
 
 pub mod aws;
+pub mod functions;
 pub mod knative;
 pub mod lambda_client;
 pub mod local;
 pub mod report_line;
+pub mod scripted;
 
 use crate::criteria::TargetKind;
 
