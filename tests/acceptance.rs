@@ -12,19 +12,14 @@ use harness::{
     criteria::{Profile, TargetKind},
     evidence::Status,
     platform::Target,
-    report::{table, Report},
+    report::table,
     run::{self, Runner},
-    run_dir::RunDir,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The regression checks read and extend a history store; the same default as `harness run`.
-    if std::env::var_os("HARNESS_HISTORY").is_none_or(|v| v.is_empty()) {
-        std::env::set_var("HARNESS_HISTORY", root.join("target/harness/history"));
-    }
     let name = std::env::var("HARNESS_PROFILE").unwrap_or_else(|_| "sre-002".into());
     let profile = match Profile::load(&run::resolve_profile(&name, &root)) {
         Ok(p) => p,
@@ -45,34 +40,33 @@ fn main() -> ExitCode {
         let trials = trials(&profile, &target, None);
         return libtest_mimic::run(&args, trials).exit_code();
     }
-    let id = run::run_id_from_env();
-    let out =
-        std::env::var_os("HARNESS_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("target/harness").join(&id));
-    let runner = match RunDir::open(&out).and_then(|d| Runner::new(profile.clone(), target, d, &id)) {
-        Ok(r) => r,
+    let out = std::env::var_os("HARNESS_OUT").map(PathBuf::from);
+    let session = match run::Session::open(profile.clone(), target, out, None, &root) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("acceptance: {e}");
             return ExitCode::from(2);
         }
     };
-    // Trials need `'static` closures; the runner lives until the process ends.
-    let runner: &'static Runner = Box::leak(Box::new(runner));
+    // Trials need `'static` closures; the session lives until the process ends.
+    let session: &'static run::Session = Box::leak(Box::new(session));
+    let runner = &session.runner;
     let conclusion = libtest_mimic::run(&args, trials(&profile, &runner.target, Some(runner)));
-    match Report::from_run(&runner.dir, &profile) {
-        Ok(mut report) => {
+    // Every process of a run writes the reports from all evidence so far and appends the run to the history
+    // (records of one run replace its earlier ones), exactly as `harness run` does at its end.
+    let seen: Vec<String> = runner.dir.evidence().map(|v| v.into_iter().map(|e| e.id).collect()).unwrap_or_default();
+    match session.finish(|id| seen.iter().any(|s| s == id)) {
+        Ok(done) => {
             if std::env::var_os("NEXTEST_RUN_ID").is_none() {
-                let seen: Vec<String> =
-                    runner.dir.evidence().map(|v| v.into_iter().map(|e| e.id).collect()).unwrap_or_default();
-                report.checks.retain(|e| seen.contains(&e.id));
-                print!("\n{}", table(&report));
+                print!("\n{}", table(&done.report));
             }
-            match Report::from_run(&runner.dir, &profile).map(|r| r.write(&out)) {
-                Ok(Ok(_)) => println!("report: {}", out.join("report.md").display()),
-                Ok(Err(e)) => eprintln!("acceptance: writing reports into {}: {e}", out.display()),
-                Err(e) => eprintln!("acceptance: {e}"),
+            println!("report: {}", session.out.join("report.md").display());
+            match &done.appended {
+                Ok(n) => println!("appended {n} checks to the history {}", session.history.display()),
+                Err(e) => eprintln!("acceptance: history {}: nothing appended: {e}", session.history.display()),
             }
         }
-        Err(e) => eprintln!("acceptance: {e}"),
+        Err(e) => eprintln!("acceptance: writing reports into {}: {e}", session.out.display()),
     }
     conclusion.exit_code()
 }

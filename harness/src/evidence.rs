@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     criteria::{fmt_num, Check, Decision, Dimension, Expectation, Statistic, Unit},
-    measure::{MeasurementSet, Metric},
+    measure::types::{MeasurementSet, Metric},
     stats,
 };
 
@@ -200,7 +200,7 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
         ci_high: est.ci_high.map(conv),
     };
     let holds = expect.op.holds(unit.to_canonical(est.value), expect.canonical_value());
-    let over_budget = ledger.and_then(crate::measure::Ledger::verdict);
+    let over_budget = ledger.and_then(crate::measure::ledger::Ledger::verdict);
     let shown = |v: f64| {
         if expect.unit.dimension == Dimension::Bool {
             (v != 0.0).to_string()

@@ -10,7 +10,7 @@ use harness::{
     platform::{AwsConfig, KnativeConfig, LocalConfig, Target},
     progress,
     report::{table, Report},
-    run::{self, Runner},
+    run,
     run_dir::RunDir,
 };
 
@@ -284,25 +284,12 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
         let origin = harness::platform::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
-    let history = Some(history.unwrap_or_else(|| root().join("target/harness/history")));
-    if let Some(h) = history.as_ref().filter(|_| std::env::var_os("HARNESS_HISTORY").is_none_or(|v| v.is_empty())) {
-        // The regression procedure reads and extends the same store the run is appended to at its end.
-        std::env::set_var("HARNESS_HISTORY", h);
-    }
-    let id = run::run_id_from_env();
-    let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
-    let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;
-    let filters: Vec<&str> =
-        only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-    let selected: Vec<_> =
-        profile.checks.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.id.contains(f))).collect();
-    if selected.is_empty() {
-        return Err(format!("--only {}: no check of profile {} matches", only.unwrap_or_default(), profile.name).into());
-    }
+    let session = run::Session::open(profile, target, out, history, &root())?;
+    let selected = session.select(only)?;
     let checks = progress::phase("checks", Some(selected.len() as u64));
     for (i, check) in selected.iter().enumerate() {
         checks.println(&format!("[{}/{}] {} ...", i + 1, selected.len(), check.id));
-        let e = runner.run_check(check)?;
+        let e = session.runner.run_check(check)?;
         checks.println(&format!(
             "[{}/{}] {} {}: {}",
             i + 1,
@@ -314,19 +301,16 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
         checks.inc();
     }
     checks.finish();
-    let mut report = Report::from_run(&runner.dir, &profile)?;
-    if !filters.is_empty() {
-        report.checks.retain(|e| selected.iter().any(|c| c.id == e.id));
-    }
-    emit(&table(&report));
-    for p in report.write(&out)? {
+    let done = session.finish(|id| selected.iter().any(|c| c.id == id))?;
+    emit(&table(&done.report));
+    for p in &done.written {
         emit(&format!("wrote {}\n", p.display()));
     }
-    if let Some(h) = history {
-        let n = History::open(&h)?.append_run(&runner.dir)?;
-        println!("appended {n} checks to the history {}", h.display());
+    match &done.appended {
+        Ok(n) => println!("appended {n} checks to the history {}", session.history.display()),
+        Err(e) => eprintln!("history {}: nothing appended: {e}", session.history.display()),
     }
-    let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
+    let bad = done.report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
     Ok(if bad { CHECKS_FAILED } else { OK })
 }
 

@@ -130,3 +130,83 @@ pub fn resolve_profile(name_or_path: &str, root: &Path) -> PathBuf {
     }
     root.join("fixtures/criteria").join(format!("{name_or_path}.yaml"))
 }
+
+/// Where a run keeps its files and history: what `harness run` and the acceptance test binary share, so
+/// both behave the same (run id, output directory, history store, selection, history append).
+pub struct Session {
+    /// The runner.
+    pub runner: Runner,
+    /// The run id.
+    pub id: String,
+    /// The run directory.
+    pub out: PathBuf,
+    /// The history store the run is appended to (and the regression procedure reads).
+    pub history: PathBuf,
+}
+
+/// What a session wrote at its end.
+pub struct Finished {
+    /// The report (of the selected checks).
+    pub report: crate::report::Report,
+    /// Report files written.
+    pub written: Vec<PathBuf>,
+    /// Records appended to the history (`Err`: why nothing was appended).
+    pub appended: Result<usize, String>,
+}
+
+impl Session {
+    /// Opens the run: id from `HARNESS_RUN_ID` / nextest's run id / the clock, directory `out` (default
+    /// `<root>/target/harness/<id>`), history `history` (default `HARNESS_HISTORY`, else
+    /// `<root>/target/harness/history`, exported as `HARNESS_HISTORY` for the regression procedure).
+    pub fn open(
+        profile: Profile,
+        target: Target,
+        out: Option<PathBuf>,
+        history: Option<PathBuf>,
+        root: &Path,
+    ) -> Result<Session, Error> {
+        let env_history = std::env::var_os("HARNESS_HISTORY").filter(|v| !v.is_empty()).map(PathBuf::from);
+        let history = history.or(env_history).unwrap_or_else(|| root.join("target/harness/history"));
+        // The regression procedure reads and extends the same store the run is appended to at its end.
+        std::env::set_var("HARNESS_HISTORY", &history);
+        let id = run_id_from_env();
+        let out = out.unwrap_or_else(|| root.join("target/harness").join(&id));
+        let runner = Runner::new(profile, target, RunDir::open(&out)?, &id)?;
+        Ok(Session { runner, id, out, history })
+    }
+
+    /// The checks whose id contains one of the comma-separated `only` filters (all without a filter).
+    pub fn select(&self, only: Option<&str>) -> Result<Vec<&Check>, String> {
+        let filters: Vec<&str> =
+            only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let selected: Vec<&Check> = self
+            .runner
+            .profile
+            .checks
+            .iter()
+            .filter(|c| filters.is_empty() || filters.iter().any(|f| c.id.contains(f)))
+            .collect();
+        if selected.is_empty() {
+            return Err(format!(
+                "--only {}: no check of profile {} matches",
+                only.unwrap_or_default(),
+                self.runner.profile.name
+            ));
+        }
+        Ok(selected)
+    }
+
+    /// Writes the report files from every evidence of the run, keeps the checks `keep` accepts in the
+    /// returned report, and appends the run's evidence to the history (a run appended again replaces its
+    /// earlier records, so every test process of one run may do this).
+    pub fn finish(&self, keep: impl Fn(&str) -> bool) -> Result<Finished, Box<dyn std::error::Error>> {
+        let report = crate::report::Report::from_run(&self.runner.dir, &self.runner.profile)?;
+        let written = report.write(&self.out)?;
+        let mut report = report;
+        report.checks.retain(|e| keep(&e.id));
+        let appended = crate::baseline::History::open(&self.history)
+            .and_then(|h| h.append_run(&self.runner.dir))
+            .map_err(|e| e.to_string());
+        Ok(Finished { report, written, appended })
+    }
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     criteria::Params,
     evidence::Evidence,
-    measure::{self, MeasurementSet},
+    measure::types::{self as measure, MeasurementSet},
 };
 
 /// Errors of the run directory.

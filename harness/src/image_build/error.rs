@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::measure;
+use crate::measure::types as measure;
 
 /// What went wrong in the `build` module.
 #[derive(Debug, thiserror::Error)]

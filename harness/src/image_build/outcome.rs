@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     criteria::fmt_num,
-    measure::{MeasurementSet, Metric},
+    measure::types::{MeasurementSet, Metric},
 };
 
 /// The fixture's tests inside the optimized image.

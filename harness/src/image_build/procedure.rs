@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    measure::{self, MeasurementSet},
+    measure::types::{self as measure, MeasurementSet},
     platform::Target,
     run_dir::RunDir,
 };

@@ -16,7 +16,7 @@ use std::{collections::BTreeSet, time::Instant};
 use super::{
     aws::{sleep_payload, Ctx},
     local_session::{put_chart, put_samples},
-    Error, MeasurementSet, Metric,
+    Error, MeasurementSet,
 };
 use crate::{
     measure::raw::{Mark, Timeline, TIMELINE_FILE},

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::functions::Outcome;
-
 /// Why an attempt was not counted although the invocation succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,16 +58,9 @@ impl Ledger {
         self.counted += 1;
     }
 
-    /// Records a failed attempt (`outcome` is not [`Outcome::Ok`]).
-    pub fn fail(&mut self, outcome: &Outcome) {
-        self.attempts += 1;
-        let class = outcome.class().to_string();
-        *self.failed.entry(class.clone()).or_default() += 1;
-        let detail = match outcome {
-            Outcome::FunctionError(d) | Outcome::Failed(d) => d.clone(),
-            other => other.class().to_string(),
-        };
-        self.first.entry(class).or_insert(detail);
+    /// Records a failed attempt of `class` (`timeout`, `throttled`, ...).
+    pub fn fail(&mut self, class: &str, detail: impl Into<String>) {
+        self.fail_n(class, 1, detail);
     }
 
     /// Records `n` failed attempts of `class` at once (counted by a load generator).
@@ -175,14 +166,14 @@ mod tests {
         l.count();
         l.reject(Rejection::NotCold, "environment e1 served an earlier invocation");
         assert!(!l.over_budget(), "a rejection is not a failure");
-        l.fail(&Outcome::Timeout);
+        l.fail("timeout", "Task timed out after 3.00 seconds");
         assert!(l.over_budget());
         assert_eq!((l.attempts, l.counted, l.failures(), l.rejections()), (3, 1, 1, 1));
         let s = l.summary();
         assert!(s.contains("3 attempts: 1 counted, 1 failed (1 timeout), 1 rejected (1 not cold)"), "{s}");
         assert!(l.verdict().unwrap().contains("1 of 3 attempts failed (1 timeout)"));
         let mut lenient = Ledger::new(1);
-        lenient.fail(&Outcome::Throttled);
+        lenient.fail("throttled", "429");
         assert!(!lenient.over_budget() && lenient.verdict().is_none());
     }
 }

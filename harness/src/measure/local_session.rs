@@ -1,16 +1,12 @@
-//! What the procedures share: typed parameter reads ([`P`]), the local target's invocation view
-//! ([`Invoked`]) for the procedures that drive the embedded platform directly, and the chart-file helpers.
-
-use std::time::Duration;
+//! What the procedures share: typed parameter reads ([`P`]) and the chart-file helpers.
 
 use serde_json::Value;
 
 use super::{Error, MeasurementSet, Metric};
-pub(crate) use crate::platform::local::{function_spec, Session};
+pub(crate) use crate::platform::local::{function_spec, Invoked, Session};
 use crate::{
     criteria::Params,
     measure::raw::{self as charts, LatencySamples},
-    platform::{lambda_client::InvokeOutput, report_line::Report},
     run_dir::RunDir,
 };
 
@@ -111,49 +107,6 @@ impl P<'_> {
                 .collect(),
             Some(v) => Err(self.wrong(key, "a non-empty list of numbers", v)),
         }
-    }
-}
-
-/// One invocation as a procedure sees it.
-#[derive(Debug, Clone)]
-pub struct Invoked {
-    /// HTTP status of the Invoke call.
-    pub status: u16,
-    /// Client-side latency.
-    pub latency: Duration,
-    /// `X-Amz-Function-Error`, if any.
-    pub function_error: Option<String>,
-    /// The REPORT line of the log tail.
-    pub report: Option<Report>,
-    /// The fixture's environment id (random per process).
-    pub env_id: Option<String>,
-    /// The fixture's own word on whether this was its first invocation.
-    pub cold: Option<bool>,
-    /// Invocations the environment served, this one included.
-    pub invocations: Option<u64>,
-    /// How long the fixture's init code took.
-    pub init_code_ms: Option<f64>,
-}
-
-impl Invoked {
-    /// From a client answer.
-    pub fn from_output(out: &InvokeOutput) -> Invoked {
-        let body = out.json().unwrap_or(Value::Null);
-        Invoked {
-            status: out.status,
-            latency: out.latency,
-            function_error: out.function_error.clone(),
-            report: out.report.clone(),
-            env_id: body.get("env_id").and_then(Value::as_str).map(str::to_string),
-            cold: body.get("cold").and_then(Value::as_bool),
-            invocations: body.get("invocations").and_then(Value::as_u64),
-            init_code_ms: body.get("init_code_ms").and_then(Value::as_f64),
-        }
-    }
-
-    /// A 200 without a function error.
-    pub fn ok(&self) -> bool {
-        self.status == 200 && self.function_error.is_none()
     }
 }
 

@@ -114,7 +114,7 @@ pub fn verify_warm(inv: &Invocation) -> Result<(f64, f64), NotCounted> {
 fn book(ledger: &mut Ledger, inv: &Invocation, r: &Result<impl Sized, NotCounted>) {
     match r {
         Ok(_) => ledger.count(),
-        Err(NotCounted::Failed) => ledger.fail(&inv.outcome),
+        Err(NotCounted::Failed) => ledger.fail(inv.outcome.class(), inv.outcome.detail()),
         Err(NotCounted::Rejected(why, detail)) => ledger.reject(*why, detail.clone()),
     }
 }

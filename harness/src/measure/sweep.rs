@@ -84,13 +84,13 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
             let first = fp.invoke(&payload).await?;
             let (mut d, mut billed, mut failed) = (Vec::new(), Vec::new(), None);
             if !first.ok() {
-                ledger.fail(&first.outcome);
+                ledger.fail(first.outcome.class(), first.outcome.detail());
                 failed = Some(format!("{} ({:?})", first.outcome.class(), first.outcome));
             }
             while failed.is_none() && (d.len() as u64) < samples {
                 let inv = fp.invoke(&payload).await?;
                 if !inv.ok() {
-                    ledger.fail(&inv.outcome);
+                    ledger.fail(inv.outcome.class(), inv.outcome.detail());
                     failed = Some(format!("{} ({:?})", inv.outcome.class(), inv.outcome));
                     break;
                 }

@@ -86,7 +86,7 @@ pub struct MeasurementSet {
     /// The attempts behind a metric, by metric name: checks that read it fail when its failures exceed
     /// the budget, and report it with the figure.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ledgers: BTreeMap<String, super::Ledger>,
+    pub ledgers: BTreeMap<String, super::ledger::Ledger>,
 }
 
 impl MeasurementSet {

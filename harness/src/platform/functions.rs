@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::report_line::{self, Report};
-use crate::measure::Error;
+use crate::measure::types::Error;
 
 /// What the fixture functions report about themselves in every response, so that a cold start is proven
 /// cold, not assumed.
@@ -72,6 +72,14 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Throttled => "throttled",
             Outcome::Failed(_) => "failed call",
+        }
+    }
+
+    /// What the platform said about a failure (the class itself when it said nothing more).
+    pub fn detail(&self) -> String {
+        match self {
+            Outcome::FunctionError(d) | Outcome::Failed(d) => d.clone(),
+            other => other.class().to_string(),
         }
     }
 }

@@ -13,12 +13,13 @@ use serde_json::{json, Value};
 
 use super::{
     functions::{Capability, FunctionPlatform, Invocation, SelfReport},
-    lambda_client::LambdaClient,
-    report_line, LocalConfig,
+    lambda_client::{InvokeOutput, LambdaClient},
+    report_line::{self, Report},
+    LocalConfig,
 };
 use crate::{
     local::{fixtures::workspace_root, EnvInfo, Error, FunctionSpec, Mode, Platform, PlatformConfig},
-    measure::{self, Invoked},
+    measure::types as measure,
 };
 
 /// The functions file used when a run names none.
@@ -61,6 +62,49 @@ pub fn function_spec(cfg: &LocalConfig, function: &str) -> Result<FunctionSpec, 
         what: format!("function `{function}`"),
         detail: format!("not defined in {} (add it there or name another in the profile's params)", file.display()),
     })
+}
+
+/// One invocation as a procedure sees it.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// HTTP status of the Invoke call.
+    pub status: u16,
+    /// Client-side latency.
+    pub latency: Duration,
+    /// `X-Amz-Function-Error`, if any.
+    pub function_error: Option<String>,
+    /// The REPORT line of the log tail.
+    pub report: Option<Report>,
+    /// The fixture's environment id (random per process).
+    pub env_id: Option<String>,
+    /// The fixture's own word on whether this was its first invocation.
+    pub cold: Option<bool>,
+    /// Invocations the environment served, this one included.
+    pub invocations: Option<u64>,
+    /// How long the fixture's init code took.
+    pub init_code_ms: Option<f64>,
+}
+
+impl Invoked {
+    /// From a client answer.
+    pub fn from_output(out: &InvokeOutput) -> Invoked {
+        let body = out.json().unwrap_or(Value::Null);
+        Invoked {
+            status: out.status,
+            latency: out.latency,
+            function_error: out.function_error.clone(),
+            report: out.report.clone(),
+            env_id: body.get("env_id").and_then(Value::as_str).map(str::to_string),
+            cold: body.get("cold").and_then(Value::as_bool),
+            invocations: body.get("invocations").and_then(Value::as_u64),
+            init_code_ms: body.get("init_code_ms").and_then(Value::as_f64),
+        }
+    }
+
+    /// A 200 without a function error.
+    pub fn ok(&self) -> bool {
+        self.status == 200 && self.function_error.is_none()
+    }
 }
 
 /// The platform started for one procedure.
@@ -122,7 +166,7 @@ impl Session {
             what: format!("Invoke {function} on {}", self.t.platform.invoke_url()),
             detail: e.to_string(),
         })?;
-        Ok(measure::Invoked::from_output(&out))
+        Ok(Invoked::from_output(&out))
     }
 
     /// UpdateFunctionConfiguration with `fields`, then waits until every environment of the old

@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 
 use super::functions::{Capability, FunctionPlatform, Invocation};
-use crate::measure;
+use crate::measure::types as measure;
 
 /// A platform that answers each invoke with the next scripted invocation.
 pub struct Scripted {

@@ -29,7 +29,8 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    measure::{self, aws::target_error},
+    measure::types as measure,
+    platform::aws::target_error,
     platform::{
         aws::{AuditLog, AwsTarget, Changes, Phase, StageThrottling, State},
         AwsConfig,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::measure;
+use crate::measure::types as measure;
 
 /// Errors of the security checks.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     criteria::Params,
     local::{Platform, PlatformConfig},
-    measure,
+    measure::types as measure,
     metrics::Auth,
     platform::{lambda_client::LambdaClient, local::default_functions_file, LocalConfig},
     run_dir::RunDir,

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    measure::{self, MeasurementSet, Metric},
+    measure::types::{self as measure, MeasurementSet, Metric},
     platform::Target,
     run_dir::RunDir,
 };

@@ -7,7 +7,7 @@ use tokio::sync::Mutex;
 
 use super::{AwsTarget, Changes, Error};
 use crate::{
-    measure,
+    measure::types as measure,
     platform::functions::{Capability, FunctionPlatform, Invocation, Outcome, SelfReport},
 };
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::measure;
+use crate::measure::types as measure;
 
 /// Errors of the knative target.
 #[derive(Debug, thiserror::Error)]

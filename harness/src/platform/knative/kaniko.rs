@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     criteria::catalog,
-    measure::{MeasurementSet, Metric},
+    measure::types::{MeasurementSet, Metric},
 };
 
 /// Layer-cache lookups and registry trouble in one Kaniko log.

@@ -15,7 +15,7 @@ use super::{
     scale::{premature_scale_downs, scale_up_latency, Sample, ScalePoint, ScaleTracker},
     traffic::{closed_loop, InFlight},
 };
-use crate::measure::{MeasurementSet, Metric};
+use crate::measure::types::{MeasurementSet, Metric};
 
 /// Slack for watch delivery when judging a scale-down against the stable window.
 const WINDOW_TOLERANCE_S: f64 = 2.0;

@@ -13,7 +13,7 @@ use super::{
     scale::ScaleTracker,
     traffic::{closed_loop, InFlight},
 };
-use crate::measure::{MeasurementSet, Metric};
+use crate::measure::types::{MeasurementSet, Metric};
 
 fn fmt_s(v: f64) -> String {
     format!("{v:.3}")

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     criteria::Params,
-    measure::{self, MeasurementSet},
+    measure::types::{self as measure, MeasurementSet},
     platform::KnativeConfig,
     run_dir::RunDir,
 };

@@ -23,7 +23,7 @@ use super::{
     units::quantity,
     watch::{oom_killed, restarts},
 };
-use crate::measure::{MeasurementSet, Metric};
+use crate::measure::types::{MeasurementSet, Metric};
 
 /// What one function's revision declares about resources.
 #[derive(Debug, Clone, PartialEq)]
