@@ -59,7 +59,7 @@ impl Observe for Seen {
             g.push(Default::default());
         }
         g[r.phase].0.push(r.latency.as_secs_f64() * 1000.0);
-        if let Some(f) = crate::platform::aws::FunctionReport::from_payload(r.body) {
+        if let Some(f) = crate::platform::functions::SelfReport::from_payload(r.body) {
             g[r.phase].1.insert(f.env_id);
         }
     }

@@ -211,7 +211,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::platform::{aws::FunctionReport, report_line};
+    use crate::platform::{functions::SelfReport, report_line};
 
     /// An invocation whose log tail ends with a REPORT line (`init_ms`: Init Duration) and whose payload is
     /// the fixture's own report (`me`: env id, cold, invocations).
@@ -219,7 +219,7 @@ mod tests {
         let init = init_ms.map(|ms| format!("\tInit Duration: {ms} ms")).unwrap_or_default();
         let tail = format!("REPORT RequestId: r1\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB{init}\t\n");
         let function =
-            me.map(|(id, cold, n)| FunctionReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
+            me.map(|(id, cold, n)| SelfReport { env_id: id.into(), cold, invocations: n, init_code_ms: Some(1.5) });
         Invocation {
             client_latency: Duration::from_millis(12),
             status_code: 200,

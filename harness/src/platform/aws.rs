@@ -25,5 +25,5 @@ pub use cloudwatch::{
 pub use error::Error;
 pub use function::{FunctionState, ProvisionedConcurrency};
 pub use functions::{target_error, AwsFunctions};
-pub use invoke::{FunctionReport, Invocation};
+pub use invoke::Invocation;
 pub use logs::{LogReports, REPORT_FILTER};

@@ -12,42 +12,12 @@ use aws_sdk_lambda::{
     primitives::Blob,
     types::{InvocationType, LogType},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{error::classify, AwsTarget, Error};
-use crate::platform::report_line::{self, InitReport, Report};
-
-/// What the fixture functions report about themselves in every response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FunctionReport {
-    /// Id of the execution environment (random per process).
-    pub env_id: String,
-    /// True on the environment's first invocation.
-    pub cold: bool,
-    /// Invocations this environment has served, this one included.
-    pub invocations: u64,
-    /// Time the function's own init code took, in ms.
-    pub init_code_ms: Option<f64>,
-}
-
-impl FunctionReport {
-    /// Reads the report from a response payload: the handler's JSON, or the JSON `body` of an API Gateway
-    /// proxy response. `None` when the function does not report itself.
-    pub fn from_payload(payload: &[u8]) -> Option<FunctionReport> {
-        let v: Value = serde_json::from_slice(payload).ok()?;
-        let v = match v.get("body").and_then(Value::as_str) {
-            Some(body) if v.get("statusCode").is_some() => serde_json::from_str(body).ok()?,
-            _ => v,
-        };
-        Some(FunctionReport {
-            env_id: v.get("env_id")?.as_str()?.to_string(),
-            cold: v.get("cold")?.as_bool()?,
-            invocations: v.get("invocations")?.as_u64()?,
-            init_code_ms: v.get("init_code_ms").and_then(Value::as_f64),
-        })
-    }
-}
+use crate::platform::{
+    functions::SelfReport,
+    report_line::{self, InitReport, Report},
+};
 
 /// One invocation's result.
 #[derive(Debug, Clone)]
@@ -69,7 +39,7 @@ pub struct Invocation {
     /// The platform's INIT_REPORT, when init failed or timed out.
     pub init_report: Option<InitReport>,
     /// The function's report about itself, when it gives one.
-    pub function: Option<FunctionReport>,
+    pub function: Option<SelfReport>,
 }
 
 impl Invocation {
@@ -143,7 +113,7 @@ impl AwsTarget {
             status_code: out.status_code(),
             function_error: out.function_error().map(str::to_string),
             executed_version: out.executed_version().map(str::to_string),
-            function: FunctionReport::from_payload(&payload),
+            function: SelfReport::from_payload(&payload),
             init_report: report_line::last_init_report(&log_tail),
             report,
             log_tail,
@@ -159,14 +129,14 @@ mod tests {
     #[test]
     fn function_reports_are_read_from_direct_and_proxy_responses() {
         let direct = br#"{"env_id":"00ab","cold":true,"invocations":1,"init_code_ms":12.5,"pad":""}"#;
-        let r = FunctionReport::from_payload(direct).unwrap();
+        let r = SelfReport::from_payload(direct).unwrap();
         assert_eq!((r.env_id.as_str(), r.cold, r.invocations, r.init_code_ms), ("00ab", true, 1, Some(12.5)));
         let body =
             serde_json::json!({"env_id": "ff", "cold": false, "invocations": 7, "init_code_ms": 3.0}).to_string();
         let proxy = serde_json::json!({"statusCode": 200, "body": body}).to_string();
-        let r = FunctionReport::from_payload(proxy.as_bytes()).unwrap();
+        let r = SelfReport::from_payload(proxy.as_bytes()).unwrap();
         assert_eq!((r.cold, r.invocations), (false, 7));
-        assert_eq!(FunctionReport::from_payload(b"{\"hello\":1}"), None);
-        assert_eq!(FunctionReport::from_payload(b"not json"), None);
+        assert_eq!(SelfReport::from_payload(b"{\"hello\":1}"), None);
+        assert_eq!(SelfReport::from_payload(b"not json"), None);
     }
 }
