@@ -421,6 +421,32 @@ fn json<T: Serialize + ?Sized>(v: &T) -> String {
 
 /// Runs the procedure on `target`, through the [`SecuritySubject`] the target provides.
 pub async fn run(params: &Params, target: &Target, dir: &RunDir) -> Result<MeasurementSet, measure::Error> {
+    // A parameter nothing reads would be ignored silently (a rate limit the profile names but nobody sets).
+    const KNOWN: &[&str] = &[
+        "function",
+        "stage_rate_limit",
+        "stage_burst_limit",
+        "audit_window_seconds",
+        "burst_seconds",
+        "connections",
+        "max_refill_wait_seconds",
+        "max_send_rate",
+        "scan_run_dir",
+        "tls_max_seconds",
+        "tls_pairs",
+        "tls_warmup",
+        "within_seconds",
+    ];
+    if let Some(k) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(measure::Error::Param {
+            procedure: PROCEDURE.into(),
+            param: k.clone(),
+            problem: format!(
+                "not a parameter of `{PROCEDURE}` (it would be ignored); its parameters: {}",
+                KNOWN.join(", ")
+            ),
+        });
+    }
     match target {
         Target::Local(cfg) => super::local::run(params, cfg, dir).await,
         Target::Aws(cfg) => super::aws::run(params, cfg, dir).await,
