@@ -17,6 +17,12 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 # python3 + pip fetch AWS's Runtime Interface Emulator (aws-sam-cli wheel) for the local target's conformance test.
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# The securebase profile's portal stack: Redis, a throwaway PostgreSQL cluster with pg_stat_statements
+# (postgresql-contrib), nginx as the CDN. The suite starts its own instances on free ports.
+command -v redis-server >/dev/null || need+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql postgresql-contrib)
+compgen -G "/usr/lib/postgresql/*/lib/pg_stat_statements.so" >/dev/null || need+=(postgresql-contrib)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2
@@ -30,7 +36,7 @@ fi
 
 # The Debian packages start their own services on some machines; the suite runs its own instances on free
 # ports, so the packaged ones are not needed.
-for svc in prometheus prometheus-alertmanager prometheus-pushgateway; do
+for svc in prometheus prometheus-alertmanager prometheus-pushgateway redis-server postgresql nginx; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
