@@ -69,4 +69,22 @@ if ! "$moto_venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m
   "$moto_venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cbor2==$CBOR2_VERSION"
 fi
 
+# Lighthouse (the securebase profile's performance score), pinned: Lighthouse 13 needs Node 22, Debian 12 has
+# Node 20. Installed into target/tools/lighthouse with npm; it drives the Chromium the suite starts.
+LIGHTHOUSE_VERSION=12.2.3
+lh_dir="$(cd "$(dirname "$0")/.." && pwd)/target/tools/lighthouse"
+if [ "$(node -p "require('$lh_dir/node_modules/lighthouse/package.json').version" 2>/dev/null)" != "$LIGHTHOUSE_VERSION" ]; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "setup: npm is needed for lighthouse; run as root or apt-get install nodejs npm" >&2
+      exit 2
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "setup: installing lighthouse@$LIGHTHOUSE_VERSION into $lh_dir"
+  mkdir -p "$lh_dir"
+  (cd "$lh_dir" && npm i -E "lighthouse@$LIGHTHOUSE_VERSION" --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 echo "setup: docker $(docker version --format '{{.Server.Version}}'), $(prometheus --version 2>&1 | head -n1)"

@@ -21,7 +21,8 @@ const REDIS: &str = "TGT.elasticache_hit_rate";
 const QUERY: &str = "TGT.database_query_time";
 const PAGE_LOAD: &str = "TGT.page_load_time";
 const TTFB: &str = "TGT.ttfb";
-const ALL: [&str; 5] = [CDN, REDIS, QUERY, PAGE_LOAD, TTFB];
+const LIGHTHOUSE: &str = "TGT.lighthouse";
+const ALL: [&str; 6] = [CDN, REDIS, QUERY, PAGE_LOAD, TTFB, LIGHTHOUSE];
 
 /// Decides the three portal checks of the shipped profile with its `portal` parameters overridden by
 /// `overrides` (smaller loads, knobs).
@@ -48,7 +49,7 @@ fn status(ev: &BTreeMap<String, Evidence>, id: &str) -> Status {
 }
 
 fn small(extra: Value) -> Value {
-    let mut base = json!({ "requests": 1000, "page_views": 150, "metric_rows": 2000000 });
+    let mut base = json!({ "requests": 1000, "page_views": 150, "metric_rows": 2000000, "lighthouse_runs": 1 });
     base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     base
 }
@@ -84,13 +85,14 @@ fn a_missing_index_fails_the_database_query_time() {
 #[test]
 fn a_slow_asset_fails_the_page_load_time() {
     let ev = decide(json!({ "requests": 50, "page_views": 5, "page_loads": 20, "metric_rows": 100000,
-                            "slow_path": "/static/hero.svg", "slow_ms": 2500 }));
+                            "lighthouse_runs": 1, "slow_path": "/static/hero.svg", "slow_ms": 2500 }));
     assert_eq!(status(&ev, PAGE_LOAD), Status::Failed, "{}", ev[PAGE_LOAD].reason);
+    assert_eq!(status(&ev, LIGHTHOUSE), Status::Failed, "{}", ev[LIGHTHOUSE].reason);
 }
 
 #[test]
 fn a_slow_document_fails_the_ttfb() {
     let ev = decide(json!({ "requests": 50, "page_views": 5, "page_loads": 20, "metric_rows": 100000,
-                            "slow_path": "/", "slow_ms": 2000 }));
+                            "lighthouse_runs": 1, "slow_path": "/", "slow_ms": 2000 }));
     assert_eq!(status(&ev, TTFB), Status::Failed, "{}", ev[TTFB].reason);
 }

@@ -125,6 +125,7 @@ pub const CATALOG: &[MetricDef] = &[
     m!("portal", "cdn_hit_rate", Percent, Scalar, "requests the caching proxy served from its cache (HIT) / requests, under a mix of page views, %"),
     m!("portal", "page_load", Time, Distribution, "loadEventEnd of the portal page in headless Chromium (Navigation Timing) through the CDN, browser cache cleared and warm alternating"),
     m!("portal", "ttfb", Time, Distribution, "responseStart (time to first byte) of those page loads (Navigation Timing)"),
+    m!("portal", "lighthouse_performance", Count, Scalar, "Lighthouse 12 performance score (0-100) of the portal page through the CDN, default settings, median of the runs"),
     // The run itself
     m!("run", "pass_rate", Percent, Scalar, "checks of this profile that passed, of those that apply"),
 ];

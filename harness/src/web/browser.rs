@@ -54,6 +54,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Debug)]
 pub struct Browser {
     _process: ServerProcess,
+    port: u16,
     ws: Ws,
     session: String,
     next_id: u64,
@@ -73,14 +74,16 @@ impl Browser {
         let mut process = ServerProcess::spawn("chromium", &CHROMIUM, &args, dir)?;
         let port_file = profile.join("DevToolsActivePort");
         let what = format!("chromium to write {} (log {})", port_file.display(), process.log_path().display());
-        let ws_url = wait::until(&what, STEP, Duration::from_millis(50), || {
+        let (port, ws_url) = wait::until(&what, STEP, Duration::from_millis(50), || {
             let exited = process.check_running();
             let text = std::fs::read_to_string(&port_file).unwrap_or_default();
             async move {
                 exited?;
                 let mut lines = text.lines();
                 Ok(match (lines.next(), lines.next()) {
-                    (Some(port), Some(path)) if !port.is_empty() => Ok(format!("ws://127.0.0.1:{port}{path}")),
+                    (Some(port), Some(path)) if port.parse::<u16>().is_ok() => {
+                        Ok((port.parse::<u16>().expect("checked"), format!("ws://127.0.0.1:{port}{path}")))
+                    }
                     _ => Err("no DevToolsActivePort yet".to_string()),
                 })
             }
@@ -89,7 +92,8 @@ impl Browser {
         let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
             .await
             .map_err(|e| Error::Browser(format!("connecting to {ws_url}: {e}")))?;
-        let mut b = Browser { _process: process, ws, session: String::new(), next_id: 0, events: VecDeque::new() };
+        let mut b =
+            Browser { _process: process, port, ws, session: String::new(), next_id: 0, events: VecDeque::new() };
         let target = b.call("Target.createTarget", json!({ "url": "about:blank" }), false).await?;
         let target_id = target["targetId"].as_str().unwrap_or_default().to_string();
         let attached =
@@ -101,6 +105,11 @@ impl Browser {
         b.call("Page.enable", json!({}), true).await?;
         b.call("Network.enable", json!({}), true).await?;
         Ok(b)
+    }
+
+    /// The DevTools port (on 127.0.0.1), for other DevTools clients such as Lighthouse.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     async fn call(&mut self, method: &str, params: Value, in_page: bool) -> Result<Value, Error> {

@@ -5,6 +5,7 @@
 
 pub mod browser;
 mod error;
+mod lighthouse;
 pub mod nginx;
 pub mod origin;
 pub mod postgres;

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{
     browser::Browser,
+    lighthouse,
     nginx::hit_count,
     origin::{HERO, LOGO, SCRIPT, STYLE},
     postgres::{of_statements, weighted_mean, INVOICES_QUERY, METRICS_QUERY},
@@ -43,6 +44,8 @@ pub struct PortalParams {
     pub concurrency: usize,
     /// Page loads in headless Chromium, cold (browser cache cleared) and warm alternating.
     pub page_loads: u64,
+    /// Lighthouse runs (the median score is reported).
+    pub lighthouse_runs: u64,
     /// Faults.
     pub knobs: Knobs,
 }
@@ -71,7 +74,7 @@ fn boolean(params: &Params, name: &str, default: bool) -> Result<bool, Error> {
 }
 
 impl PortalParams {
-    /// Reads the parameters: `requests`, `page_views`, `customers`, `concurrency`, `page_loads`, and the knobs
+    /// Reads the parameters: `requests`, `page_views`, `customers`, `concurrency`, `page_loads`, `lighthouse_runs`, and the knobs
     /// `cdn_cache`, `redis_ttl_s`, `indexes`, `slow_path` with `slow_ms`, `metric_rows`.
     pub fn from_params(params: &Params) -> Result<PortalParams, Error> {
         let slow = match (get(params, "slow_path"), get(params, "slow_ms")) {
@@ -103,6 +106,7 @@ impl PortalParams {
             customers: uint(params, "customers", 50, 1)? as u32,
             concurrency: uint(params, "concurrency", 8, 1)? as usize,
             page_loads: uint(params, "page_loads", 30, 1)?,
+            lighthouse_runs: uint(params, "lighthouse_runs", 3, 1)?,
             knobs,
         })
     }
@@ -290,18 +294,30 @@ pub async fn run(params: &Params, dir: &RunDir) -> Result<MeasurementSet, Error>
     set.raw.push(rel(write(&raw, "nginx-access.log", &log_text)?));
     set = set.with("cdn_hit_rate", cdn_hit_rate(&entries[log_start.min(entries.len())..], total));
 
-    let (page_load, ttfb) = page_loads(&format!("{}/", stack.nginx.url()), p.page_loads, &raw, &mut set).await;
+    let page = format!("{}/", stack.nginx.url());
+    let mut browser = Browser::start().await.map_err(|e| format!("headless Chromium could not be started: {e}"));
+    let (page_load, ttfb) = page_loads(browser.as_mut(), &page, p.page_loads, &raw, &mut set).await;
     set.raw.push(rel(raw.join("navigation-timings.json")));
-    Ok(set.with("page_load", page_load).with("ttfb", ttfb).finish())
+    let score = lighthouse_score(browser.as_ref(), &page, p.lighthouse_runs, &raw, &mut set).await;
+    set.raw.extend(
+        (1..=p.lighthouse_runs).map(|i| raw.join(format!("lighthouse-{i}.json"))).filter(|f| f.is_file()).map(rel),
+    );
+    Ok(set.with("page_load", page_load).with("ttfb", ttfb).with("lighthouse_performance", score).finish())
 }
 
 /// `n` page loads of `url` in headless Chromium, cold and warm alternating; every load is kept in
 /// `navigation-timings.json`, a failed one ends the series and is reported.
-async fn page_loads(url: &str, n: u64, raw: &Path, set: &mut MeasurementSet) -> (Metric, Metric) {
+async fn page_loads(
+    browser: Result<&mut Browser, &mut String>,
+    url: &str,
+    n: u64,
+    raw: &Path,
+    set: &mut MeasurementSet,
+) -> (Metric, Metric) {
     let mut timings = Vec::new();
     let mut failure = None;
-    match Browser::start().await {
-        Ok(mut b) => {
+    match browser {
+        Ok(b) => {
             for i in 0..n {
                 match b.load(url, i % 2 == 0).await {
                     Ok(t) => timings.push(t),
@@ -312,7 +328,7 @@ async fn page_loads(url: &str, n: u64, raw: &Path, set: &mut MeasurementSet) -> 
                 }
             }
         }
-        Err(e) => failure = Some(format!("headless Chromium could not be started: {e}")),
+        Err(e) => failure = Some(e.clone()),
     }
     let _ = std::fs::write(
         raw.join("navigation-timings.json"),
@@ -333,6 +349,44 @@ async fn page_loads(url: &str, n: u64, raw: &Path, set: &mut MeasurementSet) -> 
         Metric::samples(timings.iter().map(|t| t.load_ms).collect(), "ms"),
         Metric::samples(timings.iter().map(|t| t.ttfb_ms).collect(), "ms"),
     )
+}
+
+/// `runs` Lighthouse runs on `url` through `browser`; the median score, each report kept as
+/// `lighthouse-<i>.json`. A failed run leaves the metric missing with Lighthouse's reason.
+async fn lighthouse_score(
+    browser: Result<&Browser, &String>,
+    url: &str,
+    runs: u64,
+    raw: &Path,
+    set: &mut MeasurementSet,
+) -> Metric {
+    let browser = match browser {
+        Ok(b) => b,
+        Err(e) => return Metric::Missing { reason: e.clone() },
+    };
+    let program = match lighthouse::locate() {
+        Ok(p) => p,
+        Err(e) => return Metric::Missing { reason: e },
+    };
+    let mut scores = Vec::new();
+    for i in 1..=runs {
+        let out = raw.join(format!("lighthouse-{i}.json"));
+        match lighthouse::run(&program, url, browser.port(), &out, Duration::from_secs(240)).await {
+            Ok(s) => scores.push(s),
+            Err(e) => {
+                set.notes.push(format!("lighthouse run {i} of {runs} failed: {e}"));
+                return Metric::Missing { reason: format!("lighthouse run {i} of {runs} failed: {e}") };
+            }
+        }
+    }
+    set.notes.push(format!(
+        "lighthouse {} performance scores (default settings: mobile, simulated throttling): {scores:?}; the median is reported",
+        lighthouse::VERSION
+    ));
+    scores.sort_by(f64::total_cmp);
+    let n = scores.len();
+    let median = if n % 2 == 1 { scores[n / 2] } else { (scores[n / 2 - 1] + scores[n / 2]) / 2.0 };
+    Metric::value(median, "", n as u64)
 }
 
 fn redis_hit_rate(before: &str, after: &str, api: &Sent) -> Metric {
