@@ -50,11 +50,13 @@ pub struct OriginOptions {
     pub invoices_ttl_s: u64,
     /// A path served only after a delay and marked `no-store` (the slow-asset fault).
     pub slow: Option<(String, Duration)>,
+    /// The portal's script keeps the browser's main thread busy this long (the slow-script fault).
+    pub script_busy_ms: Option<u64>,
 }
 
 impl Default for OriginOptions {
     fn default() -> Self {
-        OriginOptions { metrics_ttl_s: 300, invoices_ttl_s: 3600, slow: None }
+        OriginOptions { metrics_ttl_s: 300, invoices_ttl_s: 3600, slow: None, script_busy_ms: None }
     }
 }
 
@@ -179,6 +181,15 @@ const SCRIPT_JS: &str = r#"(function () {
     .then(function (d) { document.getElementById('invoices').textContent = d.rows.length + ' invoices'; });
 })();
 "#;
+fn script(opts: &OriginOptions) -> String {
+    match opts.script_busy_ms {
+        Some(ms) => format!(
+            "(function () {{ var t = performance.now(); while (performance.now() - t < {ms}) {{}} }})();\n{SCRIPT_JS}"
+        ),
+        None => SCRIPT_JS.to_string(),
+    }
+}
+
 const STYLE_CSS: &str = "body{font-family:sans-serif;margin:0}header{background:#123;padding:8px}main{padding:16px}\n";
 const LOGO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32"><rect width="120" height="32" fill="#123"/></svg>"##;
 const HERO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="600" height="120"><rect width="600" height="120" fill="#9bd"/></svg>"##;
@@ -192,7 +203,7 @@ async fn handle(req: Request<Incoming>, s: Arc<Shared>) -> Result<Response<Full<
     }
     let mut resp = match path.as_str() {
         "/" | "/index.html" => reply(200, "public, max-age=3600", "text/html; charset=utf-8", page_html()),
-        SCRIPT => reply(200, "public, max-age=31536000, immutable", "application/javascript", SCRIPT_JS),
+        SCRIPT => reply(200, "public, max-age=31536000, immutable", "application/javascript", script(&s.opts)),
         STYLE => reply(200, "public, max-age=31536000, immutable", "text/css", STYLE_CSS),
         LOGO => reply(200, "public, max-age=604800", "image/svg+xml", LOGO_SVG),
         HERO => reply(200, "public, max-age=604800", "image/svg+xml", HERO_SVG),

@@ -75,7 +75,7 @@ fn boolean(params: &Params, name: &str, default: bool) -> Result<bool, Error> {
 
 impl PortalParams {
     /// Reads the parameters: `requests`, `page_views`, `customers`, `concurrency`, `page_loads`, `lighthouse_runs`, and the knobs
-    /// `cdn_cache`, `redis_ttl_s`, `indexes`, `slow_path` with `slow_ms`, `metric_rows`.
+    /// `cdn_cache`, `redis_ttl_s`, `indexes`, `slow_path` with `slow_ms`, `script_busy_ms`, `metric_rows`.
     pub fn from_params(params: &Params) -> Result<PortalParams, Error> {
         let slow = match (get(params, "slow_path"), get(params, "slow_ms")) {
             (None, None) => None,
@@ -98,6 +98,7 @@ impl PortalParams {
             redis_ttl_s: get(params, "redis_ttl_s").map(|_| uint(params, "redis_ttl_s", 0, 0)).transpose()?,
             indexes: boolean(params, "indexes", true)?,
             slow,
+            script_busy_ms: get(params, "script_busy_ms").map(|_| uint(params, "script_busy_ms", 0, 1)).transpose()?,
             metric_rows: uint(params, "metric_rows", Knobs::default().metric_rows, 1000)?,
         };
         Ok(PortalParams {

@@ -24,6 +24,8 @@ pub struct Knobs {
     pub indexes: bool,
     /// A path the origin serves only after this delay, uncacheable (the slow-asset fault).
     pub slow: Option<(String, Duration)>,
+    /// The portal's script keeps the main thread busy this long, ms (the slow-script fault).
+    pub script_busy_ms: Option<u64>,
     /// Rows of `usage_metrics`.
     pub metric_rows: u64,
 }
@@ -35,6 +37,7 @@ impl Default for Knobs {
             redis_ttl_s: None,
             indexes: true,
             slow: None,
+            script_busy_ms: None,
             metric_rows: Seed::default().metric_rows,
         }
     }
@@ -75,7 +78,11 @@ impl PortalStack {
         for _ in 0..4 {
             db.push(postgres.connect().await?);
         }
-        let mut opts = OriginOptions { slow: knobs.slow.clone(), ..OriginOptions::default() };
+        let mut opts = OriginOptions {
+            slow: knobs.slow.clone(),
+            script_busy_ms: knobs.script_busy_ms,
+            ..OriginOptions::default()
+        };
         if let Some(ttl) = knobs.redis_ttl_s {
             opts.metrics_ttl_s = ttl;
             opts.invoices_ttl_s = ttl;
