@@ -21,3 +21,4 @@ pub mod security;
 pub mod services;
 pub mod stats;
 pub mod terraform;
+pub mod web;

@@ -118,6 +118,14 @@ pub const CATALOG: &[MetricDef] = &[
     m!("security", "audit_missing", Count, Scalar, "configuration changes the suite made that the audit log lacks"),
     m!("security", "controls_after_tuning", Count, Scalar, "security controls failing after the tuned configuration is applied"),
     m!("security", "findings_after_tuning", Count, Scalar, "security findings on the tuned configuration"),
+    // The SecureBase portal stack (local target)
+    m!("portal", "redis_hit_rate", Percent, Scalar, "Redis keyspace hits / lookups (INFO stats before and after) under the portal's API load, %"),
+    m!("portal", "query_time", Time, Scalar, "mean execution time of the API's statements, pg_stat_statements mean_exec_time weighted by calls"),
+    m!("portal", "query_client_time", Time, Distribution, "each database query of the API as the API timed it (round trip included)"),
+    m!("portal", "cdn_hit_rate", Percent, Scalar, "requests the caching proxy served from its cache (HIT) / requests, under a mix of page views, %"),
+    m!("portal", "page_load", Time, Distribution, "loadEventEnd of the portal page in headless Chromium (Navigation Timing) through the CDN, browser cache cleared and warm alternating"),
+    m!("portal", "ttfb", Time, Distribution, "responseStart (time to first byte) of those page loads (Navigation Timing)"),
+    m!("portal", "lighthouse_performance", Count, Scalar, "Lighthouse 12 performance score (0-100) of the portal page through the CDN, default settings, median of the runs"),
     // The run itself
     m!("run", "pass_rate", Percent, Scalar, "checks of this profile that passed, of those that apply"),
 ];

@@ -98,6 +98,9 @@ pub fn support(procedure: &str, kind: TargetKind) -> Support {
         ("scale_down", Aws | Localstack) => {
             na("Lambda does not expose when it retires an idle execution environment (no API lists environments)")
         }
+        ("portal", Aws | Localstack | Knative) => {
+            na("the portal stack (Redis, PostgreSQL, nginx as the CDN) is started on this machine: run it with --target local")
+        }
         ("memory_sweep", Knative) => na("the memory sweep applies to Lambda-style memory sizes, not pod resources"),
         _ if catalog::procedures().contains(&procedure) => Support::Yes,
         _ => na("unknown procedure"),
@@ -154,6 +157,7 @@ pub async fn run(procedure: &str, params: &Params, target: &Target, dir: &RunDir
             "concurrency" => return scaling::concurrency(params, cfg, dir).await,
             "resources" => return resources::resources(params, cfg, dir).await,
             "high_load" => return high_load::run(params, cfg, dir).await,
+            "portal" => return crate::web::run(params, dir).await.map_err(Error::from),
             _ => {}
         }
     }

@@ -6,7 +6,7 @@
 mod alertmanager;
 pub mod auth;
 mod error;
-mod launch;
+pub mod launch;
 pub mod process;
 mod prometheus;
 mod pushgateway;

@@ -154,12 +154,27 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary` with `args` in its own process group, logging to `<dir>/<name>.log`.
     pub fn spawn(name: &str, binary: &Binary, args: &[OsString], dir: TempDir) -> Result<ServerProcess, Error> {
+        Self::spawn_program(name, &binary.locate()?, args, dir, None)
+    }
+
+    /// Starts `program` like [`ServerProcess::spawn`], as the user and group `as_user` (uid, gid) when given:
+    /// servers that refuse to run as root (PostgreSQL) run as their own system user.
+    pub fn spawn_program(
+        name: &str,
+        program: &Path,
+        args: &[OsString],
+        dir: TempDir,
+        as_user: Option<(u32, u32)>,
+    ) -> Result<ServerProcess, Error> {
         sweep();
-        let program = binary.locate()?;
         let log = dir.path().join(format!("{name}.log"));
         let out = fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
         let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
-        let child = Command::new(&program)
+        let mut command = Command::new(program);
+        if let Some((uid, gid)) = as_user {
+            command.uid(uid).gid(gid);
+        }
+        let child = command
             .args(args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -174,7 +189,7 @@ impl ServerProcess {
         let rec = Record {
             pid: child.id() as i32,
             start: start_ticks(child.id() as i32).unwrap_or_default(),
-            program: binary.program.into(),
+            program: program.file_name().map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into()),
             owner: me,
             owner_start: start_ticks(me).unwrap_or_default(),
             dir: dir.path().to_path_buf(),
