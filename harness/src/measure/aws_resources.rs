@@ -7,11 +7,13 @@
 //! warm invocations with a fixed amount of CPU work give median Duration and billed GB-seconds per size, and
 //! the shared recommendation picks the balanced size. Image: the deployment package size Lambda reports.
 
-use std::{sync::Mutex, time::Instant};
-
 use serde_json::json;
 
-use super::{aws::Ctx, local_session::quantile, Error, MeasurementSet, Metric};
+use super::{
+    aws::Ctx,
+    local_session::{quantile, Drive},
+    Error, MeasurementSet, Metric,
+};
 use crate::platform::aws::{FunctionState, Invocation};
 
 const NO_CPU: &str =
@@ -19,23 +21,18 @@ const NO_CPU: &str =
 
 /// `resources`. Params: `workers` (6), `duration_s` (10), `payload` (`{}`: the function's configured work).
 pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<MeasurementSet, Error> {
-    c.p.only(&["workers", "duration_s", "payload"])?;
-    let workers = c.p.count("workers", 6)? as usize;
+    c.p.only(&["workers", "rate", "duration_s", "payload"])?;
+    let drive_as = Drive::from_params(&c.p, 6)?;
     let secs = c.p.f64("duration_s", 10.0)?;
     let payload = c.p.params.get("payload").cloned().unwrap_or_else(|| json!({}));
-    let phase = crate::progress::phase(&format!("resources: {workers} closed-loop clients for {secs} s"), None);
-    let results = Mutex::new(Vec::<Result<Invocation, String>>::new());
-    let start = Instant::now();
-    let worker = || async {
-        while start.elapsed().as_secs_f64() < secs {
-            let r = c.invoke(&payload).await?.map_err(|e| e.to_string());
-            results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
-        }
-        Ok::<_, Error>(())
-    };
-    futures::future::join_all((0..workers).map(|_| worker())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let phase = crate::progress::phase(&format!("resources: {} for {secs} s", drive_as.describe()), None);
+    let results: Vec<Result<Result<Invocation, String>, Error>> = drive_as
+        .run(std::time::Duration::from_secs_f64(secs), || async {
+            Ok(c.invoke(&payload).await?.map_err(|e| e.to_string()))
+        })
+        .await;
     phase.finish();
-    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let results = results.into_iter().collect::<Result<Vec<_>, Error>>()?;
     let mut set = c.set();
     let mut mem = Vec::new();
     let (mut starved, mut throttled, mut no_report) = (0u64, 0u64, 0u64);
@@ -58,7 +55,8 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
         }
     }
     set.notes.push(format!(
-        "{workers} closed-loop clients for {secs} s with payload {payload}: {} invocations, {throttled} throttled or failed to call, {starved} errors/timeouts/OOM, {no_report} without Max Memory Used in REPORT; memory {} MB",
+        "{} for {secs} s with payload {payload}: {} invocations, {throttled} throttled or failed to call, {starved} errors/timeouts/OOM, {no_report} without Max Memory Used in REPORT; memory {} MB",
+        drive_as.describe(),
         results.len(),
         state.memory_mb.map_or_else(|| "unknown".into(), |m| m.to_string())
     ));

@@ -149,3 +149,71 @@ pub(crate) fn quantile(values: &[f64], q: f64) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     crate::stats::percentile_sorted(&v, q * 100.0)
 }
+
+/// How a procedure drives its traffic: `workers` clients back to back, or an open model at `rate` req/s
+/// (a request started every 1/rate s, whether or not earlier ones have answered).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Drive {
+    /// Closed loop with this many clients.
+    Closed(usize),
+    /// Open model at this many requests per second.
+    Open(f64),
+}
+
+impl Drive {
+    /// From the `rate` parameter when present, else `workers` (default `workers_default`).
+    pub fn from_params(p: &P<'_>, workers_default: u64) -> Result<Drive, Error> {
+        match p.params.get("rate") {
+            Some(_) => Ok(Drive::Open(p.positive("rate", 1.0)?)),
+            None => Ok(Drive::Closed(p.count("workers", workers_default)? as usize)),
+        }
+    }
+
+    /// For notes.
+    pub fn describe(&self) -> String {
+        match self {
+            Drive::Closed(w) => format!("{w} closed-loop clients"),
+            Drive::Open(r) => format!("{r} req/s (open model)"),
+        }
+    }
+
+    /// Calls `f` as this shape says until `d` has passed; returns every result, in completion order.
+    pub async fn run<T, Fut: std::future::Future<Output = T>>(
+        &self,
+        d: std::time::Duration,
+        f: impl Fn() -> Fut,
+    ) -> Vec<T> {
+        use futures::StreamExt;
+        let end = std::time::Instant::now() + d;
+        match *self {
+            Drive::Closed(workers) => {
+                let out = std::sync::Mutex::new(Vec::new());
+                let client = || async {
+                    while std::time::Instant::now() < end {
+                        let r = f().await;
+                        out.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    }
+                };
+                futures::future::join_all((0..workers).map(|_| client())).await;
+                out.into_inner().unwrap_or_else(|p| p.into_inner())
+            }
+            Drive::Open(rate) => {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                let mut pending = futures::stream::FuturesUnordered::new();
+                let mut out = Vec::new();
+                loop {
+                    let sending = std::time::Instant::now() < end;
+                    if !sending && pending.is_empty() {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tick.tick(), if sending => pending.push(f()),
+                        Some(r) = pending.next(), if !pending.is_empty() => out.push(r),
+                    }
+                }
+                out
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `resources` on the local target.
 //!
-//! Resources: `workers` closed-loop clients invoke a function sized so its work fills what it is given
+//! Resources: `workers` closed-loop clients (or an open model at `rate` req/s) invoke a function sized so its work fills what it is given
 //! (see `fixture-rust-busy` in fixtures/targets/local.yaml) for `duration_s`. Memory utilization per
 //! invocation is the REPORT line's Max Memory Used / Memory Size; CPU utilization per environment is the
 //! CPU time its cgroup used over the window / (window x its CPU share); utilization per environment is the
@@ -10,38 +10,36 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use serde_json::json;
 
 use super::{
-    local_session::{function_spec, put_samples, Invoked, Session, P},
+    local_session::{function_spec, put_samples, Drive, Invoked, Session, P},
     Error, MeasurementSet, Metric,
 };
 use crate::{criteria::Params, platform::LocalConfig, run_dir::RunDir};
 
-/// Runs `resources`. Params: `function` (`fixture-rust-busy`), `workers` (6), `duration_s` (10).
+/// Runs `resources`. Params: `function` (`fixture-rust-busy`), `workers` (6) or `rate` (req/s, open model),
+/// `duration_s` (10).
 pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "resources", params };
-    p.only(&["workers", "duration_s"])?;
+    p.only(&["workers", "rate", "duration_s"])?;
     let function = p.str("function", "fixture-rust-busy")?;
-    let workers = p.count("workers", 6)? as usize;
+    let drive_as = Drive::from_params(&p, 6)?;
     let secs = p.f64("duration_s", 10.0)?;
     let spec = function_spec(cfg, &function)?;
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
-        let phase = crate::progress::phase(
-            &format!("resources: {workers} closed-loop clients on {function} for {secs} s"),
-            None,
-        );
+        let phase =
+            crate::progress::phase(&format!("resources: {} on {function} for {secs} s", drive_as.describe()), None);
         // Warm-up: the environments start (their init CPU is outside the window).
-        let _ = drive(&s, &function, workers, Duration::from_millis(1500)).await;
+        let _ = drive(&s, &function, drive_as, Duration::from_millis(1500)).await;
         let before: BTreeMap<String, (Option<Duration>, Option<f64>)> =
             s.envs(&function).into_iter().map(|e| (e.id, (e.cpu_time, e.cpu_share))).collect();
         let t = Instant::now();
-        let results = drive(&s, &function, workers, Duration::from_secs_f64(secs)).await;
+        let results = drive(&s, &function, drive_as, Duration::from_secs_f64(secs)).await;
         let wall = t.elapsed().as_secs_f64();
         let after = s.envs(&function);
         phase.finish();
@@ -79,8 +77,9 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
         }
     }
     set.notes.push(format!(
-        "{} invocations in {wall:.1} s by {workers} clients; {failed} failed, {lost} environments lost during the window; {} environments with CPU figures",
+        "{} invocations in {wall:.1} s by {}; {failed} failed, {lost} environments lost during the window; {} environments with CPU figures",
         results.len(),
+        drive_as.describe(),
         cpu.len()
     ));
     put_samples(&mut set, dir, "memory_utilization", mem, "%")?;
@@ -103,30 +102,21 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
     Ok(set.finish())
 }
 
-/// `workers` clients invoking back to back until `d` has passed.
-async fn drive(s: &Session, function: &str, workers: usize, d: Duration) -> Vec<Invoked> {
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let end = Instant::now() + d;
-    let tasks = (0..workers).map(|_| {
-        let out = out.clone();
-        async move {
-            while Instant::now() < end {
-                let r = s.invoke(function, &json!({})).await;
-                let inv = r.unwrap_or_else(|_| Invoked {
-                    status: 0,
-                    latency: Duration::ZERO,
-                    function_error: Some("transport".into()),
-                    report: None,
-                    env_id: None,
-                    cold: None,
-                    invocations: None,
-                    init_code_ms: None,
-                });
-                out.lock().unwrap_or_else(|p| p.into_inner()).push(inv);
-            }
-        }
-    });
-    futures::future::join_all(tasks).await;
-    let v = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
-    v
+/// Invokes `function` as `shape` says until `d` has passed; a call the platform could not take is kept as a
+/// failed invocation (status 0), never dropped.
+async fn drive(s: &Session, function: &str, shape: Drive, d: Duration) -> Vec<Invoked> {
+    shape
+        .run(d, || async {
+            s.invoke(function, &json!({})).await.unwrap_or_else(|e| Invoked {
+                status: 0,
+                latency: Duration::ZERO,
+                function_error: Some(format!("transport: {e}")),
+                report: None,
+                env_id: None,
+                cold: None,
+                invocations: None,
+                init_code_ms: None,
+            })
+        })
+        .await
 }
