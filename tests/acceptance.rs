@@ -45,6 +45,12 @@ fn main() -> ExitCode {
         let trials = trials(&profile, &target, None);
         return libtest_mimic::run(&args, trials).exit_code();
     }
+    // SIGINT/SIGTERM (Ctrl-C, nextest's timeout or cancel) stop the measurement under way, restore and remove
+    // what it holds, and the remaining checks end as errors "interrupted"; the process exits 130/143.
+    if let Err(e) = harness::interrupt::install() {
+        eprintln!("acceptance: {e}");
+        return ExitCode::from(2);
+    }
     let id = run::run_id_from_env();
     let out =
         std::env::var_os("HARNESS_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("target/harness").join(&id));
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    harness::interrupt::set_run_dir(out.clone());
     // Trials need `'static` closures; the runner lives until the process ends.
     let runner: &'static Runner = Box::leak(Box::new(runner));
     let conclusion = libtest_mimic::run(&args, trials(&profile, &runner.target, Some(runner)));
@@ -73,6 +80,10 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => eprintln!("acceptance: {e}"),
+    }
+    if let Some(code) = harness::interrupt::exit_code() {
+        eprint!("acceptance: interrupted; after the clean-up:\n{}", harness::interrupt::outstanding_text());
+        return ExitCode::from(code);
     }
     conclusion.exit_code()
 }

@@ -79,6 +79,33 @@ pub fn leftovers(run_id: &str) -> Swept {
     Swept { containers, processes }
 }
 
+/// What harness process `pid` owns now: containers on the default engine (by owner label) and live processes
+/// (by environment). Tests use it to prove an interrupted harness left nothing behind.
+pub fn owned_by(pid: u32) -> Swept {
+    let docker = Docker::new(None);
+    let mine = |owner: &str| owner.split_once(':').is_some_and(|(p, _)| p == pid.to_string());
+    let containers = if docker.ping().is_ok() {
+        docker
+            .list(RUN_LABEL)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, labels)| labels.get(OWNER_LABEL).is_some_and(|o| mine(o)))
+            .count()
+    } else {
+        0
+    };
+    let processes = marked_processes().into_iter().filter(|(_, _, owner)| mine(owner)).count();
+    Swept { containers, processes }
+}
+
+/// Removes what runs whose harness process is gone left on the default engine and as processes (blocking):
+/// `harness restore` after a run was killed.
+pub fn sweep_dead_runs() -> Swept {
+    let docker = Docker::new(None);
+    let engine = docker.ping().is_ok().then_some(docker);
+    sweep_dead_owners(engine.as_ref())
+}
+
 /// Removes containers and kills processes whose owner is dead (blocking).
 pub(crate) fn sweep_dead_owners(docker: Option<&Docker>) -> Swept {
     let mut swept = Swept::default();
