@@ -143,9 +143,26 @@ pub(crate) fn remove_run(docker: Option<&Docker>, run_id: &str) -> Swept {
     swept
 }
 
+/// Kills `pid` and waits (up to 5 s) until it is gone or a zombie, so whoever counts processes right after a
+/// sweep does not count one still dying.
 fn kill(pid: u32) -> bool {
-    rustix::process::Pid::from_raw(pid as i32)
-        .is_some_and(|p| rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok())
+    let sent = rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|p| rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok());
+    if sent {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !dead(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    sent
+}
+
+/// Gone, or exited and waiting to be reaped.
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rfind(')').is_some_and(|at| stat[at + 1..].trim_start().starts_with(['Z', 'X'])),
+    }
 }
 
 #[cfg(test)]
