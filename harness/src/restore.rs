@@ -146,10 +146,17 @@ pub async fn restore_run(run: &Path) -> Result<Restored, Error> {
     Ok(out)
 }
 
-/// The region of the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's), else `us-east-1`.
+/// The region of the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`, the region of `AWS_PROFILE` in the
+/// shared config file), else `us-east-1`.
 async fn env_region() -> String {
-    use aws_config::meta::region::ProvideRegion;
-    aws_config::default_provider::region::default_provider()
+    region_from(aws_config::profile::region::Builder::default()).await
+}
+
+/// The environment's region variables, else the region of the profile `profile` reads.
+async fn region_from(profile: aws_config::profile::region::Builder) -> String {
+    use aws_config::meta::region::RegionProviderChain;
+    RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .or_else(profile.build())
         .region()
         .await
         .map(|r| r.to_string())
@@ -164,6 +171,47 @@ mod tests {
     fn the_region_comes_from_an_aws_endpoint_name() {
         assert_eq!(region_of("AWS eu-west-1"), (Some("eu-west-1".into()), None));
         assert_eq!(region_of("http://127.0.0.1:5000"), (None, Some("http://127.0.0.1:5000".into())));
+    }
+
+    #[allow(deprecated)] // the replacement types live in aws-runtime, not a dependency of the harness
+    fn config_file(text: &str) -> (tempfile::TempDir, aws_config::profile::profile_file::ProfileFiles) {
+        use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(&p, text).unwrap();
+        let files = ProfileFiles::builder().with_file(ProfileFileKind::Config, &p).build();
+        (d, files)
+    }
+
+    #[tokio::test]
+    async fn the_profile_region_is_honoured() {
+        let (_d, files) = config_file("[profile staging]\nregion = eu-west-3\n");
+        let profile = aws_config::profile::region::Builder::default().profile_files(files).profile_name("staging");
+        // The environment's region variables win over the profile; without them, the profile's region is used.
+        let expected = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "eu-west-3".into());
+        assert_eq!(region_from(profile).await, expected);
+    }
+
+    /// An IAM Identity Center (SSO) profile is understood: without a cached token the error says to log in,
+    /// not that the harness cannot use such profiles.
+    #[tokio::test]
+    async fn an_sso_profile_is_supported() {
+        use aws_sdk_lambda::config::ProvideCredentials;
+        let (_d, files) = config_file(
+            "[profile staging]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = SRE\n\
+             region = eu-west-3\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
+             sso_region = eu-west-1\n",
+        );
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_files(files)
+            .profile_name("staging")
+            .build();
+        let e = provider.provide_credentials().await.unwrap_err();
+        let text = format!("{e:?}");
+        assert!(!text.contains("feature"), "{text}");
+        assert!(text.to_lowercase().contains("token"), "{text}");
     }
 
     #[tokio::test]

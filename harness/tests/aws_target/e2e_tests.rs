@@ -115,7 +115,7 @@ fn assert_every_change_restored(audit: &Path) {
 
 pub(crate) async fn assert_function_as_before(platform: &Platform) {
     let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .behavior_version(harness::platform::aws::behavior_version())
         .region(aws_sdk_lambda::config::Region::new(support::REGION))
         .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(platform.invoke_url())
