@@ -276,3 +276,58 @@ fn serve_local_stopped_by_sigterm_exits_143_and_leaves_nothing() {
     assert_eq!(status.code(), Some(143));
     assert_nothing_left(pid);
 }
+
+/// A second signal exits at once (130 for a first SIGINT) and names what it did not clean up; `harness
+/// restore --run DIR` then removes what the dead run left, and a second restore finds nothing.
+#[test]
+fn a_second_signal_exits_at_once_and_harness_restore_removes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let functions = functions_file(dir.path(), "process");
+    let mut child = harness(
+        &[
+            "run",
+            "--target",
+            "local",
+            "--functions",
+            functions.to_str().unwrap(),
+            "--only",
+            "AC3.no_premature_scale_down",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let live =
+        wait_until(Duration::from_secs(300), || owned_by(pid).processes > 0 || child.try_wait().unwrap().is_some());
+    assert!(live && child.try_wait().unwrap().is_none(), "the run started no environment: {}", log.join().unwrap());
+    send(pid, Signal::INT);
+    std::thread::sleep(Duration::from_millis(100));
+    // The process may already be gone when the first signal's clean-up was quicker than this.
+    let _ = kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::TERM);
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(130), "the first signal decides the exit code: {log}");
+    if log.contains("second signal") {
+        assert!(log.contains("not cleaned up: local platform") || log.contains("nothing was outstanding"), "{log}");
+    }
+    let restore = |what: &str| {
+        let o = harness(&["restore", "--run", out.to_str().unwrap()], dir.path()).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{what}: {text}{}", String::from_utf8_lossy(&o.stderr));
+        text
+    };
+    let first = restore("first restore");
+    assert!(first.contains("nothing to put back"), "a local run changes no account setting: {first}");
+    // What the dead run left is gone after the first restore; a second one is harmless.
+    assert_nothing_left(pid);
+    let second = restore("second restore");
+    assert!(second.contains("nothing to put back"), "{second}");
+}

@@ -149,6 +149,7 @@ pub struct ServerProcess {
     log: PathBuf,
     record: PathBuf,
     dir: TempDir,
+    _pending: crate::interrupt::Pending,
 }
 
 impl ServerProcess {
@@ -179,7 +180,8 @@ impl ServerProcess {
             owner_start: start_ticks(me).unwrap_or_default(),
             dir: dir.path().to_path_buf(),
         };
-        let proc = ServerProcess { name: name.into(), child, log, record: record.clone(), dir };
+        let pending = crate::interrupt::Pending::register(format!("{name} (process group {})", child.id()));
+        let proc = ServerProcess { name: name.into(), child, log, record: record.clone(), dir, _pending: pending };
         fs::create_dir_all(&registry).map_err(|e| Error::io(&registry, e))?;
         // Written aside and renamed into place: a sweep in another process never reads half a record.
         let tmp = registry.join(format!(".{}.json.tmp", proc.child.id()));
