@@ -331,3 +331,110 @@ fn a_second_signal_exits_at_once_and_harness_restore_removes_the_rest() {
     let second = restore("second restore");
     assert!(second.contains("nothing to put back"), "{second}");
 }
+
+/// A Docker engine the test can take away: a unix socket that forwards to the machine's engine until
+/// [`EngineProxy::close`] removes it and cuts every open connection (the machine's engine keeps running).
+struct EngineProxy {
+    path: PathBuf,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl EngineProxy {
+    fn start(path: PathBuf) -> EngineProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let real = match std::env::var("DOCKER_HOST") {
+            Ok(h) if h.starts_with("unix://") => PathBuf::from(&h["unix://".len()..]),
+            _ => PathBuf::from("/var/run/docker.sock"),
+        };
+        let listener = UnixListener::bind(&path).unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::<UnixStream>::new()));
+        let kept = conns.clone();
+        let socket = path.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !socket.exists() {
+                    // Closed: refuse whatever was already queued.
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(engine) = UnixStream::connect(&real) else { continue };
+                let mut list = kept.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(engine.try_clone().unwrap());
+                drop(list);
+                let (mut c1, mut e1) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                let (mut c2, mut e2) = (client, engine);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut e1);
+                    let _ = e1.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut e2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        EngineProxy { path, conns }
+    }
+
+    fn close(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The Docker engine becomes unreachable in the middle of a run on the local target: the check under way ends
+/// failed or with an error naming the engine, never passed; the containers the run could no longer remove are
+/// removed by `harness restore --run DIR` once the engine answers again.
+#[test]
+fn the_engine_unreachable_mid_run_is_an_error_and_restore_removes_the_rest() {
+    if Command::new("docker").arg("info").output().map(|o| !o.status.success()).unwrap_or(true) {
+        panic!("this test needs the Docker engine (docker info fails)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let functions = functions_file(dir.path(), "container");
+    let proxy = EngineProxy::start(dir.path().join("docker.sock"));
+    let mut child = harness(
+        &[
+            "run",
+            "--target",
+            "local",
+            "--functions",
+            functions.to_str().unwrap(),
+            "--only",
+            "AC2.cold_start_p95",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    )
+    .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let live =
+        wait_until(Duration::from_secs(300), || owned_by(pid).containers > 0 || child.try_wait().unwrap().is_some());
+    assert!(live && child.try_wait().unwrap().is_none(), "the run started no container: {}", log.join().unwrap());
+    proxy.close();
+    let status = wait_exit(&mut child, Duration::from_secs(240));
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let c = &checks(&out)[0];
+    assert!(c["status"] == "error" || c["status"] == "failed", "{c:#}");
+    assert!(!c["reason"].as_str().unwrap().is_empty(), "{c:#}");
+    assert!(log.contains("could not be listed or removed"), "the user is told what is left: {log}");
+    eprintln!("{}: {}\nleft before restore: {:?}\n{log}", c["status"], c["reason"], owned_by(pid));
+    // The engine answers again (the machine's own): restore removes what the run could not.
+    let o = harness(&["restore", "--run", out.to_str().unwrap()], dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert_nothing_left(pid);
+}

@@ -129,6 +129,13 @@ pub(crate) fn sweep_dead_owners(docker: Option<&Docker>) -> Swept {
 pub(crate) fn remove_run(docker: Option<&Docker>, run_id: &str) -> Swept {
     let mut swept = Swept::default();
     if let Some(d) = docker {
+        if let Err(e) = d.list(&format!("{RUN_LABEL}={run_id}")) {
+            // Say what is left and how it goes: nothing else would tell the user.
+            eprintln!(
+                "harness: local platform {run_id}: its containers could not be listed or removed ({e}); they stay \
+                 (label {RUN_LABEL}={run_id}) until `harness restore --run DIR` or the next run removes them"
+            );
+        }
         for id in run_containers(d, run_id) {
             if d.remove(&id).is_ok() {
                 swept.containers += 1;
