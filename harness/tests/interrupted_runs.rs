@@ -438,3 +438,59 @@ fn the_engine_unreachable_mid_run_is_an_error_and_restore_removes_the_rest() {
     eprintln!("{}", String::from_utf8_lossy(&o.stdout));
     assert_nothing_left(pid);
 }
+
+/// Pids of the processes of session `sid` whose command is `name`.
+fn session_pids_named(sid: u32, name: &str) -> Vec<u32> {
+    session_processes(sid)
+        .iter()
+        .filter(|l| l.contains(&format!("({name})")))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Prometheus killed in the middle of a monitoring measurement: the check ends failed or with an error saying
+/// so, never passed, and the other servers of the run are stopped.
+#[test]
+fn prometheus_killed_mid_run_is_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let functions = functions_file(dir.path(), "process");
+    let mut child = harness(
+        &[
+            "run",
+            "--target",
+            "local",
+            "--functions",
+            functions.to_str().unwrap(),
+            "--only",
+            "AC5.cold_warm_metrics",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut prometheus = Vec::new();
+    let up = wait_until(Duration::from_secs(300), || {
+        // Mid-run: Prometheus serves and the function's environments are live.
+        prometheus = session_pids_named(pid, "prometheus");
+        (!prometheus.is_empty() && owned_by(pid).processes > 0) || child.try_wait().unwrap().is_some()
+    });
+    assert!(up && child.try_wait().unwrap().is_none(), "the run started no Prometheus: {}", log.join().unwrap());
+    for p in &prometheus {
+        send(*p, Signal::KILL);
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(240));
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let c = &checks(&out)[0];
+    assert!(c["status"] == "error" || c["status"] == "failed", "{c:#}");
+    eprintln!("{}: {}", c["status"], c["reason"]);
+    assert_nothing_left(pid);
+}
