@@ -40,6 +40,12 @@ fn main() -> ExitCode {
         let trials = trials(&profile, &target, None);
         return libtest_mimic::run(&args, trials).exit_code();
     }
+    // SIGINT/SIGTERM (Ctrl-C, nextest's timeout or cancel) stop the measurement under way, restore and remove
+    // what it holds, and the remaining checks end as errors "interrupted"; the process exits 130/143.
+    if let Err(e) = harness::interrupt::install() {
+        eprintln!("acceptance: {e}");
+        return ExitCode::from(2);
+    }
     let out = std::env::var_os("HARNESS_OUT").map(PathBuf::from);
     let session = match run::Session::open(profile.clone(), target, out, None, &root) {
         Ok(s) => s,
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    harness::interrupt::set_run_dir(session.out.clone());
     // Trials need `'static` closures; the session lives until the process ends.
     let session: &'static run::Session = Box::leak(Box::new(session));
     let runner = &session.runner;
@@ -67,6 +74,10 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => eprintln!("acceptance: writing reports into {}: {e}", session.out.display()),
+    }
+    if let Some(code) = harness::interrupt::exit_code() {
+        eprint!("acceptance: interrupted; after the clean-up:\n{}", harness::interrupt::outstanding_text());
+        return ExitCode::from(code);
     }
     conclusion.exit_code()
 }

@@ -7,6 +7,7 @@ use harness::{
     baseline::{self, named, History, Mode},
     criteria::{catalog, Decision, Profile, TargetKind},
     evidence::Status,
+    interrupt,
     platform::{AwsConfig, KnativeConfig, LocalConfig, Target},
     progress,
     report::{table, Report},
@@ -88,6 +89,14 @@ enum Command {
     },
     /// Write the report files of a run from the evidence its test processes wrote.
     Report {
+        /// The run directory.
+        #[arg(long)]
+        run: PathBuf,
+    },
+    /// Put back what a run left changed when it was killed before it could restore (SIGKILL, a lost
+    /// machine, a second Ctrl-C): every change of its audit log not restored yet, and local environments and
+    /// server processes of dead runs. Idempotent; prints what it did.
+    Restore {
         /// The run directory.
         #[arg(long)]
         run: PathBuf,
@@ -219,6 +228,7 @@ fn main() -> ExitCode {
         }
         Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run } => cmd_report(&run),
+        Command::Restore { run } => cmd_restore(&run),
         Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
         Command::ServeLocal { functions, mode, port, http_port, https_port, api_key, metrics_token } => {
             let opts = ServeOpts { functions, mode, port, http_port, https_port, api_key, metrics_token };
@@ -278,6 +288,7 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
 }
 
 fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>, history: Option<PathBuf>) -> Res {
+    interrupt::install()?;
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
     if let Target::Knative(k) = &target {
@@ -286,6 +297,7 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     }
     let session = run::Session::open(profile, target, out, history, &root())?;
     let selected = session.select(only)?;
+    interrupt::set_run_dir(session.out.clone());
     let checks = progress::phase("checks", Some(selected.len() as u64));
     for (i, check) in selected.iter().enumerate() {
         checks.println(&format!("[{}/{}] {} ...", i + 1, selected.len(), check.id));
@@ -305,6 +317,13 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     emit(&table(&done.report));
     for p in &done.written {
         emit(&format!("wrote {}\n", p.display()));
+    }
+    if let Some(code) = interrupt::exit_code() {
+        // A partial run is not history: its evidence stays in the run directory only.
+        drop(session);
+        eprint!("harness: interrupted; after the clean-up:
+{}", interrupt::outstanding_text());
+        return Ok(code);
     }
     match &done.appended {
         Ok(n) => println!("appended {n} checks to the history {}", session.history.display()),
@@ -398,6 +417,13 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
     Ok(if bad { CHECKS_FAILED } else { OK })
 }
 
+fn cmd_restore(run_dir: &std::path::Path) -> Res {
+    let rt = tokio::runtime::Runtime::new()?;
+    let done = rt.block_on(harness::restore::restore_run(run_dir))?;
+    emit(&done.text(run_dir));
+    Ok(if done.failed.is_empty() { OK } else { CHECKS_FAILED })
+}
+
 fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
     if show_catalog {
         for d in catalog::CATALOG {
@@ -452,9 +478,13 @@ fn cmd_serve_local(o: ServeOpts) -> Res {
     config.front_door_https_port = o.https_port;
     config.api_key = o.api_key;
     config.metrics_token = o.metrics_token;
+    interrupt::install()?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let p = Platform::start(config).await?;
+        let p = match interrupt::or_cancelled(Platform::start(config)).await {
+            Some(p) => p?,
+            None => return Ok(interrupt::exit_code().unwrap_or(OK)),
+        };
         println!("local platform {} ({} mode: {})", p.run_id(), p.mode().name(), p.mode_reason());
         println!("functions:        {} (from {})", p.functions().join(", "), file.display());
         println!("Invoke API:       {}   (aws --endpoint-url, AWS_ENDPOINT_URL_LAMBDA)", p.invoke_url());
@@ -463,13 +493,9 @@ fn cmd_serve_local(o: ServeOpts) -> Res {
         println!("metrics:          {}   (Authorization: Bearer {})", p.metrics_url(), p.metrics_token());
         println!("audit log:        {}", p.audit_log_path().display());
         println!("Ctrl-C (or SIGTERM) stops the platform and removes its environments.");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
+        interrupt::cancelled().await;
         eprintln!("stopping: removing environments");
         p.shutdown().await;
-        Ok::<_, Box<dyn std::error::Error>>(OK)
+        Ok::<_, Box<dyn std::error::Error>>(interrupt::exit_code().unwrap_or(OK))
     })
 }

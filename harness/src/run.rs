@@ -77,13 +77,19 @@ impl Runner {
         }
         let Decision::Measured { params, .. } = &check.decision else { unreachable!("manual checks are skipped") };
         let procedure = check.procedure().unwrap_or_default();
+        if crate::interrupt::interrupted() {
+            return Ok(Evidence::error(check, target, crate::interrupt::reason_not_run()));
+        }
         if procedure == "run" {
             return self.pass_rate(check);
         }
+        // A signal drops the measurement's future (its guards restore and remove what it holds).
         let result = self.dir.measurement(procedure, params, |dir| {
-            self.rt.block_on(measure::run(procedure, params, &self.target, dir))
+            let run = crate::interrupt::or_cancelled(measure::run(procedure, params, &self.target, dir));
+            self.rt.block_on(run).unwrap_or_else(|| Err(measure::Error::Failed(crate::interrupt::reason())))
         })?;
         Ok(match result {
+            Err(_) if crate::interrupt::interrupted() => Evidence::error(check, target, crate::interrupt::reason()),
             Ok(set) => evidence::decide(check, target, &set),
             Err(measure::Error::NotApplicable { reason, .. }) => Evidence::skipped(check, target, reason),
             Err(e) => Evidence::error(check, target, e.to_string()),
@@ -204,9 +210,14 @@ impl Session {
         let written = report.write(&self.out)?;
         let mut report = report;
         report.checks.retain(|e| keep(&e.id));
-        let appended = crate::baseline::History::open(&self.history)
-            .and_then(|h| h.append_run(&self.runner.dir))
-            .map_err(|e| e.to_string());
+        // A partial (interrupted) run is not history: its evidence stays in the run directory only.
+        let appended = if let Some(code) = crate::interrupt::exit_code() {
+            Err(format!("the run was interrupted (exit {code}): a partial run is not appended"))
+        } else {
+            crate::baseline::History::open(&self.history)
+                .and_then(|h| h.append_run(&self.runner.dir))
+                .map_err(|e| e.to_string())
+        };
         Ok(Finished { report, written, appended })
     }
 }

@@ -144,6 +144,10 @@ impl RunDir {
             return Ok(Err(read_json(&failed)?));
         }
         let result = take(self);
+        if result.is_err() && crate::interrupt::interrupted() {
+            // Stopped by a signal: not a finding of this run, so a later process of the run measures again.
+            return Ok(result);
+        }
         match &result {
             Ok(set) => write_json(&ok, set)?,
             Err(e) => write_json(&failed, e)?,

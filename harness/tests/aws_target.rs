@@ -3,6 +3,7 @@
 
 mod aws_target {
     pub mod e2e_tests;
+    pub mod interrupt_tests;
     pub mod moto_tests;
     pub mod real_aws_tests;
     pub mod replay_tests;

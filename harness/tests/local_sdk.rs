@@ -5,7 +5,7 @@
 mod local_support;
 
 use aws_sdk_lambda::{
-    config::{retry::RetryConfig, BehaviorVersion, Credentials, Region},
+    config::{retry::RetryConfig, Credentials, Region},
     primitives::Blob,
     types::{LastUpdateStatus, LogType},
     Client,
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 fn sdk(endpoint: &str) -> Client {
     let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(harness::platform::aws::behavior_version())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDSDKTEST", "not-a-secret", None, None, "static"))
         .endpoint_url(endpoint)

@@ -44,4 +44,4 @@ pub use config::{FunctionSpec, FunctionsFile, ModeChoice, PlatformConfig, Source
 pub use environment::{EnvInfo, EnvState};
 pub use error::Error;
 pub use platform::{Mode, Platform};
-pub use sweep::{leftovers, Swept, OWNER_LABEL, RUN_LABEL};
+pub use sweep::{leftovers, owned_by, sweep_dead_runs, Swept, OWNER_LABEL, RUN_LABEL};

@@ -63,6 +63,7 @@ pub struct Platform {
     tasks: Vec<JoinHandle<()>>,
     _state_dir: Option<tempfile::TempDir>,
     stopped: bool,
+    _pending: crate::interrupt::Pending,
 }
 
 impl std::fmt::Debug for Platform {
@@ -250,6 +251,10 @@ impl Platform {
             }
         }));
         tracing::info!("local platform {run_id}: {} mode ({mode_reason}), Invoke API on {invoke_addr}", mode.name());
+        let pending = crate::interrupt::Pending::register(format!(
+            "local platform {run_id}: its execution environments ({} mode)",
+            mode.name()
+        ));
         Ok(Platform {
             run_id,
             mode,
@@ -268,6 +273,7 @@ impl Platform {
             tasks,
             _state_dir: tmp,
             stopped: false,
+            _pending: pending,
         })
     }
 

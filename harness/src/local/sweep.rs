@@ -79,6 +79,33 @@ pub fn leftovers(run_id: &str) -> Swept {
     Swept { containers, processes }
 }
 
+/// What harness process `pid` owns now: containers on the default engine (by owner label) and live processes
+/// (by environment). Tests use it to prove an interrupted harness left nothing behind.
+pub fn owned_by(pid: u32) -> Swept {
+    let docker = Docker::new(None);
+    let mine = |owner: &str| owner.split_once(':').is_some_and(|(p, _)| p == pid.to_string());
+    let containers = if docker.ping().is_ok() {
+        docker
+            .list(RUN_LABEL)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, labels)| labels.get(OWNER_LABEL).is_some_and(|o| mine(o)))
+            .count()
+    } else {
+        0
+    };
+    let processes = marked_processes().into_iter().filter(|(_, _, owner)| mine(owner)).count();
+    Swept { containers, processes }
+}
+
+/// Removes what runs whose harness process is gone left on the default engine and as processes (blocking):
+/// `harness restore` after a run was killed.
+pub fn sweep_dead_runs() -> Swept {
+    let docker = Docker::new(None);
+    let engine = docker.ping().is_ok().then_some(docker);
+    sweep_dead_owners(engine.as_ref())
+}
+
 /// Removes containers and kills processes whose owner is dead (blocking).
 pub(crate) fn sweep_dead_owners(docker: Option<&Docker>) -> Swept {
     let mut swept = Swept::default();
@@ -102,6 +129,13 @@ pub(crate) fn sweep_dead_owners(docker: Option<&Docker>) -> Swept {
 pub(crate) fn remove_run(docker: Option<&Docker>, run_id: &str) -> Swept {
     let mut swept = Swept::default();
     if let Some(d) = docker {
+        if let Err(e) = d.list(&format!("{RUN_LABEL}={run_id}")) {
+            // Say what is left and how it goes: nothing else would tell the user.
+            eprintln!(
+                "harness: local platform {run_id}: its containers could not be listed or removed ({e}); they stay \
+                 (label {RUN_LABEL}={run_id}) until `harness restore --run DIR` or the next run removes them"
+            );
+        }
         for id in run_containers(d, run_id) {
             if d.remove(&id).is_ok() {
                 swept.containers += 1;
@@ -116,9 +150,26 @@ pub(crate) fn remove_run(docker: Option<&Docker>, run_id: &str) -> Swept {
     swept
 }
 
+/// Kills `pid` and waits (up to 5 s) until it is gone or a zombie, so whoever counts processes right after a
+/// sweep does not count one still dying.
 fn kill(pid: u32) -> bool {
-    rustix::process::Pid::from_raw(pid as i32)
-        .is_some_and(|p| rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok())
+    let sent = rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|p| rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok());
+    if sent {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !dead(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    sent
+}
+
+/// Gone, or exited and waiting to be reaped.
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rfind(')').is_some_and(|at| stat[at + 1..].trim_start().starts_with(['Z', 'X'])),
+    }
 }
 
 #[cfg(test)]

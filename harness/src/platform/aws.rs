@@ -16,8 +16,8 @@ mod logs;
 
 pub use apigateway::{StageThrottling, Throttle};
 pub use audit::{AuditEntry, AuditLog, Phase, State, AUDIT_FILE};
-pub use changes::{Changes, COLD_START_VAR};
-pub use client::{AwsOptions, AwsTarget, RetryPolicy};
+pub use changes::{restore_from_audit, Changes, COLD_START_VAR};
+pub use client::{behavior_version, AwsOptions, AwsTarget, RetryPolicy};
 pub use cloudwatch::{
     check_alarms, parse_dashboard, AlarmExpectation, AlarmInfo, AlarmProblem, Dashboard, MetricQuery, MetricSeries,
     Watch, Widget,

@@ -149,6 +149,7 @@ pub struct ServerProcess {
     log: PathBuf,
     record: PathBuf,
     dir: TempDir,
+    _pending: crate::interrupt::Pending,
 }
 
 impl ServerProcess {
@@ -194,9 +195,13 @@ impl ServerProcess {
             owner_start: start_ticks(me).unwrap_or_default(),
             dir: dir.path().to_path_buf(),
         };
-        let proc = ServerProcess { name: name.into(), child, log, record: record.clone(), dir };
+        let pending = crate::interrupt::Pending::register(format!("{name} (process group {})", child.id()));
+        let proc = ServerProcess { name: name.into(), child, log, record: record.clone(), dir, _pending: pending };
         fs::create_dir_all(&registry).map_err(|e| Error::io(&registry, e))?;
-        fs::write(&record, serde_json::to_vec(&rec).expect("record serializes")).map_err(|e| Error::io(&record, e))?;
+        // Written aside and renamed into place: a sweep in another process never reads half a record.
+        let tmp = registry.join(format!(".{}.json.tmp", proc.child.id()));
+        fs::write(&tmp, serde_json::to_vec(&rec).expect("record serializes")).map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &record).map_err(|e| Error::io(&record, e))?;
         Ok(proc)
     }
 
@@ -290,9 +295,14 @@ mod tests {
         let sh = Binary { program: "sh", package: "dash" };
         let dir = server_dir("test").unwrap();
         let dir_path = dir.path().to_path_buf();
-        // The shell starts a grandchild in the same group and waits.
+        // The shell starts a grandchild in the same group and waits. The pid is written aside and renamed into
+        // place: the redirection creates the file before `echo` writes it, and a reader that saw the file
+        // appear could read it empty.
         let args: Vec<OsString> =
-            ["-c", "sleep 300 & echo $! > grandchild.pid; wait"].iter().map(OsString::from).collect();
+            ["-c", "sleep 300 & echo $! > grandchild.pid.tmp && mv grandchild.pid.tmp grandchild.pid; wait"]
+                .iter()
+                .map(OsString::from)
+                .collect();
         let p = ServerProcess::spawn("sh", &sh, &args, dir).unwrap();
         let pid = p.pid() as i32;
         let gc_file = dir_path.join("grandchild.pid");

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::support::{self, fixture, root, Moto, Recorded, Replay, API_KEY};
 
-const FUNCTION: &str = "fixture-rust";
+pub(crate) const FUNCTION: &str = "fixture-rust";
 
 /// Publishes one data point of each metric the module's alarms and dashboard read, except `Throttles`.
 async fn publish_metrics(moto: &Moto) {
@@ -47,7 +47,7 @@ async fn publish_metrics(moto: &Moto) {
     }
 }
 
-fn outputs_file(
+pub(crate) fn outputs_file(
     dir: &Path,
     s: &harness::terraform::AwsSettings,
     platform: &Platform,
@@ -81,7 +81,7 @@ fn harness(args: &[&str]) -> std::process::Output {
     cmd.output().expect("run the harness binary")
 }
 
-async fn start_platform() -> Platform {
+pub(crate) async fn start_platform() -> Platform {
     let mut cfg = PlatformConfig::from_file(&root().join("fixtures/targets/local.yaml")).unwrap();
     // Processes start faster than containers on a loaded CI box; the procedures under test are the aws
     // target's, which see only the Invoke API either way.
@@ -113,9 +113,9 @@ fn assert_every_change_restored(audit: &Path) {
     }
 }
 
-async fn assert_function_as_before(platform: &Platform) {
+pub(crate) async fn assert_function_as_before(platform: &Platform) {
     let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .behavior_version(harness::platform::aws::behavior_version())
         .region(aws_sdk_lambda::config::Region::new(support::REGION))
         .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(platform.invoke_url())

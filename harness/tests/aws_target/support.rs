@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_apigateway::types::{Op, PatchOperation, ThrottleSettings};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use aws_sdk_lambda::{
@@ -268,7 +268,7 @@ impl Drop for Replay {
 
 /// SDK configuration for `moto` with its test credentials.
 pub async fn sdk(moto: &Moto) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(harness::platform::aws::behavior_version())
         .region(Region::new(REGION))
         .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(&moto.url)

@@ -155,6 +155,43 @@ impl Drop for Changes {
     }
 }
 
+/// Puts back the changes of `entries` (the unrestored ones of a run's audit log, see
+/// [`super::AuditLog::unrestored`]) that concern this target's function, through the same restore as the
+/// guard, writing each restore to this target's audit log. Returns the settings it restored.
+pub async fn restore_from_audit(t: &AwsTarget, entries: &[&AuditEntry]) -> Result<Vec<String>, Error> {
+    let resource = format!("function:{}", t.settings.function_name);
+    let mut o = Originals::default();
+    let mut settings = Vec::new();
+    let as_i32 = |v: &Value| v.as_i64().and_then(|n| i32::try_from(n).ok());
+    for e in entries.iter().filter(|e| e.resource == resource && e.phase == Phase::Change) {
+        settings.push(e.setting.clone());
+        match e.setting.as_str() {
+            "reserved_concurrency" => o.reserved = Some(as_i32(&e.before)),
+            "memory_size" => o.memory = Some(as_i32(&e.before)),
+            s if s == format!("environment.{COLD_START_VAR}") => {
+                // Only the suite's variable was changed: the rest of the environment is as the function has it.
+                let mut vars = t.check_function().await?.environment.unwrap_or_default();
+                match e.before.as_str() {
+                    Some(v) => vars.insert(COLD_START_VAR.into(), v.to_string()),
+                    None => vars.remove(COLD_START_VAR),
+                };
+                o.environment = Some(Some(vars));
+            }
+            s => match s.strip_prefix("provisioned_concurrency.") {
+                Some(q) => {
+                    o.provisioned.insert(q.to_string(), as_i32(&e.before));
+                }
+                None => {
+                    return Err(Error::Restore {
+                        failures: vec![format!("{resource} {s}: a setting the suite does not know how to restore")],
+                    })
+                }
+            },
+        }
+    }
+    restore_all(t, o).await.map(|()| settings)
+}
+
 async fn restore_all(t: &AwsTarget, o: Originals) -> Result<(), Error> {
     let mut failures = Vec::new();
     for (q, original) in &o.provisioned {

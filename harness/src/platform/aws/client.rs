@@ -29,6 +29,12 @@ use crate::{
     terraform::{self, AwsSettings},
 };
 
+/// The AWS SDK behavior version the harness is written against, pinned so that a dependency bump cannot change
+/// how it talks to AWS (defaults of retries, timeouts, stalled streams); moved forward on purpose, with a test.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
 /// Retries of control-plane calls: the SDK's standard strategy (exponential backoff with full jitter, capped,
 /// with its retry quota), for throttling, transient and timeout errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +149,7 @@ impl AwsTarget {
 
     /// Builds the clients for `settings` with `opts` (no request is made).
     pub async fn connect(settings: AwsSettings, opts: AwsOptions) -> Result<AwsTarget, Error> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
+        let mut loader = aws_config::defaults(behavior_version()).region(Region::new(settings.region.clone()));
         if let Some(c) = &opts.credentials {
             loader = loader.credentials_provider(c.clone());
         }
