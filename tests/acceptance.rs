@@ -4,7 +4,8 @@
 //! Test names are the check ids. Checks that are manual or do not apply to the target are listed as ignored
 //! with their reason. Every test process of one run shares the run directory (`HARNESS_RUN_ID`, else
 //! nextest's run id), so measurements are taken once and never overlap; each process rewrites the report
-//! files from all evidence so far.
+//! files from all evidence so far. A run directory another run or another build wrote is refused unless
+//! `HARNESS_RESUME=1`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -48,7 +49,13 @@ fn main() -> ExitCode {
     let id = run::run_id_from_env();
     let out =
         std::env::var_os("HARNESS_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("target/harness").join(&id));
-    let runner = match RunDir::open(&out).and_then(|d| Runner::new(profile.clone(), target, d, &id)) {
+    // The processes of one nextest run make one run; any other process is an invocation of its own.
+    let resume = std::env::var("HARNESS_RESUME").is_ok_and(|v| ["1", "true", "yes"].contains(&v.trim()));
+    let opened = RunDir::open(&out).map(|d| match std::env::var("NEXTEST_RUN_ID") {
+        Ok(n) if !n.is_empty() => d.shared_by(&format!("nextest-{n}")),
+        _ => d,
+    });
+    let runner = match opened.and_then(|d| Runner::new(profile.clone(), target, d.resume(resume), &id)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("acceptance: {e}");

@@ -80,6 +80,10 @@ enum Command {
         /// read it and save the named baselines there [default: target/harness/history]
         #[arg(long, env = "HARNESS_HISTORY")]
         history: Option<PathBuf>,
+        /// Resume the run in --out that another invocation or another build of the harness started: its
+        /// measurements are reused (each noted as resumed). Without it such a directory is refused.
+        #[arg(long, env = "HARNESS_RESUME", value_parser = clap::builder::BoolishValueParser::new())]
+        resume: bool,
     },
     /// Run history and named baselines: save, show, compare, trend, record.
     Baseline {
@@ -214,8 +218,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only, history } => {
-            cmd_run(&profile, &target, out, only.as_deref(), history)
+        Command::Run { profile, target, out, only, history, resume } => {
+            cmd_run(&profile, &target, out, only.as_deref(), history, resume)
         }
         Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run } => cmd_report(&run),
@@ -277,7 +281,14 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
     })
 }
 
-fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>, history: Option<PathBuf>) -> Res {
+fn cmd_run(
+    profile: &str,
+    ta: &TargetArgs,
+    out: Option<PathBuf>,
+    only: Option<&str>,
+    history: Option<PathBuf>,
+    resume: bool,
+) -> Res {
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
     if let Target::Knative(k) = &target {
@@ -291,7 +302,7 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     }
     let id = run::run_id_from_env();
     let out = out.unwrap_or_else(|| root().join("target/harness").join(&id));
-    let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?, &id)?;
+    let runner = Runner::new(profile.clone(), target, RunDir::open(&out)?.resume(resume), &id)?;
     let filters: Vec<&str> =
         only.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     let selected: Vec<_> =

@@ -58,6 +58,7 @@ impl Runner {
             target: target.kind().name().into(),
             started: Utc::now(),
             environment: crate::fingerprint::Fingerprint::current(),
+            invocation: String::new(), // the run directory's invocation, set by `init`
         })?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(io(dir.path()))?;
         Ok(Runner { profile, target, dir, rt })

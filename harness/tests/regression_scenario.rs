@@ -26,6 +26,7 @@ fn run_dir(root: &std::path::Path, id: &str) -> RunDir {
         target: "local".into(),
         started: chrono::Utc::now(),
         environment: Fingerprint::current(),
+        invocation: String::new(),
     })
     .unwrap();
     dir
