@@ -40,6 +40,16 @@
 
 use harness::baseline::simulate::{power, power_in_run, NoiseModel, PowerConfig};
 
+/// `--change PCT`: the true change of the changed runs (default: the simulation's, twice the threshold).
+fn change() -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--change")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(PowerConfig::default().change, |pct| pct / 100.0)
+}
+
 const SEED: u64 = 0x5EED_2026;
 
 fn main() {
@@ -53,7 +63,8 @@ fn main() {
         base.sigma_run,
         base.n
     );
-    println!("{trials} trials per row, seed {SEED:#x}\n");
+    let change = change();
+    println!("{trials} trials per row, seed {SEED:#x}, changed runs {:.0}% slower\n", 100.0 * change);
     println!(
         "{:>9} {:>8} {:>8} {:>9} {:>10} {:>12} {:>10}",
         "sessions", "σ sess.", "history", "baseline", "detected", "false alarm", "undecided"
@@ -76,7 +87,7 @@ fn main() {
     let in_run_only = std::env::args().any(|a| a == "--in-run-only");
     for &(batches, sigma_batch, history_runs, baseline_runs) in rows.iter().filter(|_| !in_run_only) {
         let model = NoiseModel { batches, sigma_batch, ..base };
-        let cfg = PowerConfig { history_runs, baseline_runs, trials, ..PowerConfig::default() };
+        let cfg = PowerConfig { history_runs, baseline_runs, trials, change, ..PowerConfig::default() };
         let p = power(&model, &cfg, SEED);
         let decided = (p.trials - p.undecided).max(1) as f64;
         println!(
@@ -107,7 +118,8 @@ fn main() {
         (16, 16, 0.19, 0.02, 100),
     ] {
         let model = NoiseModel { n, sigma_within, sigma_batch, ..base };
-        let p = power_in_run(&model, reference, sessions, &PowerConfig { trials, ..PowerConfig::default() }, SEED);
+        let cfg = PowerConfig { trials, change, ..PowerConfig::default() };
+        let p = power_in_run(&model, reference, sessions, &cfg, SEED);
         let decided = (p.trials - p.undecided).max(1) as f64;
         println!(
             "{reference:>9} {sessions:>9} {sigma_within:>9.2} {sigma_batch:>8.3} {n:>8} {:>9.1}% {:>11.2}% {:>10}",
