@@ -149,8 +149,15 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
     let jitter = noise.sigma * (1.0 + 1.0 / k).sqrt();
     let total = (se * se + jitter * jitter).sqrt();
     // σ is estimated from a short history: a Student t quantile with the Welch-Satterthwaite degrees of
-    // freedom of the total (the sampling part is taken as known) keeps false alarms at the bound.
-    let dof = if jitter > 0.0 { total.powi(4) / (jitter.powi(4) / noise.dof) } else { f64::INFINITY };
+    // freedom of the total (the sampling part is taken as known) keeps false alarms at the bound. Those
+    // are never fewer than the spread of the history's runs has (`spread_dof`): a jitter that is a sliver of
+    // that spread is not known with fewer (Satterthwaite's figure then goes towards 0 and its quantile to
+    // infinity, a band no change could leave).
+    let dof = if jitter > 0.0 {
+        (total.powi(4) / (jitter.powi(4) / noise.dof)).max(spread_dof(noise.runs))
+    } else {
+        f64::INFINITY
+    };
     let z = student_t_quantile(rule.confidence, dof);
     let (z_s, z_j) = if total > 0.0 { (z * se / total, z * jitter / total) } else { (z, 0.0) };
     let band = z_j * jitter;
@@ -202,6 +209,16 @@ pub fn decide(baseline: &[Estimate], current: &Estimate, noise: &Noise, rule: &R
         }
     );
     Ok(Outcome { verdict, change: rel(d), ci: (rel(ci95.0), rel(ci95.1)), band: rel(band), p_value, explanation })
+}
+
+/// Degrees of freedom of the run-to-run spread (mean squared successive difference) of `runs` runs: 1 for
+/// 2 runs, 1.6 for 3, 7.8 for 12 (infinite for known noise).
+pub fn spread_dof(runs: usize) -> f64 {
+    if runs == usize::MAX {
+        return f64::INFINITY;
+    }
+    let m = runs.max(2) as f64;
+    2.0 * (m - 1.0).powi(2) / (3.0 * m - 4.0)
 }
 
 fn positive(x: f64) -> bool {
