@@ -333,10 +333,10 @@ mod tests {
     #[test]
     fn the_printed_interval_is_the_95_percent_sampling_interval() {
         let base = [est(100.0, 0.02)];
+        let re = regex::Regex::new(r"\d+% CI").unwrap();
         for sigma in [0.0, 0.01, 0.05] {
             let o = decide(&base, &est(110.0, 0.02), &Noise::exact(sigma), &RULE).unwrap();
             assert!(o.explanation.contains("(95% CI "), "{}", o.explanation);
-            let re = regex::Regex::new(r"\d+% CI").unwrap();
             assert_eq!(re.find_iter(&o.explanation).count(), 1, "{}", o.explanation);
         }
     }
