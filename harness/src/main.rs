@@ -61,6 +61,7 @@ struct TargetArgs {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "one command is parsed per process; boxing buys nothing")]
 enum Command {
     /// Run the checks of a profile against a target; print the table and write report.json, report.md,
     /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.
