@@ -4,7 +4,8 @@
 //! Test names are the check ids. Checks that are manual or do not apply to the target are listed as ignored
 //! with their reason. Every test process of one run shares the run directory (`HARNESS_RUN_ID`, else
 //! nextest's run id), so measurements are taken once and never overlap; each process rewrites the report
-//! files from all evidence so far.
+//! files from all evidence so far. A run directory another run or another build wrote is refused unless
+//! `HARNESS_RESUME=1`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -47,7 +48,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let out = std::env::var_os("HARNESS_OUT").map(PathBuf::from);
-    let session = match run::Session::open(profile.clone(), target, out, None, &root) {
+    // The processes of one nextest run make one run; any other process is an invocation of its own.
+    let resume = std::env::var("HARNESS_RESUME").is_ok_and(|v| ["1", "true", "yes"].contains(&v.trim()));
+    let configure = |d: harness::run_dir::RunDir| {
+        let d = match std::env::var("NEXTEST_RUN_ID") {
+            Ok(n) if !n.is_empty() => d.shared_by(&format!("nextest-{n}")),
+            _ => d,
+        };
+        d.resume(resume)
+    };
+    let session = match run::Session::open(profile.clone(), target, out, None, &root, configure) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("acceptance: {e}");

@@ -175,6 +175,9 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
             format!("procedure `{}` produced no metric `{metric_name}`", set.procedure),
         ));
     };
+    if let Metric::NeedsEarlierRun { reason } = metric {
+        return with_set(Evidence::skipped(check, target, format!("{measure}: {reason}")));
+    }
     let ledger = set.ledgers.get(metric_name);
     let attempts = ledger.map(|l| format!("; {}", l.summary())).unwrap_or_default();
     let estimate = match estimate(metric, expect) {
@@ -237,6 +240,7 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
 fn estimate(metric: &Metric, expect: &Expectation) -> Result<(stats::Estimate, Unit), String> {
     match metric {
         Metric::Missing { reason } => Err(format!("not measured: {reason}")),
+        Metric::NeedsEarlierRun { reason } => Err(format!("not decidable in this run: {reason}")),
         Metric::Value { value, unit, n, ci_low, ci_high } => {
             check_dimension(*unit, expect)?;
             if !value.is_finite() {
@@ -314,6 +318,15 @@ mod tests {
         assert!(e.reason.contains("engine down"));
         let e = decide(&c, "local", &set("client_latency", Metric::samples(vec![], "s")));
         assert_eq!((e.status, e.measured.is_none()), (Status::Failed, true));
+    }
+
+    #[test]
+    fn a_figure_that_needs_an_earlier_run_is_skipped_with_the_reason_not_passed() {
+        let c = check("regression.history_runs", ">= 2", 1);
+        let why = "first run: baseline saved, the next run decides";
+        let e = decide(&c, "local", &set("history_runs", Metric::NeedsEarlierRun { reason: why.into() }));
+        assert_eq!((e.status, e.measured.is_none()), (Status::Skipped, true));
+        assert!(e.reason.contains(why), "{}", e.reason);
     }
 
     #[test]

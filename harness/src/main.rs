@@ -62,6 +62,7 @@ struct TargetArgs {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "one command is parsed per process; boxing buys nothing")]
 enum Command {
     /// Run the checks of a profile against a target; print the table and write report.json, report.md,
     /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.
@@ -81,6 +82,10 @@ enum Command {
         /// read it and save the named baselines there [default: target/harness/history]
         #[arg(long, env = "HARNESS_HISTORY")]
         history: Option<PathBuf>,
+        /// Resume the run in --out that another invocation or another build of the harness started: its
+        /// measurements are reused (each noted as resumed). Without it such a directory is refused.
+        #[arg(long, env = "HARNESS_RESUME", value_parser = clap::builder::BoolishValueParser::new())]
+        resume: bool,
     },
     /// Run history and named baselines: save, show, compare, trend, record.
     Baseline {
@@ -223,8 +228,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only, history } => {
-            cmd_run(&profile, &target, out, only.as_deref(), history)
+        Command::Run { profile, target, out, only, history, resume } => {
+            cmd_run(&profile, &target, out, only.as_deref(), history, resume)
         }
         Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run } => cmd_report(&run),
@@ -287,7 +292,14 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
     })
 }
 
-fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&str>, history: Option<PathBuf>) -> Res {
+fn cmd_run(
+    profile: &str,
+    ta: &TargetArgs,
+    out: Option<PathBuf>,
+    only: Option<&str>,
+    history: Option<PathBuf>,
+    resume: bool,
+) -> Res {
     interrupt::install()?;
     let profile = load_profile(profile)?;
     let target = make_target(ta)?;
@@ -295,7 +307,7 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
         let origin = harness::platform::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
-    let session = run::Session::open(profile, target, out, history, &root())?;
+    let session = run::Session::open(profile, target, out, history, &root(), |d| d.resume(resume))?;
     let selected = session.select(only)?;
     interrupt::set_run_dir(session.out.clone());
     let checks = progress::phase("checks", Some(selected.len() as u64));
@@ -321,8 +333,11 @@ fn cmd_run(profile: &str, ta: &TargetArgs, out: Option<PathBuf>, only: Option<&s
     if let Some(code) = interrupt::exit_code() {
         // A partial run is not history: its evidence stays in the run directory only.
         drop(session);
-        eprint!("harness: interrupted; after the clean-up:
-{}", interrupt::outstanding_text());
+        eprint!(
+            "harness: interrupted; after the clean-up:
+{}",
+            interrupt::outstanding_text()
+        );
         return Ok(code);
     }
     match &done.appended {

@@ -58,6 +58,7 @@ impl Runner {
             target: target.kind().name().into(),
             started: Utc::now(),
             environment: crate::fingerprint::Fingerprint::current(),
+            invocation: String::new(), // the run directory's invocation, set by `init`
         })?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(io(dir.path()))?;
         Ok(Runner { profile, target, dir, rt })
@@ -170,6 +171,7 @@ impl Session {
         out: Option<PathBuf>,
         history: Option<PathBuf>,
         root: &Path,
+        configure: impl FnOnce(RunDir) -> RunDir,
     ) -> Result<Session, Error> {
         let env_history = std::env::var_os("HARNESS_HISTORY").filter(|v| !v.is_empty()).map(PathBuf::from);
         let history = history.or(env_history).unwrap_or_else(|| root.join("target/harness/history"));
@@ -177,7 +179,7 @@ impl Session {
         std::env::set_var("HARNESS_HISTORY", &history);
         let id = run_id_from_env();
         let out = out.unwrap_or_else(|| root.join("target/harness").join(&id));
-        let runner = Runner::new(profile, target, RunDir::open(&out)?, &id)?;
+        let runner = Runner::new(profile, target, configure(RunDir::open(&out)?), &id)?;
         Ok(Session { runner, id, out, history })
     }
 

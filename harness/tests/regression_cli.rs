@@ -19,6 +19,7 @@ fn run_dir(root: &Path, id: &str, value: f64) -> std::path::PathBuf {
         target: "local".into(),
         started: chrono::Utc::now(),
         environment: Fingerprint::current(),
+        invocation: String::new(),
     })
     .unwrap();
     dir.write_evidence(&Evidence {
@@ -95,4 +96,19 @@ fn record_save_compare_and_trend_through_the_cli() {
     let (code, out) = harness(&["baseline", "trend", "--check", "warm"], &history);
     assert_eq!(code, 0);
     assert!(out.contains("AC2.warm_p95 (8 runs, ms)"), "{out}");
+}
+
+#[test]
+fn harness_run_refuses_an_earlier_run_s_directory_before_measuring_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    // An earlier run's directory with its evidence: `--out` pointed at it must not report it as this run's.
+    let old = run_dir(tmp.path(), "earlier", 50.0);
+    let profile = harness::local::fixtures::workspace_root().join("fixtures/criteria/sre-002.yaml");
+    let args = ["run", "--profile", profile.to_str().unwrap(), "--target", "local", "--out", old.to_str().unwrap()];
+    let (code, out) = harness(&[&args[..], &["--only", "AC2."]].concat(), &history);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(&old.display().to_string()) && out.contains("holds run earlier"), "{out}");
+    assert!(out.contains("--resume"), "{out}");
+    assert!(!history.exists(), "a refused run appended to the history:\n{out}");
 }

@@ -44,6 +44,7 @@ fn run_dir(root: &std::path::Path, id: &str, env: &Fingerprint, evidence: &[Evid
         target: "local".into(),
         started: chrono::Utc::now(),
         environment: env.clone(),
+        invocation: String::new(),
     })
     .unwrap();
     for e in evidence {

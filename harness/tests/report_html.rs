@@ -97,7 +97,14 @@ fn fixture() -> Fixture {
             cpu: "AMD EPYC 7B13".into(),
             kernel: "6.1.0-31-cloud-amd64".into(),
             harness: "0.1.0".into(),
+            build: harness::fingerprint::Build {
+                version: "0.1.0".into(),
+                commit: "0123456789ab".into(),
+                profile: "release".into(),
+                opt_level: "3".into(),
+            },
         },
+        invocation: String::new(),
     })
     .unwrap();
     let target = Target::from_kind(TargetKind::Local);

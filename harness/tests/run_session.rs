@@ -27,6 +27,7 @@ fn a_session_writes_the_reports_and_appends_the_run_to_the_history_once() {
         Some(out.clone()),
         Some(history.clone()),
         tmp.path(),
+        |d| d,
     )
     .unwrap();
     assert_eq!(std::env::var_os("HARNESS_HISTORY").unwrap(), history.as_os_str(), "the regression procedure reads it");

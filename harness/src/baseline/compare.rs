@@ -254,4 +254,21 @@ mod tests {
         .unwrap();
         assert!(c.cross_environment);
     }
+
+    #[test]
+    fn a_baseline_of_another_build_profile_is_refused_and_the_reason_says_so() {
+        let (_d, h) = history_with(8, 4);
+        let b = named::save(&h, "main", 3, None).unwrap();
+        let hist = h.records().unwrap();
+        let mut other = record("now", "AC2.warm", 50.0, 100);
+        other.environment.build.profile = "a-custom-profile".into();
+        let e = compare(&b, std::slice::from_ref(&other), &hist, &Options::default()).unwrap_err();
+        assert!(matches!(e, Error::NotComparable { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("harness build") && text.contains("build=a-custom-profile"), "{text}");
+        // Another commit of the same build profile is what a baseline is compared with.
+        let mut next = record("now", "AC2.warm", 50.0, 100);
+        next.environment.build.commit = "fedcba987654".into();
+        assert!(compare(&b, &[next], &hist, &Options::default()).is_ok());
+    }
 }

@@ -34,10 +34,11 @@ pub enum Error {
     /// A baseline name that cannot be a file name.
     #[error("baseline name `{0}`: use letters, digits, `.`, `_` and `-` only")]
     BadName(String),
-    /// The baseline was measured in another environment.
+    /// The baseline was measured in another environment or by another build profile of the harness.
     #[error(
-        "baseline `{name}` was measured in another environment ({baseline}) than this run ({current}); figures from \
-         different environments are not compared (save a baseline here, or allow the comparison explicitly)"
+        "baseline `{name}` was measured in another environment or by another harness build ({baseline}) than this \
+         run ({current}); figures from different environments or build profiles are not compared (save a baseline \
+         here with this build, or allow the comparison explicitly)"
     )]
     NotComparable {
         /// Baseline name.

@@ -34,7 +34,7 @@ pub fn measure_noise(series: &[Estimate]) -> Option<Noise> {
     // freedom; the jitter is what is left after the sampling variance is taken out, and its relative
     // uncertainty grows by the share it has of the total.
     let jitter = (mssd - sampling).max(0.0);
-    let dof_mssd = 2.0 * ((m - 1) as f64).powi(2) / (3 * m - 4) as f64;
+    let dof_mssd = super::decision::spread_dof(m);
     let dof = if jitter > 0.0 { dof_mssd * (jitter / mssd).powi(2) } else { dof_mssd };
     Some(Noise { sigma: jitter.sqrt(), runs: m, dof })
 }

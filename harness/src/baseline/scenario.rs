@@ -247,6 +247,7 @@ mod tests {
             target: "local".into(),
             started: Utc::now(),
             environment: Fingerprint::current(),
+            invocation: String::new(),
         }
     }
 

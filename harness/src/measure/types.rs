@@ -39,6 +39,12 @@ pub enum Metric {
         /// What was missing and why.
         reason: String,
     },
+    /// The metric needs an earlier run than this one (a first run has no history to judge it from): the
+    /// check is skipped with the reason, and a later run decides it.
+    NeedsEarlierRun {
+        /// What this run did instead (for example: saved the baseline) and what decides it.
+        reason: String,
+    },
 }
 
 impl Metric {

@@ -94,7 +94,7 @@ fn page(r: &Report, run_dir: &Path, trends: &Trends, trends_problem: Option<Stri
     let _ = writeln!(
         out,
         "<p class=\"meta\">Profile <code>{}</code> on target <b>{}</b>, run <code>{}</code>, started {}.</p>\n\
-         <p class=\"meta\">Environment: host {}, {} cores, {} MiB, {}, kernel {}, harness {}.</p>",
+         <p class=\"meta\">Environment: host {}, {} cores, {} MiB, {}, kernel {}, {}.</p>",
         escape(&r.profile),
         escape(&r.target),
         escape(&r.run_id),
@@ -104,7 +104,7 @@ fn page(r: &Report, run_dir: &Path, trends: &Trends, trends_problem: Option<Stri
         f.memory_mib,
         escape(&f.cpu),
         escape(&f.kernel),
-        escape(&f.harness)
+        escape(&f.harness_build())
     );
     let _ = writeln!(
         out,

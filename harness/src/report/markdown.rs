@@ -67,8 +67,13 @@ pub(crate) fn ticket_summary(r: &Report) -> String {
     }
     let f = &r.environment;
     out += &format!(
-        "environment: host {}, {} cores, {} MiB, {}, kernel {}, harness {}\n",
-        f.host, f.cores, f.memory_mib, f.cpu, f.kernel, f.harness
+        "environment: host {}, {} cores, {} MiB, {}, kernel {}, {}\n",
+        f.host,
+        f.cores,
+        f.memory_mib,
+        f.cpu,
+        f.kernel,
+        f.harness_build()
     );
     out
 }

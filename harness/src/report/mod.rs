@@ -245,6 +245,12 @@ pub(crate) mod tests {
                 cpu: "Test CPU".into(),
                 kernel: "6.1.0".into(),
                 harness: "0.1.0".into(),
+                build: crate::fingerprint::Build {
+                    version: "0.1.0".into(),
+                    commit: "0123456789ab".into(),
+                    profile: "release".into(),
+                    opt_level: "3".into(),
+                },
             },
             checks: vec![cold, size, warm, review],
             measures: BTreeMap::new(),
@@ -286,6 +292,7 @@ pub(crate) mod tests {
             target: "local".into(),
             started: Utc::now(),
             environment: Fingerprint::current(),
+            invocation: String::new(),
         })
         .unwrap();
         let r = Report::from_run(&dir, &profile).unwrap();
