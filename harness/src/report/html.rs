@@ -241,9 +241,10 @@ fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
         );
     }
     out.push_str("</tbody></table>\n");
+    out.push_str("</div>\n<div>\n");
     let bad: Vec<&Evidence> =
         r.checks.iter().filter(|e| matches!(e.status, Status::Failed | Status::Error)).collect();
-    let _ = writeln!(out, "<h3 style=\"margin-top:14px\">Failed or not measured ({})</h3>", bad.len());
+    let _ = writeln!(out, "<h3>Failed or not measured ({})</h3>", bad.len());
     if bad.is_empty() {
         out.push_str("<p>none</p>\n");
     } else {
@@ -264,7 +265,7 @@ fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
         }
         out.push_str("</ul>\n");
     }
-    out.push_str("</div>\n<div>\n<h3>Wall time per measurement</h3>\n");
+    out.push_str("<h3 style=\"margin-top:14px\">Wall time per measurement</h3>\n");
     if sets.is_empty() {
         out.push_str("<p>no stored measurement in this run directory</p>\n");
     } else {
