@@ -101,6 +101,7 @@ struct TargetArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 enum Command {
     /// Run the checks of a profile against a target; print the table and write report.json, report.md,
     /// report.html, junit.xml. Progress goes to stderr: a live line on a terminal, plain lines in CI.
@@ -511,12 +512,10 @@ fn cmd_report(run_dir: &std::path::Path, fail_on: FailOn, annotate: Option<&std:
             .map_err(|e| format!("{}: not a JUnit file: {e}", file.display()))?;
         // Written beside it and renamed: a failure leaves the runner's file as it was.
         let tmp = file.with_extension("xml.tmp");
-        std::fs::write(&tmp, annotated)
-            .and_then(|()| std::fs::rename(&tmp, file))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("{}: {e}", file.display())
-            })?;
+        std::fs::write(&tmp, annotated).and_then(|()| std::fs::rename(&tmp, file)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", file.display())
+        })?;
         emit(&format!("annotated {}\n", file.display()));
     }
     emit(&undecided_text(&report));

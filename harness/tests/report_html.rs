@@ -25,13 +25,13 @@ use harness::{
     fingerprint::Fingerprint,
     measure::{self, MeasurementSet, Metric},
     platform::Target,
+    report,
     report::{
         charts::{
             self, BuildTimes, CacheHits, CheckTrend, LatencySamples, Mark, Sweep, SweepPoint, Timeline, TrendPoint,
         },
         Report, NO_CHART_DATA,
     },
-    report,
     run,
     run_dir::{RunDir, RunInfo},
 };

@@ -206,7 +206,13 @@ fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
         let checks: Vec<&Evidence> = r.checks.iter().filter(|e| e.ac == group).collect();
         let n = |s: Status| checks.iter().filter(|e| e.status == s).count();
         let cell = |count: usize, bad: bool| {
-            let class = if count == 0 { "n0" } else if bad { "bad" } else { "" };
+            let class = if count == 0 {
+                "n0"
+            } else if bad {
+                "bad"
+            } else {
+                ""
+            };
             format!("<td class=\"num {class}\">{count}</td>")
         };
         // Failures first, then passed figures; three at most.
@@ -242,8 +248,7 @@ fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
     }
     out.push_str("</tbody></table>\n");
     out.push_str("</div>\n<div>\n");
-    let bad: Vec<&Evidence> =
-        r.checks.iter().filter(|e| matches!(e.status, Status::Failed | Status::Error)).collect();
+    let bad: Vec<&Evidence> = r.checks.iter().filter(|e| matches!(e.status, Status::Failed | Status::Error)).collect();
     let _ = writeln!(out, "<h3>Failed or not measured ({})</h3>", bad.len());
     if bad.is_empty() {
         out.push_str("<p>none</p>\n");

@@ -120,9 +120,7 @@ impl Report {
             .filter(|e| match e.status {
                 Status::Error => true,
                 Status::Skipped => false,
-                Status::Passed | Status::Failed => {
-                    self.measures.contains_key(&e.id) && e.measured.is_none()
-                }
+                Status::Passed | Status::Failed => self.measures.contains_key(&e.id) && e.measured.is_none(),
             })
             .collect()
     }
