@@ -78,3 +78,79 @@ fn every_environment_variable_read_is_documented() {
     let missing: Vec<&String> = names.iter().filter(|n| !documented.contains(n.as_str())).collect();
     assert!(missing.is_empty(), "read by the harness but in neither `harness --help` nor README.md: {missing:?}");
 }
+
+/// `harness report --fail-on undecided` (what `scripts/test.sh` runs the main job with): a check decided from a
+/// figure, passed or failed, does not fail it; a check that errored or has no evidence does. The default
+/// (`not-passed`) fails on the failed check too.
+#[test]
+fn fail_on_undecided_fails_only_on_undecided_checks() {
+    use harness::{
+        criteria::Profile,
+        evidence::{self, Evidence},
+        fingerprint::Fingerprint,
+        measure::{MeasurementSet, Metric},
+        run_dir::{RunDir, RunInfo},
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let profile_path = tmp.path().join("p.yaml");
+    std::fs::write(
+        &profile_path,
+        r#"
+profile: fail-on
+title: fail-on
+source: harness/tests/cli_help.rs
+checks:
+  - { id: A.passes, ac: A, title: t, measure: image.size, expect: "< 500MB" }
+  - { id: A.fails, ac: A, title: t, measure: image.size, expect: "< 1MB" }
+  - { id: B.unmeasured, ac: B, title: t, measure: image.size, expect: "< 500MB" }
+"#,
+    )
+    .unwrap();
+    let profile = Profile::load(&profile_path).unwrap();
+    let run = |evidence: &dyn Fn(&RunDir), args: &[&str]| -> Option<i32> {
+        let dir_path = tempfile::tempdir_in(tmp.path()).unwrap().keep();
+        let dir = RunDir::open(&dir_path).unwrap();
+        dir.init(RunInfo {
+            id: "fail-on-1".into(),
+            profile: profile.name.clone(),
+            profile_path: profile_path.clone(),
+            target: "local".into(),
+            started: chrono::Utc::now(),
+            environment: Fingerprint {
+                host: "h".into(),
+                cores: 2,
+                memory_mib: 1024,
+                cpu: "c".into(),
+                kernel: "k".into(),
+                harness: "0".into(),
+            },
+        })
+        .unwrap();
+        evidence(&dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["report", "--run"])
+            .arg(&dir_path)
+            .args(args)
+            .output()
+            .unwrap();
+        out.status.code()
+    };
+    let set = MeasurementSet::new("image", "local", &Default::default()).with("size", Metric::value(200e6, "B", 1));
+    let decided = |dir: &RunDir| {
+        for c in &profile.checks[..2] {
+            dir.write_evidence(&evidence::decide(c, "local", &set)).unwrap();
+        }
+    };
+    let all_decided = |dir: &RunDir| {
+        decided(dir);
+        dir.write_evidence(&evidence::decide(&profile.checks[2], "local", &set)).unwrap();
+    };
+    let one_error = |dir: &RunDir| {
+        decided(dir);
+        dir.write_evidence(&Evidence::error(&profile.checks[2], "local", "endpoint unreachable")).unwrap();
+    };
+    assert_eq!(run(&all_decided, &["--fail-on", "undecided"]), Some(0), "a failed check is a decision");
+    assert_eq!(run(&all_decided, &[]), Some(1), "the default fails on a failed check");
+    assert_eq!(run(&one_error, &["--fail-on", "undecided"]), Some(1), "an error is undecided");
+    assert_eq!(run(&decided, &["--fail-on", "undecided"]), Some(1), "a check without evidence is undecided");
+}
