@@ -1,8 +1,10 @@
 //! The acceptance suite: one named test per check of the chosen profile (`HARNESS_PROFILE`, default
 //! sre-002) against the chosen target (`HARNESS_TARGET`, default local).
 //!
-//! Test names are the check ids. Checks that are manual or do not apply to the target are listed as ignored
-//! with their reason. Every test process of one run shares the run directory (`HARNESS_RUN_ID`, else
+//! Test names are the check ids as the profile writes them (no `[AC2] ` kind prefix: ticket trackers match
+//! them). Checks that are manual or do not apply to the target are listed as ignored; their reason is in the
+//! run's evidence and report, and `harness report --run DIR --annotate-junit FILE` writes it into the JUnit
+//! file nextest wrote (nextest knows only "test is ignored"). Every test process of one run shares the run directory (`HARNESS_RUN_ID`, else
 //! nextest's run id), so measurements are taken once and never overlap; each process rewrites the report
 //! files from all evidence so far. A run directory another run or another build wrote is refused unless
 //! `HARNESS_RESUME=1`.
@@ -77,7 +79,7 @@ fn main() -> ExitCode {
             if std::env::var_os("NEXTEST_RUN_ID").is_none() {
                 print!("\n{}", table(&done.report));
             }
-            println!("report: {}", session.out.join("report.md").display());
+            println!("report: {}", session.out.join("report.html").display());
             match &done.appended {
                 Ok(n) => println!("appended {n} checks to the history {}", session.history.display()),
                 Err(e) => eprintln!("acceptance: history {}: nothing appended: {e}", session.history.display()),
@@ -111,8 +113,7 @@ fn trials(profile: &Profile, target: &Target, runner: Option<&'static Runner>) -
                     Status::Skipped => Ok(Completion::ignored_with(e.reason)),
                     Status::Failed | Status::Error => Err(Failed::from(format!("{}: {}", e.status.name(), e.reason))),
                 }
-            })
-            .with_kind(check.ac.clone());
+            });
             match skip {
                 Some(why) => {
                     if let Some(r) = runner {

@@ -8,6 +8,7 @@ use harness::{
     criteria::{catalog, Decision, Profile, TargetKind},
     evidence::Status,
     interrupt,
+    local::ModeChoice,
     platform::{AwsConfig, KnativeConfig, LocalConfig, Target},
     progress,
     report::{table, Report},
@@ -22,18 +23,57 @@ const CHECKS_FAILED: u8 = 1;
 /// Exit code: bad input or set-up error.
 const BAD_INPUT: u8 = 2;
 
+/// Every environment variable the harness reads, for `--help`.
+const ENVIRONMENT: &str = "\
+Environment (flags win over variables):
+  HARNESS_PROFILE, HARNESS_TARGET        defaults of --profile and --target
+  HARNESS_RUN_ID                         run id (else NEXTEST_RUN_ID, else a new one); names target/harness/<id>
+  HARNESS_OUT                            run directory of the acceptance test binary (cargo test --test acceptance)
+  HARNESS_HISTORY                        run history and named baselines (default target/harness/history)
+  HARNESS_BASELINE, HARNESS_BASELINE_MODE  baseline name (main) and mode (establish, strict, lenient) of AC6
+  HARNESS_LOG                            log filter (tracing EnvFilter syntax, e.g. harness=debug)
+  HARNESS_PROGRESS, HARNESS_PROGRESS_EVERY  progress: live, lines or off; seconds between lines in CI
+  CI, COLUMNS                            CI set: plain progress lines; terminal width of the live line
+  HARNESS_API_KEY, HARNESS_METRICS_TOKEN serve-local: front door API key, /metrics bearer token
+  HARNESS_API_CA                         PEM bundle trusted for the API's HTTPS (aws targets)
+  SSL_CERT_FILE                          system CA bundle override for HTTPS load
+  HARNESS_PROMETHEUS_URL, HARNESS_ALERTMANAGER_URL, HARNESS_PUSHGATEWAY_URL
+                                         monitoring servers to use instead of starting local ones; each with
+                                         _TOKEN, or _USER and _PASSWORD
+  HARNESS_PROMETHEUS_BIN, HARNESS_PROMTOOL_BIN, HARNESS_PROMETHEUS_ALERTMANAGER_BIN, HARNESS_AMTOOL_BIN,
+  HARNESS_PROMETHEUS_PUSHGATEWAY_BIN      paths of the monitoring programs (else found on PATH)
+  HARNESS_SERVICES_DIR                   pid files of started servers (default $TMPDIR/perf-acceptance-services)
+  HARNESS_FIXTURES                       fixtures directory (default: the workspace's fixtures/)
+  DOCKER_HOST, PERF_ACCEPTANCE_DOCKER    Docker engine address; docker CLI used for image builds
+  PERF_ACCEPTANCE_BUILD_NETWORK          network of image builds (AC1)
+  CARGO                                  cargo used to build the Rust fixture function
+  AWS_ENDPOINT_URL, AWS_PROFILE, AWS_ACCESS_KEY_ID (and the AWS SDK's default chain)
+                                         aws and localstack targets; the API key output may name another
+                                         variable (env:<VAR>)
+  TERRAFORM                              terraform program for --tf-dir (default terraform)
+  KUBECONFIG, HARNESS_KUBE_CONTEXT, HARNESS_KNATIVE_NAMESPACE, HARNESS_KNATIVE_INGRESS,
+  HARNESS_LAMBDA_API, HARNESS_KNATIVE_SERVING_API, HARNESS_KNATIVE_PROMETHEUS
+                                         knative target (see --kubeconfig, --context, --namespace, --ingress)
+";
+
 #[derive(Parser)]
-#[command(name = "harness", version, about = "Validate serverless performance acceptance criteria against a target")]
+#[command(
+    name = "harness",
+    version,
+    about = "Validate serverless performance acceptance criteria against a target",
+    after_long_help = ENVIRONMENT
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Target")]
 struct TargetArgs {
-    /// Target: local, aws, localstack or knative.
-    #[arg(long, default_value = "local", env = "HARNESS_TARGET")]
-    target: String,
+    /// Where the functions run.
+    #[arg(long, value_enum, default_value_t = TargetKind::Local, env = "HARNESS_TARGET")]
+    target: TargetKind,
     /// Directory to run `terraform output -json` in (aws, localstack).
     #[arg(long, conflicts_with = "tf_outputs")]
     tf_dir: Option<PathBuf>,
@@ -86,6 +126,9 @@ enum Command {
         /// measurements are reused (each noted as resumed). Without it such a directory is refused.
         #[arg(long, env = "HARNESS_RESUME", value_parser = clap::builder::BoolishValueParser::new())]
         resume: bool,
+        /// Which checks make the exit code 1.
+        #[arg(long, value_enum, default_value_t = FailOn::NotPassed)]
+        fail_on: FailOn,
     },
     /// Run history and named baselines: save, show, compare, trend, record.
     Baseline {
@@ -97,6 +140,14 @@ enum Command {
         /// The run directory.
         #[arg(long)]
         run: PathBuf,
+        /// Which checks make the exit code 1.
+        #[arg(long, value_enum, default_value_t = FailOn::NotPassed)]
+        fail_on: FailOn,
+        /// A JUnit file a test runner wrote for this run's acceptance tests (nextest:
+        /// target/nextest/acceptance/junit-acceptance.xml): rewritten in place with each check's figures, and
+        /// every skipped check as skipped with its reason.
+        #[arg(long, value_name = "FILE")]
+        annotate_junit: Option<PathBuf>,
     },
     /// Put back what a run left changed when it was killed before it could restore (SIGKILL, a lost
     /// machine, a second Ctrl-C): every change of its audit log not restored yet, and local environments and
@@ -111,9 +162,9 @@ enum Command {
         /// Profile file or name under fixtures/criteria/.
         #[arg(long, default_value = "sre-002", env = "HARNESS_PROFILE")]
         profile: String,
-        /// Target: local, aws, localstack or knative.
-        #[arg(long, default_value = "local", env = "HARNESS_TARGET")]
-        target: String,
+        /// Where the functions run.
+        #[arg(long, value_enum, default_value_t = TargetKind::Local, env = "HARNESS_TARGET")]
+        target: TargetKind,
         /// List the measurement catalog instead.
         #[arg(long)]
         catalog: bool,
@@ -124,9 +175,9 @@ enum Command {
         /// Functions file (default fixtures/targets/local.yaml).
         #[arg(long)]
         functions: Option<PathBuf>,
-        /// Execution mode: auto, container or process (default: the file's `mode`).
-        #[arg(long)]
-        mode: Option<String>,
+        /// Execution mode (default: the file's `mode`).
+        #[arg(long, value_enum)]
+        mode: Option<ModeChoice>,
         /// Invoke API port (0: any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
@@ -182,9 +233,9 @@ enum BaselineCommand {
         /// History directory (noise bands come from it).
         #[arg(long, env = "HARNESS_HISTORY")]
         history: PathBuf,
-        /// strict: a missing baseline or an undecidable check fails; lenient: they are reported.
-        #[arg(long, default_value = "strict", env = "HARNESS_BASELINE_MODE")]
-        mode: String,
+        /// What a missing baseline or an undecidable check means.
+        #[arg(long, value_enum, default_value_t = Mode::Strict, env = "HARNESS_BASELINE_MODE")]
+        mode: Mode,
         /// Relative change that counts as a regression, in %.
         #[arg(long, default_value_t = 10.0)]
         threshold_pct: f64,
@@ -221,6 +272,30 @@ enum BaselineCommand {
     },
 }
 
+/// Which checks make `harness run` and `harness report` exit with 1.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum FailOn {
+    /// A check that failed or errored (a check without evidence is an error).
+    NotPassed,
+    /// Only a check left undecided: an error, or no figure where the check measures one. CI of the harness
+    /// itself uses this: a threshold missed on a busy machine is a decision, not a defect.
+    Undecided,
+}
+
+impl FailOn {
+    fn exit_code(self, report: &Report) -> u8 {
+        let bad = match self {
+            FailOn::NotPassed => report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error)),
+            FailOn::Undecided => !report.undecided().is_empty(),
+        };
+        if bad {
+            CHECKS_FAILED
+        } else {
+            OK
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG"))
@@ -228,13 +303,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only, history, resume } => {
-            cmd_run(&profile, &target, out, only.as_deref(), history, resume)
+        Command::Run { profile, target, out, only, history, resume, fail_on } => {
+            cmd_run(&profile, &target, out, only.as_deref(), history, resume, fail_on)
         }
         Command::Baseline { command } => cmd_baseline(command),
-        Command::Report { run } => cmd_report(&run),
+        Command::Report { run, fail_on, annotate_junit } => cmd_report(&run, fail_on, annotate_junit.as_deref()),
         Command::Restore { run } => cmd_restore(&run),
-        Command::List { profile, target, catalog } => cmd_list(&profile, &target, catalog),
+        Command::List { profile, target, catalog } => cmd_list(&profile, target, catalog),
         Command::ServeLocal { functions, mode, port, http_port, https_port, api_key, metrics_token } => {
             let opts = ServeOpts { functions, mode, port, http_port, https_port, api_key, metrics_token };
             cmd_serve_local(opts)
@@ -264,7 +339,7 @@ fn load_profile(name: &str) -> Result<Profile, Box<dyn std::error::Error>> {
 }
 
 fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
-    let kind: TargetKind = a.target.parse()?;
+    let kind = a.target;
     let endpoint = a.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
     Ok(match kind {
         TargetKind::Local => Target::Local(LocalConfig { functions: a.functions.clone() }),
@@ -299,6 +374,7 @@ fn cmd_run(
     only: Option<&str>,
     history: Option<PathBuf>,
     resume: bool,
+    fail_on: FailOn,
 ) -> Res {
     interrupt::install()?;
     let profile = load_profile(profile)?;
@@ -333,19 +409,29 @@ fn cmd_run(
     if let Some(code) = interrupt::exit_code() {
         // A partial run is not history: its evidence stays in the run directory only.
         drop(session);
-        eprint!(
-            "harness: interrupted; after the clean-up:
-{}",
-            interrupt::outstanding_text()
-        );
+        eprint!("harness: interrupted; after the clean-up:\n{}", interrupt::outstanding_text());
         return Ok(code);
     }
     match &done.appended {
         Ok(n) => println!("appended {n} checks to the history {}", session.history.display()),
         Err(e) => eprintln!("history {}: nothing appended: {e}", session.history.display()),
     }
-    let bad = done.report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
-    Ok(if bad { CHECKS_FAILED } else { OK })
+    emit(&undecided_text(&done.report));
+    emit(&format!("report: {}\n", session.out.join("report.html").display()));
+    Ok(fail_on.exit_code(&done.report))
+}
+
+/// The checks left undecided, one line each (empty when there are none).
+fn undecided_text(report: &Report) -> String {
+    let u = report.undecided();
+    if u.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("{} checks left undecided:\n", u.len());
+    for e in u {
+        text += &format!("  {} {}: {}\n", e.id, e.status.name(), e.reason);
+    }
+    text
 }
 
 fn cmd_baseline(command: BaselineCommand) -> Res {
@@ -361,7 +447,6 @@ fn cmd_baseline(command: BaselineCommand) -> Res {
             Ok(OK)
         }
         BaselineCommand::Compare { name, run, history, mode, threshold_pct, allow_other_environment } => {
-            let mode: Mode = mode.parse()?;
             let h = History::open(&history)?;
             let dir = RunDir::open(&run)?;
             let info = dir.info()?;
@@ -416,7 +501,7 @@ fn cmd_baseline(command: BaselineCommand) -> Res {
     }
 }
 
-fn cmd_report(run_dir: &std::path::Path) -> Res {
+fn cmd_report(run_dir: &std::path::Path, fail_on: FailOn, annotate: Option<&std::path::Path>) -> Res {
     if !run_dir.join("run.json").exists() {
         return Err(format!("{}: not a run directory (no run.json)", run_dir.display()).into());
     }
@@ -428,8 +513,21 @@ fn cmd_report(run_dir: &std::path::Path) -> Res {
     for p in report.write(run_dir)? {
         emit(&format!("wrote {}\n", p.display()));
     }
-    let bad = report.checks.iter().any(|e| matches!(e.status, Status::Failed | Status::Error));
-    Ok(if bad { CHECKS_FAILED } else { OK })
+    if let Some(file) = annotate {
+        let xml = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let annotated = harness::report::annotate_junit(&xml, &report)
+            .map_err(|e| format!("{}: not a JUnit file: {e}", file.display()))?;
+        // Written beside it and renamed: a failure leaves the runner's file as it was.
+        let tmp = file.with_extension("xml.tmp");
+        std::fs::write(&tmp, annotated).and_then(|()| std::fs::rename(&tmp, file)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", file.display())
+        })?;
+        emit(&format!("annotated {}\n", file.display()));
+    }
+    emit(&undecided_text(&report));
+    emit(&format!("report: {}\n", run_dir.join("report.html").display()));
+    Ok(fail_on.exit_code(&report))
 }
 
 fn cmd_restore(run_dir: &std::path::Path) -> Res {
@@ -439,7 +537,7 @@ fn cmd_restore(run_dir: &std::path::Path) -> Res {
     Ok(if done.failed.is_empty() { OK } else { CHECKS_FAILED })
 }
 
-fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
+fn cmd_list(profile: &str, kind: TargetKind, show_catalog: bool) -> Res {
     if show_catalog {
         for d in catalog::CATALOG {
             emit(&format!("{}.{}\t{:?}\t{:?}\t{}\n", d.procedure, d.metric, d.dimension, d.shape, d.about));
@@ -447,7 +545,6 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
         return Ok(OK);
     }
     let profile = load_profile(profile)?;
-    let kind: TargetKind = target.parse()?;
     let target = Target::from_kind(kind);
     let mut text =
         format!("{} ({}) on target {}: {} checks\n", profile.title, profile.name, kind, profile.checks.len());
@@ -468,7 +565,7 @@ fn cmd_list(profile: &str, target: &str, show_catalog: bool) -> Res {
 
 struct ServeOpts {
     functions: Option<PathBuf>,
-    mode: Option<String>,
+    mode: Option<ModeChoice>,
     port: u16,
     http_port: u16,
     https_port: u16,
@@ -477,16 +574,11 @@ struct ServeOpts {
 }
 
 fn cmd_serve_local(o: ServeOpts) -> Res {
-    use harness::local::{ModeChoice, Platform, PlatformConfig};
+    use harness::local::{Platform, PlatformConfig};
     let file = o.functions.unwrap_or_else(harness::platform::local::default_functions_file);
     let mut config = PlatformConfig::from_file(&file)?;
-    if let Some(m) = o.mode.as_deref() {
-        config.mode = match m {
-            "auto" => ModeChoice::Auto,
-            "container" => ModeChoice::Container,
-            "process" => ModeChoice::Process,
-            other => return Err(format!("--mode {other}: expected auto, container or process").into()),
-        };
+    if let Some(m) = o.mode {
+        config.mode = m;
     }
     config.invoke_port = o.port;
     config.front_door_http_port = o.http_port;

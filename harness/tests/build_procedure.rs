@@ -71,6 +71,19 @@ fn the_ac1_checks_are_decided_from_real_builds() {
         );
         assert_eq!(e.measured.as_ref().unwrap().n, 4, "two clean builds of each Dockerfile, or two of each kind");
     }
+    // report.html draws these figures: the build times of each Dockerfile and the cache hits of every rebuild.
+    let written = harness::report::Report::from_run(&dir, &profile).unwrap().write(dir.path()).unwrap();
+    let page = std::fs::read_to_string(written.iter().find(|p| p.ends_with("report.html")).unwrap()).unwrap();
+    for id in [
+        "AC1.build_time_reduction",
+        "AC1.incremental_builds_faster",
+        "AC1.multi_stage_layer_caching",
+        "AC1.artifacts_cached_reused",
+    ] {
+        let at = page.find(&format!("data-check=\"{id}\"")).unwrap_or_else(|| panic!("{id}: no card"));
+        let card = &page[at..at + page[at..].find("</figure>").unwrap()];
+        assert!(card.contains("<svg") && !card.contains(harness::report::NO_CHART_DATA), "{id}: no chart:\n{card}");
+    }
     let memory = by_id("AC.kaniko_job_memory");
     assert!(memory.status == Status::Failed && memory.reason.contains("not measured"), "{}", memory.reason);
 

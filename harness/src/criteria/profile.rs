@@ -16,7 +16,7 @@ use super::{
 };
 
 /// Where a function is deployed; a profile may restrict a check to some targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// The embedded Lambda-compatible platform on the local Docker engine.

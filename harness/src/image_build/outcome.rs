@@ -141,6 +141,24 @@ fn p95_text(v: &[f64]) -> String {
 }
 
 impl Outcome {
+    /// The chart data of the AC1 build checks (`build_times.json`): the clean build times of each Dockerfile,
+    /// the rebuilds after a source change, and the cache hits of every rebuild with the cache on.
+    pub fn build_times(&self) -> crate::report::charts::BuildTimes {
+        use crate::report::charts::{BuildTimes, CacheHits};
+        BuildTimes {
+            unit: "s".into(),
+            baseline: self.seconds(Variant::Baseline, Kind::Clean),
+            optimized: self.seconds(Variant::Optimized, Kind::Clean),
+            incremental: self.seconds(Variant::Optimized, Kind::SourceChange),
+            cache: self
+                .builds
+                .iter()
+                .filter(|b| matches!(b.kind, Kind::Unchanged | Kind::SourceChange | Kind::DependencyChange))
+                .map(|b| CacheHits { build: b.label.clone(), hits: b.cache_hits, lookups: b.cache_requests })
+                .collect(),
+        }
+    }
+
     fn of(&self, v: Variant, k: Kind) -> Vec<&Measured> {
         self.builds.iter().filter(|b| b.variant == v && b.kind == k).collect()
     }

@@ -234,11 +234,21 @@ async fn measure_builds(
     let builds_json = raw.join("builds.json");
     std::fs::write(&builds_json, serde_json::to_vec_pretty(&o.builds).unwrap_or_default())
         .map_err(Error::io(&builds_json))?;
-    o.raw_files =
-        [builds_json, raw.join("logs"), raw.join("pushed.prom"), raw.join("readback.prom"), raw.join("tests.log")]
-            .into_iter()
-            .filter(|p| p.exists())
-            .collect();
+    // The report's chart of the AC1 checks (build times of each Dockerfile, cache hits per rebuild).
+    let chart = raw.join(crate::report::charts::BUILD_TIMES_FILE);
+    std::fs::write(&chart, serde_json::to_vec_pretty(&o.build_times()).unwrap_or_default())
+        .map_err(Error::io(&chart))?;
+    o.raw_files = [
+        builds_json,
+        chart,
+        raw.join("logs"),
+        raw.join("pushed.prom"),
+        raw.join("readback.prom"),
+        raw.join("tests.log"),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .collect();
     Ok(o)
 }
 

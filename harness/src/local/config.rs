@@ -94,7 +94,7 @@ impl FunctionSpec {
 }
 
 /// How execution environments run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ModeChoice {
     /// Containers when a Docker engine answers, processes otherwise.

@@ -11,7 +11,10 @@ use super::{
     plot::{self, Marks},
     threshold_text, Report,
 };
-use crate::evidence::{Evidence, Status};
+use crate::{
+    evidence::{Evidence, Status},
+    measure::MeasurementSet,
+};
 
 /// Text shown for a check without any chart data.
 pub const NO_CHART_DATA: &str = "no chart data";
@@ -48,6 +51,15 @@ figcaption .title{font-weight:bold}
 ul.notes{margin:4px 0;padding-left:18px;color:#566573;font-size:13px}
 .raw{font-size:12px;color:#7b7d7d}
 pre{background:#fff;padding:12px;border-radius:6px;white-space:pre-wrap;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.summary{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:16px;margin-top:12px}
+.summary h3{font-size:16px;margin:0 0 6px}
+td.n0{color:#aab7b8}td.bad{color:#b03a2e;font-weight:bold}
+ul.failures{margin:0;padding:0;list-style:none}
+ul.failures li{background:#fff;border-left:5px solid #c0392b;padding:6px 10px;margin-bottom:6px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+ul.failures li.error{border-left-color:#d68910}
+.vs{font-weight:bold;white-space:nowrap}
+.bar{display:inline-block;height:10px;background:#5d6d7e;border-radius:2px;vertical-align:middle}
+.measurement{background:#fff;border-radius:6px;padding:8px 12px;margin-bottom:10px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 "#;
 
 /// Escapes text for HTML content and attribute values.
@@ -115,19 +127,215 @@ fn page(r: &Report, run_dir: &Path, trends: &Trends, trends_problem: Option<Stri
     if let Some(p) = trends_problem {
         let _ = writeln!(out, "<p class=\"chart-error\">trends not shown: {}</p>", escape(&p));
     }
+    let sets = measurements(run_dir);
+    summary(&mut out, r, &sets);
     for group in groups(r) {
         let checks: Vec<&Evidence> = r.checks.iter().filter(|e| e.ac == group).collect();
         let _ = writeln!(out, "<section class=\"ac\" id=\"ac-{0}\">\n<h2>{0}</h2>", escape(group));
         table(&mut out, &checks);
         out.push_str("<div class=\"cards\">\n");
         for e in checks {
-            card(&mut out, r, e, run_dir, trends);
+            card(&mut out, r, e, run_dir, trends, &sets);
         }
         out.push_str("</div>\n</section>\n");
     }
+    measurement_notes(&mut out, r, &sets);
     let _ = writeln!(out, "<h2>Ticket summary</h2>\n<pre>{}</pre>", escape(&ticket_summary(r)));
     out.push_str("</main></body></html>\n");
     out
+}
+
+/// A measurement of the run as stored in `measurements/`: its file stem (the anchor) and the set.
+struct Stored {
+    key: String,
+    set: MeasurementSet,
+}
+
+/// The measurements of the run directory, in the order they started. Failed measurements (`*.error.json`) hold
+/// no times; their checks say why in their reason.
+fn measurements(run_dir: &Path) -> Vec<Stored> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("measurements")) else { return Vec::new() };
+    let mut out: Vec<Stored> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.to_string_lossy().ends_with(".error.json"))
+        .filter_map(|p| {
+            let set: MeasurementSet = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            Some(Stored { key: p.file_stem()?.to_string_lossy().into_owned(), set })
+        })
+        .collect();
+    out.sort_by(|a, b| a.set.started.cmp(&b.set.started).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+/// The procedure a check reads (`cold_start` of `cold_start.client_latency`).
+fn procedure_of<'a>(r: &'a Report, id: &str) -> Option<&'a str> {
+    r.measures.get(id).and_then(|m| m.split_once('.')).map(|(p, _)| p)
+}
+
+/// The measurement whose notes a check's evidence carries: same procedure, and every one of its notes among the
+/// check's notes.
+fn measurement_of<'a>(r: &Report, e: &Evidence, sets: &'a [Stored]) -> Option<&'a Stored> {
+    let procedure = procedure_of(r, &e.id)?;
+    sets.iter()
+        .filter(|s| s.set.procedure == procedure && !s.set.notes.is_empty())
+        .find(|s| s.set.notes.iter().all(|n| e.notes.contains(n)))
+}
+
+fn seconds(s: &MeasurementSet) -> f64 {
+    (s.finished - s.started).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+fn duration_text(secs: f64) -> String {
+    if secs >= 60.0 {
+        format!("{}min {:02}s", (secs / 60.0).floor(), (secs % 60.0).round() as u64 % 60)
+    } else {
+        format!("{secs:.1}s")
+    }
+}
+
+/// The top of the page: per criterion the counts and the figures that matter most, the checks that failed or
+/// could not be measured with measured vs threshold, and the wall time of each measurement.
+fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
+    out.push_str("<section class=\"summary\" id=\"summary\">\n<div>\n<h3>By criterion</h3>\n");
+    out.push_str(
+        "<table class=\"by-criterion\"><thead><tr><th>criterion</th><th>passed</th><th>failed</th><th>error</th>\
+         <th>skipped</th><th>key figures (measured vs threshold)</th></tr></thead><tbody>\n",
+    );
+    for group in groups(r) {
+        let checks: Vec<&Evidence> = r.checks.iter().filter(|e| e.ac == group).collect();
+        let n = |s: Status| checks.iter().filter(|e| e.status == s).count();
+        let cell = |count: usize, bad: bool| {
+            let class = if count == 0 {
+                "n0"
+            } else if bad {
+                "bad"
+            } else {
+                ""
+            };
+            format!("<td class=\"num {class}\">{count}</td>")
+        };
+        // Failures first, then passed figures; three at most.
+        let mut key: Vec<&&Evidence> = checks.iter().filter(|e| e.measured.is_some()).collect();
+        key.sort_by_key(|e| match e.status {
+            Status::Failed => 0,
+            Status::Error => 1,
+            Status::Passed => 2,
+            Status::Skipped => 3,
+        });
+        let figures: Vec<String> = key
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "<a href=\"#check-{0}\"><code>{0}</code></a> <span class=\"vs\">{1} vs {2}</span>",
+                    escape(&e.id),
+                    escape(&measured_text(e)),
+                    escape(&threshold_text(e))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td><a href=\"#ac-{0}\">{0}</a></td>{1}{2}{3}{4}<td>{5}</td></tr>",
+            escape(group),
+            cell(n(Status::Passed), false),
+            cell(n(Status::Failed), true),
+            cell(n(Status::Error), true),
+            cell(n(Status::Skipped), false),
+            if figures.is_empty() { "-".to_string() } else { figures.join("<br>") }
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    out.push_str("</div>\n<div>\n");
+    let bad: Vec<&Evidence> = r.checks.iter().filter(|e| matches!(e.status, Status::Failed | Status::Error)).collect();
+    let _ = writeln!(out, "<h3>Failed or not measured ({})</h3>", bad.len());
+    if bad.is_empty() {
+        out.push_str("<p>none</p>\n");
+    } else {
+        out.push_str("<ul class=\"failures\">\n");
+        for e in bad {
+            let _ = writeln!(
+                out,
+                "<li class=\"{0}\" data-failure=\"{1}\">{2} <a href=\"#check-{1}\"><code>{1}</code></a> {3}<br>\
+                 <span class=\"vs\">measured {4} vs {5}</span>: {6}</li>",
+                e.status.name(),
+                escape(&e.id),
+                badge(e.status),
+                escape(&e.title),
+                escape(&measured_text(e)),
+                escape(&threshold_text(e)),
+                escape(&e.reason)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h3 style=\"margin-top:14px\">Wall time per measurement</h3>\n");
+    if sets.is_empty() {
+        out.push_str("<p>no stored measurement in this run directory</p>\n");
+    } else {
+        let total: f64 = sets.iter().map(|s| seconds(&s.set)).sum();
+        let longest = sets.iter().map(|s| seconds(&s.set)).fold(0.0, f64::max).max(0.001);
+        out.push_str(
+            "<table class=\"wall-time\"><thead><tr><th>procedure</th><th>started</th><th>wall time</th>\
+             <th>checks</th><th></th></tr></thead><tbody>\n",
+        );
+        for s in sets {
+            let secs = seconds(&s.set);
+            let checks = r.checks.iter().filter(|e| procedure_of(r, &e.id) == Some(s.set.procedure.as_str())).count();
+            let _ = writeln!(
+                out,
+                "<tr data-procedure=\"{0}\"><td><a href=\"#measurement-{1}\">{0}</a></td><td>{2}</td>\
+                 <td class=\"num\">{3}</td><td class=\"num\">{4}</td>\
+                 <td><span class=\"bar\" style=\"width:{5:.0}px\"></span></td></tr>",
+                escape(&s.set.procedure),
+                escape(&s.key),
+                s.set.started.format("%H:%M:%S"),
+                duration_text(secs),
+                checks,
+                (secs / longest * 160.0).max(1.0)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td><b>all measurements</b></td><td></td><td class=\"num\"><b>{}</b></td><td></td><td></td></tr>",
+            duration_text(total)
+        );
+        out.push_str("</tbody></table>\n");
+    }
+    out.push_str("</div>\n</section>\n");
+}
+
+/// What each measurement noted, said once (the checks that read it link here).
+fn measurement_notes(out: &mut String, r: &Report, sets: &[Stored]) {
+    let noted: Vec<&Stored> = sets.iter().filter(|s| !s.set.notes.is_empty()).collect();
+    if noted.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"measurements\">\n<h2>Measurements: notes</h2>\n");
+    for s in noted {
+        let readers: Vec<String> = r
+            .checks
+            .iter()
+            .filter(|e| measurement_of(r, e, std::slice::from_ref(s)).is_some())
+            .map(|e| format!("<a href=\"#check-{0}\"><code>{0}</code></a>", escape(&e.id)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<div class=\"measurement\" id=\"measurement-{}\"><b>{}</b> ({}, {}); read by {}",
+            escape(&s.key),
+            escape(&s.set.procedure),
+            s.set.started.format("%H:%M:%S"),
+            duration_text(seconds(&s.set)),
+            if readers.is_empty() { "-".into() } else { readers.join(", ") }
+        );
+        out.push_str("<ul class=\"notes\">");
+        for n in &s.set.notes {
+            let _ = write!(out, "<li>{}</li>", escape(n));
+        }
+        out.push_str("</ul></div>\n");
+    }
+    out.push_str("</section>\n");
 }
 
 fn groups(r: &Report) -> Vec<&str> {
@@ -215,7 +423,7 @@ fn procedure_label<'a>(measure: Option<&'a str>, path: &'a Path) -> &'a str {
         .unwrap_or("timeline")
 }
 
-fn card(out: &mut String, r: &Report, e: &Evidence, run_dir: &Path, trends: &Trends) {
+fn card(out: &mut String, r: &Report, e: &Evidence, run_dir: &Path, trends: &Trends, sets: &[Stored]) {
     let d = draw(r, e, run_dir, trends);
     let _ = writeln!(
         out,
@@ -248,9 +456,21 @@ fn card(out: &mut String, r: &Report, e: &Evidence, run_dir: &Path, trends: &Tre
     if d.svgs.is_empty() {
         let _ = writeln!(out, "<p class=\"no-chart\">{NO_CHART_DATA}</p>");
     }
-    if !e.notes.is_empty() {
+    // The measurement's notes are said once, in the measurements section; here only what is this check's own.
+    let shared = measurement_of(r, e, sets);
+    let own: Vec<&String> = e.notes.iter().filter(|n| shared.is_none_or(|s| !s.set.notes.contains(n))).collect();
+    if let Some(s) = shared {
+        let _ = writeln!(
+            out,
+            "<p class=\"raw\">notes of the measurement: <a href=\"#measurement-{}\">{} ({} notes)</a></p>",
+            escape(&s.key),
+            escape(&s.set.procedure),
+            s.set.notes.len()
+        );
+    }
+    if !own.is_empty() {
         out.push_str("<ul class=\"notes\">");
-        for n in &e.notes {
+        for n in own {
             let _ = write!(out, "<li>{}</li>", escape(n));
         }
         out.push_str("</ul>\n");

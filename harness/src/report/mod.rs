@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     html::{html, html_with_trends, NO_CHART_DATA},
-    junit::junit_xml,
+    junit::{annotate_junit, junit_xml},
     markdown::markdown,
     table::table,
 };
@@ -112,6 +112,19 @@ impl Report {
         c
     }
 
+    /// The checks left undecided: an error (a check without evidence is one), or a check that measures a
+    /// figure and has none (a failure for too little evidence). Skipped checks are decided (with a reason).
+    pub fn undecided(&self) -> Vec<&Evidence> {
+        self.checks
+            .iter()
+            .filter(|e| match e.status {
+                Status::Error => true,
+                Status::Skipped => false,
+                Status::Passed | Status::Failed => self.measures.contains_key(&e.id) && e.measured.is_none(),
+            })
+            .collect()
+    }
+
     /// Writes `report.json`, `report.md`, `report.html` and `junit.xml` into `out`; returns their paths.
     /// `out` is the run directory: the HTML report draws its charts from the raw data there.
     pub fn write(&self, out: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -154,7 +167,7 @@ fn figure_exact(v: f64, unit: &str) -> String {
 }
 
 /// `measured` column text: `p95 0.82s [0.7..0.9]`.
-pub(crate) fn measured_text(e: &Evidence) -> String {
+pub fn measured_text(e: &Evidence) -> String {
     let Some(m) = &e.measured else { return "-".into() };
     let stat = e.statistic.as_deref().map(|s| format!("{s} ")).unwrap_or_default();
     let ci = match (m.ci_low, m.ci_high) {
@@ -167,7 +180,7 @@ pub(crate) fn measured_text(e: &Evidence) -> String {
 }
 
 /// `threshold` column text: `p95 < 1s`.
-pub(crate) fn threshold_text(e: &Evidence) -> String {
+pub fn threshold_text(e: &Evidence) -> String {
     let Some(t) = &e.threshold else { return "-".into() };
     let stat = e.statistic.as_deref().map(|s| format!("{s} ")).unwrap_or_default();
     let v = if t.unit == "bool" { (t.value != 0.0).to_string() } else { figure_exact(t.value, &t.unit) };
