@@ -3,6 +3,7 @@
 //! workers; every request is bounded by its timeout and by the run's deadline, so the run ends by itself.
 
 use std::{
+    pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
@@ -14,7 +15,7 @@ use hyper::header::HeaderName;
 use tokio::{
     sync::Semaphore,
     task::JoinSet,
-    time::{sleep_until, timeout_at, Instant},
+    time::{sleep_until, timeout_at, Instant, Sleep},
 };
 
 use super::{
@@ -47,10 +48,26 @@ impl Shared {
         self.recorder.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn request(&self, seq: u64, phase: usize, at: Duration, intended: Option<Instant>, sent: Instant) {
+    /// Sends request `seq`, bounded by its timeout and the run's deadline on `timer` (a worker's one timer, reset
+    /// for each request: moving a timer later costs next to nothing, a new one costs a timer-wheel insertion and
+    /// removal), and records its end.
+    async fn request(
+        &self,
+        mut timer: Pin<&mut Sleep>,
+        seq: u64,
+        phase: usize,
+        at: Duration,
+        intended: Option<Instant>,
+        sent: Instant,
+    ) {
         let second = at.as_secs();
         let until = (sent + self.timeout).min(self.deadline);
-        let result = timeout_at(until, self.client.send(self.seq_header.as_ref(), seq)).await;
+        timer.as_mut().reset(until);
+        let result = tokio::select! {
+            biased;
+            r = self.client.send(self.seq_header.as_ref(), seq) => Ok(r),
+            () = timer => Err(()),
+        };
         let done = Instant::now();
         let raw = done - sent;
         let corrected = intended.map(|i| done - i);
@@ -158,7 +175,9 @@ async fn open(
         shared.rec().sent(a.phase, second, sent.saturating_duration_since(intended) > tolerance);
         let s = shared.clone();
         tokio::spawn(async move {
-            s.request(seq, a.phase, a.at, Some(intended), sent).await;
+            let timer = sleep_until(sent + s.timeout);
+            tokio::pin!(timer);
+            s.request(timer, seq, a.phase, a.at, Some(intended), sent).await;
             drop(slot);
         });
     }
@@ -179,6 +198,8 @@ async fn closed(
         let (s, issued) = (shared.clone(), issued.clone());
         set.spawn(async move {
             let mut last_start = Duration::ZERO;
+            let timer = sleep_until(until);
+            tokio::pin!(timer);
             loop {
                 let now = Instant::now();
                 if now >= until {
@@ -195,7 +216,7 @@ async fn closed(
                     r.scheduled(0, second);
                     r.sent(0, second, false);
                 }
-                s.request(seq, 0, at, None, now).await;
+                s.request(timer.as_mut(), seq, 0, at, None, now).await;
                 last_start = at;
                 if !think.is_zero() {
                     sleep_until((Instant::now() + think).min(until)).await;

@@ -15,6 +15,7 @@ mod schedule;
 mod spec;
 mod timeline;
 mod tls;
+mod worker;
 
 pub use error::Error;
 pub use histogram::{LatencyHistogram, HIGHEST_TRACKABLE};
@@ -25,3 +26,4 @@ pub use schedule::{Arrival, ArrivalIter, Arrivals, Phase, Schedule};
 pub use spec::{LoadSpec, Model, Observe, Observed, DEFAULT_LATE_TOLERANCE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT};
 pub use timeline::TimelineSecond;
 pub use tls::Trust;
+pub use worker::{MergedResult, WorkerDelivery, WorkerResult};

@@ -3,10 +3,9 @@
 //! API Gateway URLs and Knative routes.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::{
-    header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST},
-    HeaderMap, Method, Request, Uri,
+    header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING},
+    HeaderMap, Method, Uri,
 };
 
 use super::Error;
@@ -90,6 +89,9 @@ impl RequestTemplate {
         if n == HOST {
             return Err(bad("the Host header comes from the URL"));
         }
+        if n == CONTENT_LENGTH || n == TRANSFER_ENCODING {
+            return Err(bad("the body's framing comes from the body"));
+        }
         self.headers.insert(n, v);
         Ok(self)
     }
@@ -120,12 +122,30 @@ impl RequestTemplate {
         self.port
     }
 
-    pub(crate) fn build(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.path_and_query.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
+    /// Whether the method is HEAD (its responses have no body whatever their headers say).
+    pub(crate) fn is_head(&self) -> bool {
+        self.method == Method::HEAD
+    }
+
+    /// The request in HTTP/1.1 wire format: the request line and headers (each ending in CRLF, without the blank
+    /// line that ends the head, so a header can be appended), and the body. `content-length` is sent when there
+    /// is a body or the method expects one.
+    pub(crate) fn encode(&self) -> (Vec<u8>, Bytes) {
+        let mut head = Vec::with_capacity(128);
+        head.extend_from_slice(self.method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(self.path_and_query.to_string().as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &self.headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        if !self.body.is_empty() || [Method::POST, Method::PUT, Method::PATCH].contains(&self.method) {
+            head.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
+        }
+        (head, self.body.clone())
     }
 }
 
@@ -133,25 +153,31 @@ impl RequestTemplate {
 mod tests {
     use super::*;
 
+    fn wire(t: &RequestTemplate) -> String {
+        let (head, body) = t.encode();
+        format!("{}\r\n{}", String::from_utf8(head).unwrap(), String::from_utf8(body.to_vec()).unwrap())
+    }
+
     #[test]
     fn urls_are_split_into_connection_and_request() {
         let t = RequestTemplate::get("https://[::1]:8443/v1/health?x=1").unwrap();
         assert!(t.is_tls());
         assert_eq!((t.host(), t.port()), ("::1", 8443));
-        let r = t.build();
-        assert_eq!(r.uri(), "/v1/health?x=1");
-        assert_eq!(r.headers()[HOST], "[::1]:8443");
+        assert_eq!(wire(&t), "GET /v1/health?x=1 HTTP/1.1\r\nhost: [::1]:8443\r\n\r\n");
         let plain = RequestTemplate::get("http://example.test").unwrap();
-        assert_eq!((plain.port(), plain.build().uri().to_string().as_str()), (80, "/"));
+        assert_eq!(plain.port(), 80);
+        assert_eq!(wire(&plain), "GET / HTTP/1.1\r\nhost: example.test\r\n\r\n");
     }
 
     #[test]
     fn invoke_api_shape() {
         let t = RequestTemplate::invoke("http://127.0.0.1:9001/", "fn-a", Some("live"), r#"{"k":1}"#).unwrap();
-        let r = t.build();
-        assert_eq!(r.method(), Method::POST);
-        assert_eq!(r.uri(), "/2015-03-31/functions/fn-a/invocations?Qualifier=live");
-        assert_eq!(r.headers()["x-amz-invocation-type"], "RequestResponse");
+        assert_eq!(
+            wire(&t),
+            "POST /2015-03-31/functions/fn-a/invocations?Qualifier=live HTTP/1.1\r\nhost: 127.0.0.1:9001\r\n\
+             x-amz-invocation-type: RequestResponse\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n\
+             {\"k\":1}"
+        );
         assert_eq!(t.describe(), "POST http://127.0.0.1:9001/2015-03-31/functions/fn-a/invocations?Qualifier=live");
         assert!(RequestTemplate::invoke("http://h", "a/b", None, "").is_err());
         assert!(RequestTemplate::invoke("http://h", "f", Some("x y"), "").is_err());
@@ -166,6 +192,10 @@ mod tests {
         assert!(e.contains("bad name"), "{e}");
         let t = RequestTemplate::get("http://h/").unwrap().header("x-api-key", "secret").unwrap();
         assert!(!t.describe().contains("secret"));
-        assert_eq!(t.build().headers()["x-api-key"], "secret");
+        assert!(wire(&t).contains("\r\nx-api-key: secret\r\n"));
+        let e = t.header("Content-Length", "3").unwrap_err().to_string();
+        assert!(e.contains("Content-Length") && e.contains("framing"), "{e}");
+        let empty_post = RequestTemplate::post("http://h/", "").unwrap();
+        assert!(wire(&empty_post).ends_with("content-length: 0\r\n\r\n"));
     }
 }
