@@ -276,7 +276,7 @@ fn the_same_records_give_the_same_decision_on_the_local_platform_and_a_double() 
 fn a_function_configured_far_above_the_recommended_size_fails_and_one_at_it_passes() {
     let tmp = tempfile::tempdir().unwrap();
     let functions = "mode: container\nfunctions:\n  - name: fat\n    fixture: rust\n    memory_mb: 1769\n  - name: lean\n    fixture: rust\n    memory_mb: 128\n";
-    let sweep = "{ sizes: [128, 512], samples: 2, work_mode: sleep, work_units: 20 }";
+    let sweep = "{ sizes: [128, 512], samples: 2, work_units: 0, work_ms: 20 }";
     let p = profile(
         tmp.path(),
         &format!("  memory_sweep: {sweep}"),

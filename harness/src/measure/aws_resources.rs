@@ -75,7 +75,7 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
         if results.is_empty() {
             Metric::Missing { reason: "no invocation completed".into() }
         } else {
-            Metric::value(starved as f64, "", results.len() as u64)
+            Metric::value((starved + throttled) as f64, "", results.len() as u64)
         },
     );
     Ok(set)

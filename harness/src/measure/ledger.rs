@@ -44,6 +44,9 @@ pub struct Ledger {
     pub first: BTreeMap<String, String>,
     /// Failures the profile allows (`max_failures`).
     pub max_failures: u64,
+    /// Samples the procedure was asked for (0: no fixed number).
+    #[serde(default)]
+    pub asked: u64,
 }
 
 impl Ledger {
@@ -142,8 +145,23 @@ impl Ledger {
         out
     }
 
-    /// Why a check reading this figure fails, when failures exceed the budget.
+    /// Asks for `n` samples: fewer counted is a shortfall that fails the checks reading the figure.
+    pub fn asking(mut self, n: u64) -> Ledger {
+        self.asked = n;
+        self
+    }
+
+    /// Why a check reading this figure fails: failures beyond the budget, or fewer samples verified than
+    /// asked for (rejections are retried; what still falls short is not a figure of what was asked).
     pub fn verdict(&self) -> Option<String> {
+        if !self.over_budget() && self.counted < self.asked {
+            return Some(format!(
+                "too few samples: {} of the {} asked were verified ({})",
+                self.counted,
+                self.asked,
+                self.summary()
+            ));
+        }
         self.over_budget().then(|| {
             format!(
                 "{} of {} attempts failed ({}), beyond the failure budget of {} (parameter max_failures)",

@@ -119,6 +119,17 @@ fn book(ledger: &mut Ledger, inv: &Invocation, r: &Result<impl Sized, NotCounted
     }
 }
 
+/// The body's result after the platform's changes were put back: a failed restore is an error even when the
+/// body succeeded, and is not lost when the body failed too.
+pub fn with_restore<T>(body: Result<T, Error>, restored: Result<(), Error>) -> Result<T, Error> {
+    match (body, restored) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(b), Ok(())) => Err(b),
+        (Ok(_), Err(r)) => Err(r),
+        (Err(b), Err(r)) => Err(Error::Failed(format!("{b}; and putting the platform's changes back failed: {r}"))),
+    }
+}
+
 fn start_set<F: FunctionPlatform>(fp: &F, procedure: &str, params: &Params) -> MeasurementSet {
     let mut set = MeasurementSet::new(procedure, fp.target(), params);
     set.notes.extend(fp.describe());
@@ -134,9 +145,7 @@ pub async fn cold_start<F: FunctionPlatform>(fp: &F, params: &Params, dir: &RunD
     let budget = p.u64("max_failures", 0)?;
     let force = p.bool("force_new_env", true)?;
     let body = cold_series(fp, samples, budget, force).await;
-    let restored = fp.restore().await;
-    let (got, ledger) = body?;
-    restored?;
+    let (got, ledger) = with_restore(body, fp.restore().await)?;
 
     let mut set = start_set(fp, "cold_start", params);
     set.notes.push(format!(
@@ -199,7 +208,7 @@ async fn cold_series<F: FunctionPlatform>(
         crate::progress::phase(&format!("cold_start: {samples} cold starts of {}", fp.function()), Some(samples));
     let mut seen = BTreeSet::new();
     let mut got = Vec::new();
-    let mut ledger = Ledger::new(budget);
+    let mut ledger = Ledger::new(budget).asking(samples);
     for _ in 0..samples * 2 {
         if got.len() as u64 >= samples {
             break;
@@ -231,9 +240,7 @@ pub async fn warm_start<F: FunctionPlatform>(fp: &F, params: &Params, dir: &RunD
     let budget = p.u64("max_failures", 0)?;
     let payload = params.get("payload").cloned().unwrap_or_else(|| json!({}));
     let body = warm_series(fp, samples, budget, &payload).await;
-    let restored = fp.restore().await;
-    let (lat, dur, ledger, warmup) = body?;
-    restored?;
+    let (lat, dur, ledger, warmup) = with_restore(body, fp.restore().await)?;
     let mut set = start_set(fp, "warm_start", params);
     set.notes.push(format!(
         "{} warm invocations of `{}` verified (no Init Duration in REPORT; where the function reports itself: cold: false, environment served before) after {warmup} warm-up invocation(s)",
@@ -262,7 +269,9 @@ async fn warm_series<F: FunctionPlatform>(
 ) -> Result<WarmSeries, Error> {
     let phase =
         crate::progress::phase(&format!("warm_start: {samples} warm invocations of {}", fp.function()), Some(samples));
-    // Warm-up: until an environment answers warm (outside the ledger: these attempts are expected cold).
+    // Warm-up: until an environment answers warm. Its expected cold answers are not samples; its failures
+    // are failures like any other.
+    let mut ledger = Ledger::new(budget).asking(samples);
     let mut warmup = 0;
     let mut last = String::new();
     loop {
@@ -276,21 +285,27 @@ async fn warm_series<F: FunctionPlatform>(
         let inv = fp.invoke(payload).await?;
         match verify_warm(&inv) {
             Ok(_) => break,
-            Err(NotCounted::Failed) => last = format!("{} {:?}", inv.outcome.class(), inv.outcome),
+            Err(NotCounted::Failed) => {
+                ledger.fail(inv.outcome.class(), format!("warm-up: {}", inv.outcome.detail()));
+                last = format!("{} {:?}", inv.outcome.class(), inv.outcome);
+            }
             Err(NotCounted::Rejected(_, why)) => last = why,
         }
     }
     let (mut lat, mut dur) = (Vec::new(), Vec::new());
-    let mut ledger = Ledger::new(budget);
-    for _ in 0..samples {
+    // Rejections are retried, up to as many attempts again as samples asked for.
+    for _ in 0..samples * 2 {
+        if lat.len() as u64 >= samples {
+            break;
+        }
         let inv = fp.invoke(payload).await?;
         let r = verify_warm(&inv);
         book(&mut ledger, &inv, &r);
         if let Ok((l, d)) = r {
             lat.push(l);
             dur.push(d);
+            phase.inc();
         }
-        phase.inc();
     }
     phase.finish();
     Ok((lat, dur, ledger, warmup))

@@ -5,9 +5,10 @@
 //! sum of cost and duration, each normalized by its maximum over the sizes).
 //!
 //! A size at which an invocation fails (an OOM kill, a timeout) is infeasible: left out of the
-//! recommendation and named in the notes, its attempts in the ledger. `recommended` is true only when at
-//! least two feasible sizes were measured (a recommendation needs a comparison); `over_allocation` is the
-//! configured size above the balanced recommendation, in percent of it.
+//! recommendation and named in the notes, its attempts in the ledger; when the configured size itself fails,
+//! there is no allocation to judge and both figures are missing. `recommended` is true when the configured
+//! size is the balanced recommendation or its neighbour among the swept sizes (the resources follow the
+//! metrics); `over_allocation` is the configured size above the balanced recommendation, in percent of it.
 
 use serde_json::json;
 
@@ -35,8 +36,21 @@ pub fn recommend(points: &[SweepPoint]) -> Option<(usize, usize, usize)> {
     ))
 }
 
-/// The figures of a sweep: `recommended` and `over_allocation`, decided from the feasible points.
-pub fn decide(points: &[SweepPoint], configured_mb: f64, n: u64) -> (Metric, Metric, Option<f64>) {
+/// The figures of a sweep, decided from the feasible points: `over_allocation` is the configured size above
+/// the balanced recommendation, in percent of it; `recommended` is true when the configured size is the
+/// balanced one or a neighbour of it among the swept sizes (the resources already follow the metrics), false
+/// when the sweep recommends another size. Both are missing when fewer than two sizes were feasible or the
+/// configured size itself failed (`configured_failed`: why).
+pub fn decide(
+    points: &[SweepPoint],
+    configured_mb: f64,
+    n: u64,
+    configured_failed: Option<&str>,
+) -> (Metric, Metric, Option<f64>) {
+    if let Some(why) = configured_failed {
+        let why = format!("the function fails at its configured {configured_mb} MB ({why}): no allocation to judge");
+        return (Metric::Missing { reason: why.clone() }, Metric::Missing { reason: why }, None);
+    }
     if points.len() < 2 {
         let why = format!(
             "{} feasible memory size(s) measured: a recommendation needs at least two to compare",
@@ -46,18 +60,21 @@ pub fn decide(points: &[SweepPoint], configured_mb: f64, n: u64) -> (Metric, Met
     }
     let (_, _, bal) = recommend(points).expect("two points");
     let balanced = points[bal].memory_mb;
-    (Metric::flag(true, n), Metric::value((configured_mb - balanced) / balanced * 100.0, "%", n), Some(balanced))
+    let at = points.iter().position(|p| p.memory_mb == configured_mb);
+    let follows = at.is_some_and(|i| i.abs_diff(bal) <= 1);
+    (Metric::flag(follows, n), Metric::value((configured_mb - balanced) / balanced * 100.0, "%", n), Some(balanced))
 }
 
-/// Runs `memory_sweep` on `fp`. Params: `sizes` ([128, 256, 512, 1024, 1769]), `work_units` (20),
-/// `work_mode` (`cpu`; `sleep` makes the handler's time independent of memory), `samples` (5 per size),
-/// `price_per_gbs` (0.0000166667 USD, Lambda x86).
+/// Runs `memory_sweep` on `fp`. Params: `sizes` ([128, 256, 512, 1024, 1769]), `work_units` (CPU work per
+/// invocation, 20), `work_ms` (time the handler sleeps, 0: an I/O-bound handler whose time does not depend on
+/// memory), `samples` (5 per size), `price_per_gbs` (0.0000166667 USD, Lambda x86).
 pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "memory_sweep", params };
-    p.only(&["sizes", "work_units", "work_mode", "samples", "price_per_gbs"])?;
+    p.only(&["sizes", "work_units", "work_ms", "samples", "price_per_gbs"])?;
     let mut sizes = p.list("sizes", &[128.0, 256.0, 512.0, 1024.0, 1769.0])?;
-    let units = p.count("work_units", 20)?;
-    let mode = p.str("work_mode", "cpu")?;
+    let units = p.u64("work_units", 20)?;
+    let sleep_ms = p.u64("work_ms", 0)?;
+    let mode = if sleep_ms > 0 { format!("{sleep_ms} ms sleep") } else { "cpu".to_string() };
     let samples = p.count("samples", 5)?;
     let price = p.f64("price_per_gbs", 0.0000166667)?;
     if let Err(why) = fp.cpu_follows_memory() {
@@ -69,7 +86,8 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
         sizes.push(configured);
         sizes.sort_by(f64::total_cmp);
     }
-    let payload = json!({ "work_units": units, "work_mode": mode });
+    let payload =
+        json!({ "work_units": units, "work_ms": sleep_ms, "work_mode": if sleep_ms > 0 { "sleep" } else { "cpu" } });
     let body = async {
         let phase = crate::progress::phase(
             &format!("memory_sweep: {} sizes of {}", sizes.len(), fp.function()),
@@ -87,7 +105,14 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
                 ledger.fail(first.outcome.class(), first.outcome.detail());
                 failed = Some(format!("{} ({:?})", first.outcome.class(), first.outcome));
             }
+            // Rejections are retried, up to as many attempts again as samples asked for.
+            let mut attempts = 0;
             while failed.is_none() && (d.len() as u64) < samples {
+                if attempts == samples * 2 {
+                    failed = Some(format!("{} of {attempts} invocations were warm", d.len()));
+                    break;
+                }
+                attempts += 1;
                 let inv = fp.invoke(&payload).await?;
                 if !inv.ok() {
                     ledger.fail(inv.outcome.class(), inv.outcome.detail());
@@ -114,7 +139,7 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
                 billed.push(rep.billed_duration_ms.unwrap_or(rep.duration_ms.ceil()));
             }
             match failed {
-                Some(why) => infeasible.push(format!("{mb} MB: {why}")),
+                Some(why) => infeasible.push((mb, why)),
                 None => {
                     let med = quantile(&d, 0.5).unwrap_or(f64::NAN);
                     let bmed = quantile(&billed, 0.5).unwrap_or(f64::NAN);
@@ -127,9 +152,7 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
         Ok::<_, Error>((points, infeasible, ledger))
     }
     .await;
-    let restored = fp.restore().await;
-    let (points, infeasible, ledger) = body?;
-    restored?;
+    let (points, infeasible, ledger) = super::start::with_restore(body, fp.restore().await)?;
 
     let mut set = MeasurementSet::new("memory_sweep", fp.target(), params);
     set.notes.extend(fp.describe());
@@ -142,15 +165,16 @@ pub async fn memory_sweep<F: FunctionPlatform>(fp: &F, params: &Params, dir: &Ru
             pt.cost_gbs * price
         ));
     }
-    for why in &infeasible {
-        set.notes.push(format!("infeasible, left out of the recommendation: {why}"));
+    for (mb, why) in &infeasible {
+        set.notes.push(format!("infeasible, left out of the recommendation: {mb} MB: {why}"));
     }
+    let configured_failed = infeasible.iter().find(|(mb, _)| *mb == configured).map(|(_, why)| why.as_str());
     if added {
         set.notes.push(format!("the configured size {configured} MB was added to the swept sizes"));
     }
     set.notes.extend(ledger.notes("memory_sweep samples"));
     let n = ledger.counted;
-    let (recommended, over, balanced) = decide(&points, configured, n);
+    let (recommended, over, balanced) = decide(&points, configured, n, configured_failed);
     if let (Some(balanced), Some((cheap, fast, _))) = (balanced, recommend(&points)) {
         set.notes.push(format!(
             "{units} work units ({mode}) x {samples} warm invocations per size (memory size restored after); recommended: {} MB for cost, {} MB for speed, {balanced} MB balanced; `{}` is configured with {configured} MB",
@@ -174,16 +198,25 @@ mod tests {
     }
 
     #[test]
-    fn over_allocation_follows_the_configured_size_and_one_point_recommends_nothing() {
+    fn over_allocation_and_recommended_follow_the_configured_size() {
         // A handler whose time does not depend on memory: the smallest size is the balanced one.
         let flat = [pt(128.0, 10.0), pt(512.0, 10.0), pt(1769.0, 10.0)];
-        let (rec, over, bal) = decide(&flat, 1769.0, 15);
+        let (rec, over, bal) = decide(&flat, 1769.0, 15, None);
         assert_eq!(bal, Some(128.0));
-        assert_eq!(rec, Metric::flag(true, 15));
+        assert_eq!(rec, Metric::flag(false, 15), "configured far above the recommendation: not adjusted");
         assert!(matches!(over, Metric::Value { value, .. } if value > 1000.0), "{over:?}");
-        let (_, at, _) = decide(&flat, 128.0, 15);
+        let (rec, at, _) = decide(&flat, 128.0, 15, None);
+        assert_eq!(rec, Metric::flag(true, 15), "configured at the recommendation");
         assert!(matches!(at, Metric::Value { value, .. } if value == 0.0), "{at:?}");
-        let (rec, over, bal) = decide(&flat[..1], 128.0, 5);
+        // CPU-bound: duration halves with memory up to the top; 128 MB is under-allocated, not over.
+        let cpu = [pt(128.0, 800.0), pt(512.0, 200.0), pt(1769.0, 58.0)];
+        let (rec, over, _) = decide(&cpu, 128.0, 15, None);
+        assert_eq!(rec, Metric::flag(false, 15));
+        assert!(matches!(over, Metric::Value { value, .. } if value < 0.0), "{over:?}");
+        let (rec, over, bal) = decide(&flat[..1], 128.0, 5, None);
         assert!(matches!(rec, Metric::Missing { .. }) && matches!(over, Metric::Missing { .. }) && bal.is_none());
+        // The configured size fails (an OOM kill): nothing to judge, never a pass.
+        let (rec, over, _) = decide(&flat[1..], 128.0, 10, Some("function error"));
+        assert!(matches!(rec, Metric::Missing { .. }) && matches!(over, Metric::Missing { .. }));
     }
 }
