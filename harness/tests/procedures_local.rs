@@ -289,3 +289,33 @@ fn a_function_configured_far_above_the_recommended_size_fails_and_one_at_it_pass
     assert_eq!(ev[1].status, Status::Passed, "{}", ev[1].reason);
     assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
 }
+
+/// Init Duration is never exactly zero: a runtime has to start and call the Runtime API. Where the platform
+/// cannot measure it (the runtime's first `next` came before the start the engine recorded), the REPORT has
+/// no Init Duration and the cold start is rejected as unverifiable, never counted as 0 ms.
+#[test]
+fn no_init_duration_is_exactly_zero_in_container_mode() {
+    use harness::{
+        measure::{start::cold_start, Metric},
+        platform::local::{function_spec, LocalFunctions, Session},
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("functions.yaml");
+    std::fs::write(&path, "mode: container\nfunctions:\n  - name: bare\n    fixture: rust\n    memory_mb: 128\n")
+        .unwrap();
+    let cfg = LocalConfig { functions: Some(path) };
+    let params: harness::criteria::Params = [("samples".to_string(), serde_json::json!(8))].into();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let set = rt.block_on(async {
+        let session = Session::start(&cfg, |_| {}).await.unwrap();
+        let fp = LocalFunctions::new(&session, "bare", function_spec(&cfg, "bare").unwrap());
+        let set = cold_start(&fp, &params, &RunDir::open(&tmp.path().join("run")).unwrap()).await;
+        session.shutdown().await;
+        set.unwrap()
+    });
+    let Metric::Samples { values, .. } = &set.metrics["init_duration"] else { panic!("{:?}", set.metrics) };
+    assert!(values.iter().all(|v| *v > 0.0), "Init Durations {values:?}");
+    let l = &set.ledgers["init_duration"];
+    assert_eq!(l.counted as usize, values.len());
+    assert_eq!(l.attempts, l.counted + l.failures() + l.rejections(), "{}", l.summary());
+}

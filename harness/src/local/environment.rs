@@ -234,8 +234,10 @@ impl Environment {
     }
 
     /// Waits for init to finish and moves to `then` (busy for the invocation that started it, idle for a
-    /// provisioned one); its Init Duration.
-    pub async fn wait_ready(&self, timeout: Duration, then: EnvState) -> Result<Duration, InitFailure> {
+    /// provisioned one); its Init Duration, `None` when it could not be measured: the runtime's first `next`
+    /// came before the instant the engine recorded as the process's start (its `State.StartedAt` is written
+    /// after the process runs), and a duration that cannot be negative is not read as zero.
+    pub async fn wait_ready(&self, timeout: Duration, then: EnvState) -> Result<Option<Duration>, InitFailure> {
         let mut signals = self.api.signals.lock().await;
         let sig = match tokio::time::timeout(timeout, signals.recv()).await {
             Ok(Some(s)) => s,
@@ -245,8 +247,8 @@ impl Environment {
         match sig {
             Signal::Ready(at) => {
                 let mut g = self.lock();
-                let init = at.saturating_duration_since(g.spawned);
-                g.init = Some(init);
+                let init = at.checked_duration_since(g.spawned).filter(|d| !d.is_zero());
+                g.init = init;
                 if g.state == EnvState::Initializing {
                     g.state = then;
                 }

@@ -285,12 +285,14 @@ impl Pool {
                 let env = self.launch(f, &spec, generation, false).await?;
                 match env.wait_ready(Duration::from_secs_f64(spec.init_timeout_s), EnvState::Busy).await {
                     Ok(d) => {
-                        self.ctx.metrics.observe(
-                            "function_cold_start_duration_seconds",
-                            vec![fname()],
-                            d.as_secs_f64(),
-                        );
-                        (env, Some(d))
+                        if let Some(d) = d {
+                            self.ctx.metrics.observe(
+                                "function_cold_start_duration_seconds",
+                                vec![fname()],
+                                d.as_secs_f64(),
+                            );
+                        }
+                        (env, d)
                     }
                     Err(fail) => return Ok(self.init_failed(f, &env, &spec, &request_id, fail)),
                 }
@@ -379,7 +381,7 @@ impl Pool {
             duration: Duration::ZERO,
             memory_mb: spec.memory_mb,
             max_memory_used_bytes: env.peak_bytes(),
-            init: Some(env.started_at.elapsed().unwrap_or_default()),
+            init: env.started_at.elapsed().ok(),
             status: Some(status),
             error_type: Some(&error_type),
         };

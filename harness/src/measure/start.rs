@@ -63,8 +63,16 @@ pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<ColdSamp
         .report
         .as_ref()
         .map_err(|e| NotCounted::Rejected(Rejection::Unverifiable, format!("no REPORT line: {e}")))?;
-    let init_ms = report.startup_ms().ok_or_else(|| {
-        NotCounted::Rejected(Rejection::NotCold, "the REPORT line has no Init Duration (not a new environment)".into())
+    let says_first = inv.own.as_ref().is_some_and(|f| f.cold && f.invocations == 1);
+    let init_ms = report.startup_ms().ok_or_else(|| match says_first {
+        true => NotCounted::Rejected(
+            Rejection::Unverifiable,
+            "a new environment whose Init Duration the platform could not measure (no Init Duration in REPORT)".into(),
+        ),
+        false => NotCounted::Rejected(
+            Rejection::NotCold,
+            "the REPORT line has no Init Duration (not a new environment)".into(),
+        ),
     })?;
     if let Some(f) = &inv.own {
         if seen.contains(&f.env_id) {
