@@ -96,7 +96,11 @@ fn warm_samples_posing_as_cold_are_rejected_and_too_few_samples_fail() {
     let e = r.run_check(&p.checks[0]).unwrap();
     assert_eq!(e.status, Status::Failed, "{}", e.reason);
     assert!(e.reason.contains("too few samples"), "{}", e.reason);
-    assert!(e.notes.iter().any(|n| n.contains("1 cold starts") && n.contains("rejected")), "{:#?}", e.notes);
+    assert!(
+        e.notes.iter().any(|n| n.contains("1 counted") && n.contains("11 rejected (11 not cold)")),
+        "{:#?}",
+        e.notes
+    );
     assert!(
         e.notes.iter().any(|n| n.contains("not a new environment") || n.contains("served an earlier invocation")),
         "{:#?}",
