@@ -204,14 +204,13 @@ impl Session {
         Ok(selected)
     }
 
-    /// Writes the report files from every evidence of the run, keeps the checks `keep` accepts in the
-    /// returned report, and appends the run's evidence to the history (a run appended again replaces its
+    /// Writes the report files of the checks `keep` accepts (from every evidence of the run), returns that
+    /// report, and appends the run's evidence to the history (a run appended again replaces its
     /// earlier records, so every test process of one run may do this).
     pub fn finish(&self, keep: impl Fn(&str) -> bool) -> Result<Finished, Box<dyn std::error::Error>> {
-        let report = crate::report::Report::from_run(&self.runner.dir, &self.runner.profile)?;
-        let written = report.write(&self.out)?;
-        let mut report = report;
+        let mut report = crate::report::Report::from_run(&self.runner.dir, &self.runner.profile)?;
         report.checks.retain(|e| keep(&e.id));
+        let written = report.write(&self.out)?;
         // A partial (interrupted) run is not history: its evidence stays in the run directory only.
         let appended = if let Some(code) = crate::interrupt::exit_code() {
             Err(format!("the run was interrupted (exit {code}): a partial run is not appended"))

@@ -112,9 +112,12 @@ impl Changes {
 
     /// Restores every changed setting to its original value (provisioned, reserved, environment: the reverse
     /// of the order a measurement changes them in). Every setting is attempted; failures are listed together.
+    /// Cancellation-safe: the originals stay in the guard until every restore was attempted, so a restore
+    /// stopped half-way (a signal) is finished by the guard's `Drop`.
     pub async fn restore(mut self) -> Result<(), Error> {
-        let originals = std::mem::take(&mut self.originals);
-        restore_all(&self.target, originals).await
+        let r = restore_all(&self.target, self.originals.clone()).await;
+        self.originals = Originals::default();
+        r
     }
 }
 
