@@ -296,6 +296,21 @@ impl RunDir {
         }
     }
 
+    /// The measurements taken in this run that succeeded, by file stem (failed ones hold no figures).
+    pub fn measurements(&self) -> Vec<(String, MeasurementSet)> {
+        let dir = self.path.join("measurements");
+        let Ok(entries) = fs::read_dir(&dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.to_string_lossy().ends_with(".error.json"))
+            .filter_map(|p| {
+                let stored: Stored<MeasurementSet> = serde_json::from_str(&fs::read_to_string(&p).ok()?).ok()?;
+                Some((p.file_stem()?.to_string_lossy().into_owned(), stored.taken))
+            })
+            .collect()
+    }
+
     /// Stores a check's evidence.
     pub fn write_evidence(&self, e: &Evidence) -> Result<(), Error> {
         write_json(&self.path.join("evidence").join(format!("{}.json", e.id)), e)

@@ -154,16 +154,8 @@ struct Stored {
 /// The measurements of the run directory, in the order they started. Failed measurements (`*.error.json`) hold
 /// no times; their checks say why in their reason.
 fn measurements(run_dir: &Path) -> Vec<Stored> {
-    let Ok(entries) = std::fs::read_dir(run_dir.join("measurements")) else { return Vec::new() };
-    let mut out: Vec<Stored> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.to_string_lossy().ends_with(".error.json"))
-        .filter_map(|p| {
-            let set: MeasurementSet = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
-            Some(Stored { key: p.file_stem()?.to_string_lossy().into_owned(), set })
-        })
-        .collect();
+    let Ok(dir) = crate::run_dir::RunDir::open(run_dir) else { return Vec::new() };
+    let mut out: Vec<Stored> = dir.measurements().into_iter().map(|(key, set)| Stored { key, set }).collect();
     out.sort_by(|a, b| a.set.started.cmp(&b.set.started).then_with(|| a.key.cmp(&b.key)));
     out
 }
