@@ -58,17 +58,29 @@ pub async fn monitoring(c: &Ctx<'_>, state: &FunctionState) -> Result<Measuremen
     let mut ch = c.changes()?;
     let body = async {
         let mut own = Vec::new();
-        for _ in 0..cold_n {
+        // A new environment whose Init Duration the platform did not measure is tried again, up to as many
+        // attempts again as asked; one that is not new is an error.
+        for _ in 0..2 * cold_n {
+            if own.len() as u64 == cold_n {
+                break;
+            }
             ch.force_cold_start().await.map_err(|e| c.err(e))?;
             let inv = c.invoke_ok(&json!({})).await?;
             match inv.report.as_ref().ok().and_then(|r| r.startup_ms()) {
                 Some(ms) => own.push(ms),
+                None if inv.function.as_ref().is_some_and(|f| f.cold && f.invocations == 1) => continue,
                 None => {
                     return Err(Error::Failed(
                         "an invocation after a forced cold start reported no Init Duration".into(),
                     ))
                 }
             }
+        }
+        if (own.len() as u64) < cold_n {
+            return Err(Error::Failed(format!(
+                "{} of {cold_n} forced cold starts had an Init Duration the platform measured",
+                own.len()
+            )));
         }
         for _ in 0..warm_n {
             c.invoke_ok(&json!({})).await?;

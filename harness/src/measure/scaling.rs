@@ -134,7 +134,7 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
                 tokio::select! {
                     r = &mut all => break r,
                     _ = tokio::time::sleep(POLL) => {
-                        let serving = s.envs(&function).iter().filter(|e| e.init_duration.is_some() && e.state != EnvState::Retired).count();
+                        let serving = s.envs(&function).iter().filter(|e| !matches!(e.state, EnvState::Initializing | EnvState::Retired)).count();
                         tl.t_s.push(t0.elapsed().as_secs_f64());
                         tl.envs.push(serving as f64);
                         if reached.is_none() && serving >= c {
