@@ -37,7 +37,14 @@ async fn cold_then_warm_in_the_same_environment(#[case] choice: ModeChoice, #[ca
     // Present on the cold start; its size is not asserted: a fixture with no init work reaches the Runtime
     // API within about a millisecond of its start, which the container mode takes from the engine's
     // `State.StartedAt` (recorded just after the exec), so it can round to 0.
-    assert!(r1.init_duration_ms.is_some_and(|d| d >= 0.0), "cold start reports Init Duration: {r1:?}");
+    // A cold start reports a positive Init Duration; in container mode the platform may be unable to measure
+    // one (the runtime called before the engine's recorded start) and then leaves it out, never 0 ms.
+    match mode {
+        Mode::Process => {
+            assert!(r1.init_duration_ms.is_some_and(|d| d > 0.0), "cold start reports Init Duration: {r1:?}")
+        }
+        Mode::Container => assert!(r1.init_duration_ms.is_none_or(|d| d > 0.0), "Init Duration never 0: {r1:?}"),
+    }
     assert_eq!(r2.init_duration_ms, None, "warm invocation has no Init Duration");
     assert_eq!(r1.memory_size_mb, Some(128));
     assert!(

@@ -50,7 +50,7 @@ fn report(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Report {
 
 #[tokio::test]
 async fn sdk_invokes_reads_report_updates_configuration_and_sees_throttles() {
-    let p = start(ModeChoice::Auto, vec![fixture("fixture-rust", &[])]).await;
+    let p = start(ModeChoice::Process, vec![fixture("fixture-rust", &[])]).await;
     let c = sdk(&p.invoke_url());
 
     let cold = invoke(&c, "fixture-rust", json!({})).await;
