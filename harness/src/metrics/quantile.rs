@@ -84,8 +84,13 @@ pub fn agreement(prometheus: f64, harness: f64, bounds: &[f64]) -> Agreement {
         None => (finite.last().copied().unwrap_or(0.0), f64::INFINITY),
     };
     // A value beyond the last finite bound is reported by Prometheus as that bound.
-    let within =
-        if bucket.1.is_infinite() { prometheus == bucket.0 } else { prometheus >= bucket.0 && prometheus <= bucket.1 };
+    // Interpolating inside a bucket can land a rounding step past its bound (1.8160000000000003 for 1.816).
+    let eps = 1e-9 * bucket.0.abs().max(bucket.1.abs()).max(1.0);
+    let within = if bucket.1.is_infinite() {
+        (prometheus - bucket.0).abs() <= 1e-9 * bucket.0.abs().max(1.0)
+    } else {
+        prometheus >= bucket.0 - eps && prometheus <= bucket.1 + eps
+    };
     let rel = |d: f64| if harness != 0.0 { 100.0 * d / harness.abs() } else { f64::INFINITY };
     Agreement {
         prometheus,
