@@ -54,15 +54,18 @@ impl std::fmt::Display for NotCounted {
     }
 }
 
-/// Checks that `inv` came from a new, cold environment (`seen`: environment ids met before).
-pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<ColdSample, NotCounted> {
+/// The REPORT of a successful invocation: a failure is a failure, a success without the platform's record is
+/// unverifiable.
+fn succeeded(inv: &Invocation) -> Result<&crate::platform::report_line::Report, NotCounted> {
     if !inv.ok() {
         return Err(NotCounted::Failed);
     }
-    let report = inv
-        .report
-        .as_ref()
-        .map_err(|e| NotCounted::Rejected(Rejection::Unverifiable, format!("no REPORT line: {e}")))?;
+    inv.report.as_ref().map_err(|e| NotCounted::Rejected(Rejection::Unverifiable, format!("no REPORT line: {e}")))
+}
+
+/// Checks that `inv` came from a new, cold environment (`seen`: environment ids met before).
+pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<ColdSample, NotCounted> {
+    let report = succeeded(inv)?;
     let says_first = inv.own.as_ref().is_some_and(|f| f.cold && f.invocations == 1);
     let init_ms = report.startup_ms().ok_or_else(|| match says_first {
         true => NotCounted::Rejected(
@@ -97,13 +100,7 @@ pub fn verify_cold(inv: &Invocation, seen: &BTreeSet<String>) -> Result<ColdSamp
 
 /// Checks that `inv` was served by a warm environment; returns (client latency, REPORT Duration) in ms.
 pub fn verify_warm(inv: &Invocation) -> Result<(f64, f64), NotCounted> {
-    if !inv.ok() {
-        return Err(NotCounted::Failed);
-    }
-    let report = inv
-        .report
-        .as_ref()
-        .map_err(|e| NotCounted::Rejected(Rejection::Unverifiable, format!("no REPORT line: {e}")))?;
+    let report = succeeded(inv)?;
     if report.is_cold() {
         return Err(NotCounted::Rejected(
             Rejection::NotWarm,
