@@ -12,8 +12,7 @@ use crate::{
     stats,
 };
 
-/// Confidence level of the intervals in reports.
-pub const CONFIDENCE: f64 = 0.95;
+pub use crate::stats::CONFIDENCE;
 
 /// Outcome of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -180,7 +179,7 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
     }
     let ledger = set.ledgers.get(metric_name);
     let attempts = ledger.map(|l| format!("; {}", l.summary())).unwrap_or_default();
-    let estimate = match estimate(metric, expect) {
+    let estimate = match estimate(metric, expect, ledger.filter(|l| l.censored)) {
         Ok(e) => e,
         Err(reason) => {
             return with_set(Evidence::failed(check, target, format!("{measure}: {reason}{attempts}")));
@@ -237,7 +236,13 @@ pub fn decide(check: &Check, target: &str, set: &MeasurementSet) -> Evidence {
     e
 }
 
-fn estimate(metric: &Metric, expect: &Expectation) -> Result<(stats::Estimate, Unit), String> {
+/// The figure a check reads from `metric`. With a censored ledger (failures are slower than every sample)
+/// a percentile is taken over every attempt, and a mean or maximum with failures has no finite value.
+fn estimate(
+    metric: &Metric,
+    expect: &Expectation,
+    censored: Option<&crate::measure::Ledger>,
+) -> Result<(stats::Estimate, Unit), String> {
     match metric {
         Metric::Missing { reason } => Err(format!("not measured: {reason}")),
         Metric::NeedsEarlierRun { reason } => Err(format!("not decidable in this run: {reason}")),
@@ -256,8 +261,18 @@ fn estimate(metric: &Metric, expect: &Expectation) -> Result<(stats::Estimate, U
             if values.is_empty() {
                 return Err("no samples".into());
             }
+            let failed = censored.map_or(0, |l| l.failures());
+            if failed > 0 && matches!(expect.statistic, Statistic::Mean | Statistic::Max) {
+                return Err(format!(
+                    "{failed} attempts failed and have no value: a {} over every attempt is unbounded",
+                    expect.statistic
+                ));
+            }
             let est = match expect.statistic {
-                Statistic::Percentile(q) => stats::percentile(values, q, CONFIDENCE),
+                Statistic::Percentile(q) => match censored {
+                    Some(l) => return l.percentile(values, q, CONFIDENCE).map(|e| (e, *unit)),
+                    None => stats::percentile(values, q, CONFIDENCE),
+                },
                 Statistic::Mean => stats::mean(values),
                 Statistic::Min => values.iter().copied().reduce(f64::min).map(|v| exact(v, values.len())),
                 Statistic::Max => values.iter().copied().reduce(f64::max).map(|v| exact(v, values.len())),

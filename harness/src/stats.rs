@@ -10,6 +10,9 @@ pub use compare::{hodges_lehmann, normal_quantile, ratio_of_estimates, ratio_of_
 pub use hdr::{bucket_at_rank, percentile_hdr};
 pub use rng::SplitMix64;
 
+/// Confidence level of the intervals in reports.
+pub const CONFIDENCE: f64 = 0.95;
+
 /// A statistic computed from samples, with its confidence interval where one exists.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {

@@ -323,3 +323,56 @@ fn no_init_duration_is_exactly_zero_in_container_mode() {
     assert_eq!(l.counted as usize, values.len());
     assert_eq!(l.attempts, l.counted + l.failures() + l.rejections(), "{}", l.summary());
 }
+
+/// Injected ground truth under load: a function that fails 30% of its invocations (`FAIL_RATE=0.3`). The
+/// failed requests are the slowest in the latency figures (a failure took at least as long as an answer),
+/// so the P95 of every request is a failure: both latency checks fail saying so, instead of passing on the
+/// survivors' latencies. The same checks on the fast function pass: the rule does not fail everything.
+/// (120 requests: the chance of 6 failures or fewer at 30% is below 1e-9.)
+#[test]
+fn failed_requests_under_load_count_in_the_latency_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: flaky\n    fixture: rust\n    memory_mb: 128\n    environment:\n      FAIL_RATE: \"0.3\"\n  - name: fast\n    fixture: rust\n    memory_mb: 128\n";
+    let p = profile(
+        tmp.path(),
+        "  high_load: { rate: 40, duration_s: 3, baseline_rate: 20, baseline_s: 2, warmup_s: 1, work_ms: 1 }",
+        "  - { id: F.p95, ac: L, title: t, measure: high_load.latency, expect: \"p95 < 30s\", params: { function: flaky } }\n  - { id: F.inc, ac: L, title: t, measure: high_load.p95_increase, expect: \"< 100000%\", params: { function: flaky } }\n  - { id: OK.p95, ac: L, title: t, measure: high_load.latency, expect: \"p95 < 30s\", params: { function: fast } }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    for e in &ev[..2] {
+        assert_eq!(e.status, Status::Failed, "{}: {}", e.id, e.reason);
+        assert!(e.reason.contains("is a failure") && e.reason.contains("function error"), "{}: {}", e.id, e.reason);
+    }
+    assert!(
+        ev[0].notes.iter().any(|n| n.starts_with("latency at 40 req/s:") && n.contains("function error")),
+        "{:#?}",
+        ev[0].notes
+    );
+    assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
+    assert!(ev[2].reason.contains("failures counted as slower than every sample"), "{}", ev[2].reason);
+}
+
+/// Injected ground truth for scale-up: a function that fails 90% of its invocations. A spike whose
+/// invocations failed is a failure in the scale-up ledger (by class, with the first message), and the
+/// check fails on the failure budget (none by default) naming it, instead of reading the spikes that went
+/// well or saying only "no samples". (6 invocations: the chance that none fails is 1e-6.)
+#[test]
+fn failed_scale_up_spikes_are_in_the_ledger_and_fail_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: flaky\n    fixture: rust\n    memory_mb: 128\n    environment:\n      FAIL_RATE: \"0.9\"\n";
+    let p = profile(
+        tmp.path(),
+        "  scale_up: { function: flaky, concurrency: 3, spikes: 2, work_ms: 200 }",
+        "  - { id: S.p95, ac: S, title: t, measure: scale_up.latency, expect: \"p95 < 60s\" }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let e = r.run_check(&p.checks[0]).unwrap();
+    assert_eq!(e.status, Status::Failed, "{}", e.reason);
+    assert!(e.reason.contains("invocations failed") && e.reason.contains("2 attempts"), "{}", e.reason);
+    assert!(
+        e.notes.iter().any(|n| n.starts_with("scale_up spikes: first invocations failed: spike")),
+        "{:#?}",
+        e.notes
+    );
+}

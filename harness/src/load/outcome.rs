@@ -25,6 +25,17 @@ impl ErrorClass {
     pub const ALL: [ErrorClass; 5] =
         [Self::Throttled, Self::FunctionError, Self::OtherStatus, Self::Timeout, Self::Connection];
 
+    /// The class's name in ledgers and notes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::FunctionError => "function error",
+            Self::OtherStatus => "other status",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection error",
+        }
+    }
+
     /// The class of a complete response, `None` when it is a success.
     pub fn of_response(status: StatusCode, function_error_header: bool) -> Option<Self> {
         match status.as_u16() {

@@ -19,8 +19,7 @@ use serde_json::Value;
 
 use super::{
     aws::{sleep_payload, Ctx},
-    high_load::{delivery, growth_pct},
-    local_session::{put_samples, quantile},
+    high_load::{delivery, growth_pct, latency_figures, LoadPhase},
     Error, MeasurementSet, Metric,
 };
 use crate::load::{LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule, Trust};
@@ -51,7 +50,7 @@ struct Seen(Mutex<Vec<(Vec<f64>, BTreeSet<String>)>>);
 
 impl Observe for Seen {
     fn observe(&self, r: &Observed<'_>) {
-        if r.status.as_u16() != 200 {
+        if !super::high_load::succeeded(r) {
             return;
         }
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,7 +65,8 @@ impl Observe for Seen {
 }
 
 /// `high_load`. Params: `rate` (1000), `duration_s` (20), `baseline_rate` (50), `baseline_s` (5),
-/// `warmup_s` (3), `work_ms` (1), `metrics_wait_s` (180 on aws, 10 on localstack).
+/// `warmup_s` (3), `work_ms` (1), `metrics_wait_s` (180 on aws, 10 on localstack), `max_failures` (none:
+/// failed requests count in the latency figures as slower than every answer).
 pub async fn high_load(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let rate = c.p.f64("rate", 1000.0)?;
     let secs = c.p.f64("duration_s", 20.0)?;
@@ -75,6 +75,7 @@ pub async fn high_load(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let warm_s = c.p.f64("warmup_s", 3.0)?;
     let work_ms = c.p.f64("work_ms", 1.0)?;
     let wait = c.p.f64("metrics_wait_s", if c.kind == "aws" { 180.0 } else { 10.0 })?;
+    let max_failures = c.p.opt_u64("max_failures")?;
     let (req, trust) = api_request(c, &sleep_payload(work_ms)).await?;
     let url = req.describe();
     let phases = vec![
@@ -103,7 +104,7 @@ pub async fn high_load(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     phase.finish();
     let per_phase = std::mem::take(&mut *seen.0.lock().unwrap_or_else(|p| p.into_inner()));
     let mut set = c.set();
-    loaded_figures(c, &mut set, &report, &per_phase, rate, base_rate, &url)?;
+    loaded_figures(c, &mut set, &report, &per_phase, (base_rate, rate), &url, max_failures)?;
     platform_figures(c, &mut set, &report, start, end, wait).await?;
     Ok(set)
 }
@@ -113,30 +114,22 @@ fn loaded_figures(
     set: &mut MeasurementSet,
     report: &LoadReport,
     per_phase: &[(Vec<f64>, BTreeSet<String>)],
-    rate: f64,
-    base_rate: f64,
+    (base_rate, rate): (f64, f64),
     url: &str,
+    max_failures: Option<u64>,
 ) -> Result<(), Error> {
     let counts = delivery(set, report, &format!("POST {url} with x-api-key: asked {rate} req/s"))?;
     let empty = (Vec::new(), BTreeSet::new());
     let base = per_phase.first().unwrap_or(&empty);
     let loaded = per_phase.get(2).unwrap_or(&empty);
-    match (quantile(&base.0, 0.95), quantile(&loaded.0, 0.95)) {
-        (Some(b), Some(h)) if b > 0.0 => {
-            set.notes.push(format!(
-                "P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)",
-                base.0.len(),
-                loaded.0.len()
-            ));
-            set.metrics.insert("p95_increase".into(), Metric::value((h - b) / b * 100.0, "%", loaded.0.len() as u64));
-        }
-        _ => {
-            let reason =
-                format!("no P95: {} baseline and {} loaded successful responses", base.0.len(), loaded.0.len());
-            set.metrics.insert("p95_increase".into(), Metric::Missing { reason });
-        }
-    }
-    put_samples(set, c.dir, "latency", loaded.0.clone(), "ms")?;
+    let base_counts = report.phases.first().map(|ph| ph.counts).unwrap_or_default();
+    latency_figures(
+        set,
+        c.dir,
+        LoadPhase { latencies: &base.0, counts: &base_counts, rate: base_rate },
+        LoadPhase { latencies: &loaded.0, counts, rate },
+        max_failures,
+    )?;
     super::high_load::availability_and_errors(set, &counts, &format!("the measured phase through {url}"));
     if base.1.is_empty() || loaded.1.is_empty() {
         set.metrics.insert(

@@ -15,8 +15,8 @@ use std::{collections::BTreeSet, time::Instant};
 
 use super::{
     aws::{sleep_payload, Ctx},
-    local_session::{put_chart, put_samples},
-    Error, MeasurementSet,
+    local_session::put_chart,
+    Error, Ledger, MeasurementSet, Rejection,
 };
 use crate::{
     measure::raw::{Mark, Timeline, TIMELINE_FILE},
@@ -145,64 +145,89 @@ pub async fn concurrency(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     Ok(set)
 }
 
+/// Why a spike is not a scale-up sample.
+#[derive(Debug)]
+enum SpikeMiss {
+    /// Invocations failed.
+    Failed(String),
+    /// Not every invocation came from a new environment (a rejection: the platform said nothing wrong).
+    NotCold(String),
+    /// Fewer environments than invocations answered.
+    NotScaled(String),
+}
+
+impl SpikeMiss {
+    #[cfg(test)]
+    fn why(&self) -> &str {
+        match self {
+            SpikeMiss::Failed(w) | SpikeMiss::NotCold(w) | SpikeMiss::NotScaled(w) => w,
+        }
+    }
+}
+
 /// Why a spike is not a scale-up sample, or the time until its last handler started (s).
-fn spike_sample(shots: &[Shot], want: usize) -> Result<f64, String> {
+fn spike_sample(shots: &[Shot], want: usize) -> Result<f64, SpikeMiss> {
     let ok: Vec<&Invocation> = shots.iter().filter_map(Shot::ok).collect();
     if ok.len() < want {
         let first = shots.iter().find_map(|s| s.outcome.as_ref().err().map(ToString::to_string));
-        return Err(format!(
+        return Err(SpikeMiss::Failed(format!(
             "{} of {want} invocations succeeded{}",
             ok.len(),
             first.map(|f| format!(" (first failure: {f})")).unwrap_or_default()
-        ));
+        )));
     }
     let cold = ok.iter().filter(|i| i.platform_cold()).count();
     if cold < want {
-        return Err(format!("{cold} of {want} REPORT lines carry an Init Duration: not all from new environments"));
+        return Err(SpikeMiss::NotCold(format!(
+            "{cold} of {want} REPORT lines carry an Init Duration: not all from new environments"
+        )));
     }
     let envs: BTreeSet<&str> = ok.iter().filter_map(|i| i.function.as_ref().map(|f| f.env_id.as_str())).collect();
     if ok.iter().any(|i| i.function.is_some()) && envs.len() < want {
-        return Err(format!("{} distinct environments answered, not {want}", envs.len()));
+        return Err(SpikeMiss::NotScaled(format!("{} distinct environments answered, not {want}", envs.len())));
     }
     shots
         .iter()
         .filter_map(|s| Some(busy_from(s, s.ok()?)))
         .max_by(f64::total_cmp)
-        .ok_or_else(|| "no invocation".into())
+        .ok_or_else(|| SpikeMiss::Failed("no invocation".into()))
 }
 
-/// `scale_up`. Params: `concurrency` (20), `spikes` (5), `work_ms` (1000).
+/// `scale_up`. Params: `concurrency` (20), `spikes` (5), `work_ms` (1000), `max_failures` (0 spikes).
 pub async fn scale_up(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let want = c.p.count("concurrency", 20)? as usize;
+    let budget = c.p.u64("max_failures", 0)?;
     let spikes = c.p.count("spikes", 5)?;
     let work_ms = c.p.f64("work_ms", 1000.0)?;
     let mut ch = c.changes()?;
     let body = async {
         let phase = crate::progress::phase(&format!("scale_up: {spikes} spikes of {want} from cold"), Some(spikes));
-        let (mut got, mut rejected) = (Vec::new(), Vec::new());
-        for _ in 0..spikes {
+        let (mut got, mut ledger) = (Vec::new(), Ledger::new(budget).asking(spikes));
+        for i in 0..spikes {
             ch.force_cold_start().await.map_err(|e| c.err(e))?;
             let (shots, _) = burst(c, want, work_ms).await?;
             match spike_sample(&shots, want) {
-                Ok(s) => got.push(s * 1000.0),
-                Err(why) => rejected.push(why),
+                Ok(s) => {
+                    got.push(s * 1000.0);
+                    ledger.count();
+                }
+                Err(SpikeMiss::Failed(why)) => ledger.fail("invocations failed", format!("spike {}: {why}", i + 1)),
+                Err(SpikeMiss::NotScaled(why)) => ledger.fail("not scaled", format!("spike {}: {why}", i + 1)),
+                Err(SpikeMiss::NotCold(why)) => ledger.reject(Rejection::NotCold, format!("spike {}: {why}", i + 1)),
             }
             phase.inc();
         }
         phase.finish();
-        Ok((got, rejected))
+        Ok((got, ledger))
     }
     .await;
-    let (got, rejected) = c.restore(ch, body).await?;
+    let (got, ledger) = c.restore(ch, body).await?;
     let mut set = c.set();
     set.notes.push(format!(
         "{} of {spikes} spikes of {want} simultaneous invocations (each sleeping {work_ms} ms) from cold reached {want} new environments; sample = time until the last handler started (response time less REPORT Duration)",
         got.len()
     ));
-    for (i, why) in rejected.iter().enumerate().take(5) {
-        set.notes.push(format!("rejected spike {}: {why}", i + 1));
-    }
-    put_samples(&mut set, c.dir, "latency", got, "ms")?;
+    super::scaling::scale_up_figures(&mut set, c.dir, got, "ms", ledger)?;
     Ok(set)
 }
 
@@ -253,9 +278,9 @@ mod tests {
         assert!((t - (0.8 - 0.0025)).abs() < 1e-9, "last handler start: response time less REPORT Duration, got {t}");
         let same_env =
             vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(Some(10.0), Some(("a", true, 1))))];
-        assert!(spike_sample(&same_env, 2).unwrap_err().contains("1 distinct"));
+        assert!(spike_sample(&same_env, 2).unwrap_err().why().contains("1 distinct"));
         let warm = vec![shot(0.5, inv(Some(10.0), Some(("a", true, 1)))), shot(0.8, inv(None, Some(("b", false, 2))))];
-        assert!(spike_sample(&warm, 2).unwrap_err().contains("1 of 2 REPORT"));
+        assert!(spike_sample(&warm, 2).unwrap_err().why().contains("1 of 2 REPORT"));
         let throttled = vec![
             shot(0.5, inv(Some(10.0), Some(("a", true, 1)))),
             Shot {
@@ -269,6 +294,6 @@ mod tests {
                 }),
             },
         ];
-        assert!(spike_sample(&throttled, 2).unwrap_err().contains("TooManyRequestsException"));
+        assert!(spike_sample(&throttled, 2).unwrap_err().why().contains("TooManyRequestsException"));
     }
 }

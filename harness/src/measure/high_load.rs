@@ -23,11 +23,11 @@ use serde_json::json;
 
 use super::{
     local_session::{function_spec, put_chart, put_samples, Session, P},
-    Error, MeasurementSet, Metric,
+    Error, Ledger, MeasurementSet, Metric,
 };
 use crate::{
     criteria::Params,
-    load::{Counts, LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
+    load::{Counts, ErrorClass, LoadReport, LoadSpec, Observe, Observed, Phase, RequestTemplate, Schedule},
     measure::raw::{Mark, Timeline, TIMELINE_FILE},
     platform::LocalConfig,
     run_dir::RunDir,
@@ -36,9 +36,14 @@ use crate::{
 /// Latencies of successful responses of the measured phase (the last one), in ms.
 struct Latencies(usize, Mutex<Vec<f64>>);
 
+/// True when the load engine counts `r` as a success (in `Counts::ok`): what a latency sample is.
+pub(super) fn succeeded(r: &Observed<'_>) -> bool {
+    ErrorClass::of_response(r.status, r.headers.contains_key("x-amz-function-error")).is_none()
+}
+
 impl Observe for Latencies {
     fn observe(&self, r: &Observed<'_>) {
-        if r.status.as_u16() == 200 && r.phase == self.0 {
+        if succeeded(r) && r.phase == self.0 {
             self.1.lock().unwrap_or_else(|p| p.into_inner()).push(r.latency.as_secs_f64() * 1000.0);
         }
     }
@@ -73,6 +78,52 @@ pub fn availability_and_errors(set: &mut MeasurementSet, c: &Counts, what: &str)
     let n = c.scheduled;
     set.metrics.insert("availability".into(), Metric::value(c.ok as f64 / n as f64 * 100.0, "%", n));
     set.metrics.insert("error_rate".into(), Metric::value((n - c.ok.min(n)) as f64 / n as f64 * 100.0, "%", n));
+}
+
+/// One phase of a load whose latencies make a figure: the successes' latencies (ms), the phase's counts and
+/// its rate.
+pub(super) struct LoadPhase<'a> {
+    pub latencies: &'a [f64],
+    pub counts: &'a Counts,
+    pub rate: f64,
+}
+
+/// `latency` (the loaded phase's samples) and `p95_increase` (loaded P95 over the baseline's), once for every
+/// platform. Every request the schedule asked for is in the figures' ledger: a request that failed, timed out,
+/// was throttled or could not be sent counts as slower than every answer (its latency is at least the
+/// answers'), so failures push the P95 up and, beyond 5% of the requests, leave no P95 at all: the check
+/// fails saying so instead of reading the survivors. `max_failures`, when the profile sets it, is a budget
+/// on top.
+pub(super) fn latency_figures(
+    set: &mut MeasurementSet,
+    dir: &RunDir,
+    base: LoadPhase<'_>,
+    loaded: LoadPhase<'_>,
+    max_failures: Option<u64>,
+) -> Result<(), Error> {
+    let (bl, ll) = (Ledger::of_load(base.counts, None), Ledger::of_load(loaded.counts, max_failures));
+    set.notes.extend(bl.notes(&format!("baseline latency at {} req/s", base.rate)));
+    set.notes.extend(ll.notes(&format!("latency at {} req/s", loaded.rate)));
+    let conf = crate::stats::CONFIDENCE;
+    let metric = match (bl.percentile(base.latencies, 95.0, conf), ll.percentile(loaded.latencies, 95.0, conf)) {
+        (Ok(b), Ok(h)) if b.value > 0.0 => {
+            set.notes.push(format!(
+                "P95 over every request: {:.2} ms at {} req/s (n={}) vs {:.2} ms at {} req/s (n={})",
+                b.value, base.rate, b.n, h.value, loaded.rate, h.n
+            ));
+            Metric::value((h.value - b.value) / b.value * 100.0, "%", h.n)
+        }
+        (Ok(b), Ok(_)) => {
+            Metric::Missing { reason: format!("the baseline P95 is {} ms: no base for a ratio", b.value) }
+        }
+        (Err(e), _) => Metric::Missing { reason: format!("no baseline P95 at {} req/s: {e}", base.rate) },
+        (_, Err(e)) => Metric::Missing { reason: format!("no P95 at {} req/s: {e}", loaded.rate) },
+    };
+    set.metrics.insert("p95_increase".into(), metric);
+    set.ledgers.insert("p95_increase".into(), ll.clone());
+    put_samples(set, dir, "latency", loaded.latencies.to_vec(), "ms")?;
+    set.ledgers.insert("latency".into(), ll);
+    Ok(())
 }
 
 /// Sum of the samples of `metric` whose labels include every `labels` pair, in Prometheus text.
@@ -254,9 +305,11 @@ async fn load(
 
 /// Runs the procedure. Params: `function`, `rate` (1000), `duration_s` (20), `baseline_rate` (50),
 /// `baseline_s` (5), `warmup_s` (3: each run starts with a warm-up phase at its rate, not measured, so
-/// the environments the rate needs are started before the figures are taken), `work_ms` (1, sleep).
+/// the environments the rate needs are started before the figures are taken), `work_ms` (1, sleep),
+/// `max_failures` (none: failed requests count in the latency figures as slower than every answer).
 pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "high_load", params };
+    p.only(&["rate", "duration_s", "baseline_rate", "baseline_s", "warmup_s", "work_ms", "max_failures"])?;
     let function = p.str("function", "fixture-rust")?;
     let rate = p.f64("rate", 1000.0)?;
     let secs = p.f64("duration_s", 20.0)?;
@@ -264,6 +317,7 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     let base_s = p.f64("baseline_s", 5.0)?;
     let work_ms = p.f64("work_ms", 1.0)? as u64;
     let warm_s = p.f64("warmup_s", 3.0)?;
+    let max_failures = p.opt_u64("max_failures")?;
     let spec = function_spec(cfg, &function)?;
     let mut account = 1000u32;
     let mut throttle = (0.0, 0u32);
@@ -283,9 +337,20 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         );
         // One environment first: a rate arriving at a function with none starts one per request until the
         // first is up (as on Lambda), and the baseline would begin at the concurrency cap.
-        let first = s.invoke(&function, &json!({})).await?;
-        if !first.ok() {
-            return Err(Error::Failed(format!("{function}: the first invocation failed with status {}", first.status)));
+        // A function error leaves its environment up, so only an invocation that never got one is retried
+        // (up to 5 times); the load's ledger accounts for the function's failures.
+        let mut first = s.invoke(&function, &json!({})).await?;
+        for _ in 0..4 {
+            if first.ok() || !s.envs(&function).is_empty() {
+                break;
+            }
+            first = s.invoke(&function, &json!({})).await?;
+        }
+        if s.envs(&function).is_empty() {
+            return Err(Error::Failed(format!(
+                "{function}: no environment came up for the first invocations (last status {})",
+                first.status
+            )));
         }
         // The baseline must be warm: on a loaded machine, overlapping container starts at the low rate can
         // cascade (each slow start makes the next request find every environment busy), and a P95 of cold
@@ -334,49 +399,32 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
         throttle.0, throttle.1
     ));
     let c = delivery(&mut set, &report, &format!("asked {rate} req/s for {warm_s} s warm-up + {secs} s measured"))?;
-    let base_p95 = super::local_session::quantile(&base_lat, 0.95);
-    let p95 = super::local_session::quantile(&lat, 0.95);
     let cold_base = base_attempts.last().copied().unwrap_or(0);
     set.notes.push(format!(
         "low-rate baseline: {} attempt(s); environments started during each attempt's measured part: {base_attempts:?}",
         base_attempts.len()
     ));
-    match (base_p95, p95) {
-        _ if cold_base > 0 => {
-            set.metrics.insert(
-                "p95_increase".into(),
-                Metric::Missing {
-                    reason: format!(
-                        "no warm baseline: environments kept starting during the {base_rate} req/s baseline in all {} attempts ({base_attempts:?}), so its P95 is one of cold starts (the machine is too loaded for this function's container starts)",
-                        base_attempts.len()
-                    ),
-                },
-            );
-        }
-        (Some(b), Some(h)) if b > 0.0 => {
-            set.notes.push(format!(
-                "P95: {b:.2} ms at {base_rate} req/s ({} ok) vs {h:.2} ms at {rate} req/s ({} ok)",
-                base_lat.len(),
-                lat.len()
-            ));
-            set.metrics.insert("p95_increase".into(), Metric::value((h - b) / b * 100.0, "%", lat.len() as u64));
-        }
-        _ => {
-            set.metrics.insert(
-                "p95_increase".into(),
-                Metric::Missing {
-                    reason: format!(
-                        "no P95: {} baseline and {} loaded successful responses",
-                        base.totals.counts.ok,
-                        lat.len()
-                    ),
-                },
-            );
-        }
+    let base_counts = base.phases.last().map(|ph| ph.counts).unwrap_or_default();
+    latency_figures(
+        &mut set,
+        dir,
+        LoadPhase { latencies: &base_lat, counts: &base_counts, rate: base_rate },
+        LoadPhase { latencies: &lat, counts: c, rate },
+        max_failures,
+    )?;
+    if cold_base > 0 {
+        set.metrics.insert(
+            "p95_increase".into(),
+            Metric::Missing {
+                reason: format!(
+                    "no warm baseline: environments kept starting during the {base_rate} req/s baseline in all {} attempts ({base_attempts:?}), so its P95 is one of cold starts (the machine is too loaded for this function's container starts)",
+                    base_attempts.len()
+                ),
+            },
+        );
     }
     // Every successful response of the run (warm-up included) against the platform's counter delta.
     let served = report.totals.counts.ok as f64;
-    put_samples(&mut set, dir, "latency", lat, "ms")?;
     availability_and_errors(&mut set, &c, "the measured phase");
     let peak = samples.iter().map(|s| s.served.len()).max().unwrap_or(0);
     // Windows of the measured phases only: the baseline's after its 2 s warm-up, the load's after its warm-up.

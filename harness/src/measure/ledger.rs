@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::load::{Counts, ErrorClass};
+
 /// Why an attempt was not counted although the invocation succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,12 +49,75 @@ pub struct Ledger {
     /// Samples the procedure was asked for (0: no fixed number).
     #[serde(default)]
     pub asked: u64,
+    /// Failed attempts are observations of the figure, slower than every counted sample (a request under
+    /// load that failed or timed out took at least as long as any answer): a percentile is taken over every
+    /// attempt with the failures at the top, and a mean or maximum with failures has no finite value.
+    #[serde(default)]
+    pub censored: bool,
 }
 
 impl Ledger {
     /// An empty ledger allowing `max_failures` failed attempts.
     pub fn new(max_failures: u64) -> Ledger {
         Ledger { max_failures, ..Ledger::default() }
+    }
+
+    /// The ledger of the latencies of a load phase: every request the schedule asked for, the successes
+    /// counted, the others failed by class (requests the generator could not send as `not sent`). The
+    /// failures are censored (slower than every success); `max_failures` is a budget on top when set.
+    pub fn of_load(c: &Counts, max_failures: Option<u64>) -> Ledger {
+        let mut l = Ledger { max_failures: max_failures.unwrap_or(u64::MAX), censored: true, ..Ledger::default() };
+        l.count_n(c.ok);
+        for class in ErrorClass::ALL {
+            l.fail_n(
+                class.name(),
+                c.errors.get(class),
+                format!("{} responses of class {}", c.errors.get(class), class.name()),
+            );
+        }
+        l.fail_n(
+            "not sent",
+            c.dropped,
+            format!("{} requests the generator could not send on time (every connection busy)", c.dropped),
+        );
+        let unanswered = c.scheduled.saturating_sub(l.attempts);
+        l.fail_n(
+            "unanswered",
+            unanswered,
+            format!("{unanswered} requests sent without an answer before the run ended"),
+        );
+        l
+    }
+
+    /// The nearest-rank percentile `q` (0..100) of `samples` over every attempt of this ledger, failures
+    /// counted as slower than every sample when the ledger is censored (else over the samples alone), with
+    /// its distribution-free confidence interval at `level`. `Err` says why there is no finite value: no
+    /// sample, or the percentile's rank falls among the failures.
+    pub fn percentile(&self, samples: &[f64], q: f64, level: f64) -> Result<crate::stats::Estimate, String> {
+        let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let failures = if self.censored { self.failures() } else { 0 };
+        let (n, all) = (sorted.len() as u64, sorted.len() as u64 + failures);
+        if n == 0 {
+            return Err(format!("no sample ({})", self.summary()));
+        }
+        let rank = ((q / 100.0) * all as f64).ceil().clamp(1.0, all as f64) as u64;
+        if rank > n {
+            return Err(format!(
+                "the P{} of all {all} attempts is a failure: {failures} failed, more than the {} the percentile leaves above it, so no latency bounds it ({})",
+                fmt_q(q),
+                all - ((q / 100.0) * all as f64).ceil() as u64,
+                self.summary()
+            ));
+        }
+        let (lo, hi) = crate::stats::order_statistic_ranks(all, q / 100.0, level);
+        let at = |r: u64| (r <= n).then(|| sorted[(r - 1) as usize]);
+        Ok(crate::stats::Estimate {
+            value: sorted[(rank - 1) as usize],
+            n: all,
+            ci_low: lo.and_then(at),
+            ci_high: hi.and_then(at),
+        })
     }
 
     /// Records a counted sample.
@@ -134,7 +199,12 @@ impl Ledger {
                 list(self.rejected.iter().map(|(k, v)| (k.name().to_string(), *v)).collect())
             ));
         }
-        s.push_str(&format!("; failure budget {}", self.max_failures));
+        if self.censored {
+            s.push_str("; failures counted as slower than every sample");
+        }
+        if self.max_failures != u64::MAX {
+            s.push_str(&format!("; failure budget {}", self.max_failures));
+        }
         s
     }
 
@@ -174,6 +244,15 @@ impl Ledger {
     }
 }
 
+/// `95`, `99.9`: a percentile's number as written.
+fn fmt_q(q: f64) -> String {
+    if q.fract() == 0.0 {
+        format!("{q:.0}")
+    } else {
+        format!("{q}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +272,32 @@ mod tests {
         let mut lenient = Ledger::new(1);
         lenient.fail("throttled", "429");
         assert!(!lenient.over_budget() && lenient.verdict().is_none());
+    }
+
+    fn counts(ok: u64, timeout: u64, dropped: u64) -> Counts {
+        let mut c = Counts { scheduled: ok + timeout + dropped, sent: ok + timeout, dropped, ok, ..Counts::default() };
+        c.errors.timeout = timeout;
+        c
+    }
+
+    #[test]
+    fn failures_under_load_sit_above_every_answer_in_a_percentile() {
+        let answers: Vec<f64> = (1..=96).map(f64::from).collect();
+        // 96 answers of 1..96 ms and 4 timeouts: the P95 of the 100 requests is the 95th, 95 ms (the
+        // survivors alone would say 92 ms).
+        let l = Ledger::of_load(&counts(96, 4, 0), None);
+        assert_eq!((l.attempts, l.counted, l.failures()), (100, 96, 4));
+        assert!(!l.over_budget(), "no budget set: the percentile decides");
+        let e = l.percentile(&answers, 95.0, 0.95).unwrap();
+        assert_eq!((e.value, e.n), (95.0, 100));
+        assert_eq!(e.ci_high, None, "the interval's upper rank falls among the failures: unbounded");
+        assert_eq!(Ledger::new(0).percentile(&answers, 95.0, 0.95).unwrap().value, 92.0);
+        // 6 failed (2 timeouts, 4 not sent) of 100: the 95th request is a failure.
+        let answers: Vec<f64> = (1..=94).map(f64::from).collect();
+        let l = Ledger::of_load(&counts(94, 2, 4), None);
+        let why = l.percentile(&answers, 95.0, 0.95).unwrap_err();
+        assert!(why.contains("P95 of all 100 attempts is a failure") && why.contains("4 not sent"), "{why}");
+        let budget = Ledger::of_load(&counts(94, 2, 4), Some(5));
+        assert!(budget.over_budget() && budget.summary().contains("failure budget 5"), "{}", budget.summary());
     }
 }

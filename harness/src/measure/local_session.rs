@@ -81,6 +81,14 @@ impl P<'_> {
         }
     }
 
+    /// A count (0 allowed), `None` when absent.
+    pub fn opt_u64(&self, key: &str) -> Result<Option<u64>, Error> {
+        match self.params.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| self.wrong(key, "an integer >= 0", v)),
+        }
+    }
+
     /// A count of at least 1, `default` when absent.
     pub fn count(&self, key: &str, default: u64) -> Result<u64, Error> {
         match self.params.get(key) {

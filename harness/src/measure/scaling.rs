@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{
     local_session::{function_spec, put_chart, put_samples, Session, P},
-    Error, MeasurementSet, Metric,
+    Error, Ledger, MeasurementSet, Metric,
 };
 use crate::{
     criteria::Params,
@@ -98,9 +98,29 @@ impl Tracker {
     }
 }
 
-/// Runs `scale_up`. Params: `function`, `concurrency` (20), `spikes` (5), `work_ms` (1000), `timeout_s` (30).
+/// `latency` of a scale-up test and its ledger (every spike: counted, or failed by class), once for every
+/// platform: a spike that did not scale, or whose invocations failed, fails the check beyond the failure
+/// budget (`max_failures`, default none) instead of leaving the figure to the spikes that went well; fewer
+/// counted spikes than asked is a shortfall.
+pub(super) fn scale_up_figures(
+    set: &mut MeasurementSet,
+    dir: &RunDir,
+    samples: Vec<f64>,
+    unit: &str,
+    ledger: Ledger,
+) -> Result<(), Error> {
+    set.notes.extend(ledger.notes("scale_up spikes"));
+    put_samples(set, dir, "latency", samples, unit)?;
+    set.ledgers.insert("latency".into(), ledger);
+    Ok(())
+}
+
+/// Runs `scale_up`. Params: `function`, `concurrency` (20), `spikes` (5), `work_ms` (1000), `timeout_s` (30),
+/// `max_failures` (0 spikes).
 pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
     let p = P { procedure: "scale_up", params };
+    p.only(&["concurrency", "spikes", "work_ms", "timeout_s", "max_failures"])?;
+    let budget = p.u64("max_failures", 0)?;
     let function = p.str("function", "fixture-rust")?;
     let c = p.count("concurrency", 20)? as usize;
     let spikes = p.count("spikes", 5)?;
@@ -110,7 +130,7 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
         let phase = crate::progress::phase(&format!("scale_up: {spikes} spikes to {c} concurrent on {function}"), Some(spikes));
-        let (mut lat, mut notes) = (Vec::new(), Vec::new());
+        let (mut lat, mut ledger) = (Vec::new(), Ledger::new(budget).asking(spikes));
         let mut tl = Timeline { t_s: vec![], envs: vec![], load_rps: vec![], limit: spec.reserved_concurrency.map(f64::from), marks: vec![] };
         let t0 = Instant::now();
         let mut sends = Vec::new();
@@ -150,12 +170,19 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
             let ok: Vec<_> = results.into_iter().collect::<Result<Vec<_>, _>>()?;
             let distinct: BTreeSet<_> = ok.iter().filter(|r| r.ok()).filter_map(|r| r.env_id.clone()).collect();
             let failed = ok.iter().filter(|r| !r.ok()).count();
+            let spike = i + 1;
             match reached {
-                Some(d) if distinct.len() >= c => lat.push(d.as_secs_f64()),
-                Some(_) => notes.push(format!("spike {}: {} distinct environments answered, {c} asked ({failed} failed): not counted", i + 1, distinct.len())),
-                None => notes.push(format!(
-                    "spike {}: {c} serving environments never reached while the {c} invocations of {work_ms} ms ran ({} distinct answered, {failed} failed): not counted",
-                    i + 1,
+                _ if failed > 0 => {
+                    let first = ok.iter().find(|r| !r.ok()).map(|r| r.status).unwrap_or_default();
+                    ledger.fail("invocations failed", format!("spike {spike}: {failed} of {c} invocations failed (first status {first})"));
+                }
+                Some(d) if distinct.len() >= c => {
+                    lat.push(d.as_secs_f64());
+                    ledger.count();
+                }
+                Some(_) => ledger.fail("not scaled", format!("spike {spike}: {c} environments were up but {} distinct ones answered the {c} invocations", distinct.len())),
+                None => ledger.fail("not scaled", format!(
+                    "spike {spike}: {c} serving environments never reached while the {c} invocations of {work_ms} ms ran ({} distinct answered)",
                     distinct.len()
                 )),
             }
@@ -163,20 +190,19 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
         }
         phase.finish();
         tl.load_rps = send_rates(&tl.t_s, &sends);
-        Ok::<_, Error>((lat, notes, tl))
+        Ok::<_, Error>((lat, ledger, tl))
     }
     .await;
     let mode = s.mode_note();
     s.shutdown().await;
-    let (lat, notes, tl) = r?;
+    let (lat, ledger, tl) = r?;
     let mut set = MeasurementSet::new("scale_up", "local", params);
     set.notes.push(mode);
     set.notes.push(format!(
         "{} of {spikes} spikes from idle to {c} concurrent invocations ({work_ms} ms each) reached {c} initialized environments and got answers from {c} distinct ones",
         lat.len()
     ));
-    set.notes.extend(notes);
-    put_samples(&mut set, dir, "latency", lat, "s")?;
+    scale_up_figures(&mut set, dir, lat, "s", ledger)?;
     put_chart(&mut set, dir, TIMELINE_FILE, &tl)?;
     Ok(set.finish())
 }
