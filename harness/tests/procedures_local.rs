@@ -376,3 +376,24 @@ fn failed_scale_up_spikes_are_in_the_ledger_and_fail_the_check() {
         e.notes
     );
 }
+
+/// Injected ground truth: a platform that ignores reserved concurrency (`faults: { over_allocate: true }`)
+/// starts an environment for each of the 9 simultaneous invocations at a reserved concurrency of 3. The
+/// limit checks fail with the excess measured; the same procedure on a platform that keeps the limit passes.
+#[test]
+fn a_platform_that_over_allocates_fails_the_concurrency_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: leaky\n    fixture: rust\n    memory_mb: 128\n    faults: { over_allocate: true }\n  - name: kept\n    fixture: rust\n    memory_mb: 128\n";
+    let p = profile(
+        tmp.path(),
+        "  concurrency: { reserved: 3, work_ms: 1500 }",
+        "  - { id: L.over, ac: C, title: t, measure: concurrency.over_limit, expect: \"== 0\", params: { function: leaky } }\n  - { id: L.thr, ac: C, title: t, measure: concurrency.excess_throttled, expect: \">= 99%\", params: { function: leaky } }\n  - { id: K.over, ac: C, title: t, measure: concurrency.over_limit, expect: \"== 0\", params: { function: kept } }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    assert_eq!(ev[0].status, Status::Failed, "{}", ev[0].reason);
+    assert!(ev[0].measured.as_ref().unwrap().value >= 1.0, "{}", ev[0].reason);
+    assert!(ev[0].notes.iter().any(|n| n.contains("distinct environments in the answers")), "{:#?}", ev[0].notes);
+    assert_eq!(ev[1].status, Status::Failed, "{}", ev[1].reason);
+    assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
+}

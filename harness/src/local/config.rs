@@ -44,6 +44,10 @@ pub struct FunctionSpec {
     pub idle_timeout_s: f64,
     /// The init phase (start to first `next`) may take at most this long.
     pub init_timeout_s: f64,
+    /// Injected fault (`faults: { over_allocate: true }` in a functions file): the platform ignores the
+    /// reserved concurrency and starts an environment for every concurrent invocation, so tests can show
+    /// that the checks of the limit catch a platform that over-allocates.
+    pub fault_over_allocate: bool,
 }
 
 impl FunctionSpec {
@@ -59,6 +63,7 @@ impl FunctionSpec {
             provisioned_concurrency: 0,
             idle_timeout_s: 300.0,
             init_timeout_s: 10.0,
+            fault_over_allocate: false,
         }
     }
 
@@ -138,6 +143,16 @@ struct RawFunction {
     idle_timeout_s: Option<f64>,
     #[serde(default)]
     init_timeout_s: Option<f64>,
+    #[serde(default)]
+    faults: RawFaults,
+}
+
+/// Faults a functions file can inject into the local platform, for tests of the checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    #[serde(default)]
+    over_allocate: bool,
 }
 
 /// A functions file: the functions and the execution mode.
@@ -189,6 +204,7 @@ impl FunctionsFile {
             spec.provisioned_concurrency = f.provisioned_concurrency.unwrap_or(0);
             spec.idle_timeout_s = f.idle_timeout_s.unwrap_or(spec.idle_timeout_s);
             spec.init_timeout_s = f.init_timeout_s.unwrap_or(spec.init_timeout_s);
+            spec.fault_over_allocate = f.faults.over_allocate;
             spec.validate().map_err(&invalid)?;
             if functions.iter().any(|g| g.name == spec.name) {
                 return Err(invalid(format!("duplicate function name `{}`", spec.name)));

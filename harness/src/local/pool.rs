@@ -264,7 +264,7 @@ impl Pool {
                     reason: Some(reason),
                 }
             };
-            if g.spec.reserved_concurrency.is_some_and(|r| g.in_flight >= r) {
+            if !g.spec.fault_over_allocate && g.spec.reserved_concurrency.is_some_and(|r| g.in_flight >= r) {
                 return Err(throttle("ReservedFunctionConcurrentInvocationLimitExceeded"));
             }
             if self.ctx.account_in_flight.fetch_add(1, Ordering::SeqCst) >= self.ctx.account_limit {

@@ -386,16 +386,23 @@ pub async fn concurrency(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Re
     let mode = s.mode_note();
     s.shutdown().await;
     let (samples, res) = r?;
-    let (peak, over) = concurrency_excess(&samples, r_limit);
+    let (listed, _) = concurrency_excess(&samples, r_limit);
+    // A second observation, independent of the platform's list: the environments that answered. The
+    // invocations were sent at once and each outlasts the burst's start, so every distinct environment
+    // among the answers was live at the same time.
+    let answered: BTreeSet<&str> = res.iter().filter(|r| r.ok()).filter_map(|r| r.env_id.as_deref()).collect();
+    let peak = listed.max(answered.len());
+    let over = peak.saturating_sub(r_limit);
     let throttled = res.iter().filter(|r| r.status == 429).count();
     let ok = res.iter().filter(|r| r.ok()).count();
     let excess = 3 * r_limit - r_limit;
     let mut set = MeasurementSet::new("concurrency", "local", params);
     set.notes.push(mode);
     set.notes.push(format!(
-        "reserved concurrency {r_limit} on `{function}`, {} simultaneous invocations of {work_ms} ms: {ok} ok, {throttled} answered 429, peak {peak} live environments over {} samples",
+        "reserved concurrency {r_limit} on `{function}`, {} simultaneous invocations of {work_ms} ms: {ok} ok, {throttled} answered 429; peak {listed} live environments in the platform's list over {} samples, {} distinct environments in the answers",
         3 * r_limit,
-        samples.len()
+        samples.len(),
+        answered.len()
     ));
     concurrency_figures(&mut set, r_limit, ok, over, samples.len() as u64, throttled, excess, res.len() as u64);
     put_chart(
