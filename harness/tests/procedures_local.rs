@@ -397,3 +397,23 @@ fn a_platform_that_over_allocates_fails_the_concurrency_checks() {
     assert_eq!(ev[1].status, Status::Failed, "{}", ev[1].reason);
     assert_eq!(ev[2].status, Status::Passed, "{}", ev[2].reason);
 }
+
+/// A spike beyond what the local platform can hold is refused before anything starts, saying what it can
+/// hold, instead of being discovered as a timeout: 500 environments of 128 MB need 62.5 GiB.
+#[test]
+fn a_spike_the_local_platform_cannot_hold_is_refused_up_front() {
+    let gib = 1u64 << 30;
+    let why = harness::measure::holds(500, 128, 24 * gib).unwrap_err().to_string();
+    assert!(why.contains("need 62.5 GiB") && why.contains("holds at most 192 of that size"), "{why}");
+    assert!(harness::measure::holds(20, 128, 24 * gib).is_ok());
+    let tmp = tempfile::tempdir().unwrap();
+    let p = profile(
+        tmp.path(),
+        "  scale_up: { function: fast, concurrency: 100000000, spikes: 1 }",
+        "  - { id: S.p95, ac: S, title: t, measure: scale_up.latency, expect: \"p95 < 2min\" }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(FUNCTIONS));
+    let e = r.run_check(&p.checks[0]).unwrap();
+    assert_eq!(e.status, Status::Error, "{}", e.reason);
+    assert!(e.reason.contains("holds at most") && e.reason.contains("concurrency"), "{}", e.reason);
+}

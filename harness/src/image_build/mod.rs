@@ -7,7 +7,7 @@ mod base;
 mod docker;
 mod error;
 mod exposition;
-mod figures;
+pub(crate) mod figures;
 mod fixture;
 mod kaniko;
 mod outcome;

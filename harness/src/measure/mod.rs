@@ -28,7 +28,7 @@ pub use crate::platform::local::Invoked;
 pub use high_load::{growth_pct, prom_sum};
 pub use ledger::{Ledger, Rejection};
 pub use platform::Platform;
-pub use scaling::{concurrency_excess, premature, Departure};
+pub use scaling::{concurrency_excess, holds, premature, Departure};
 pub use start::{verify_cold, verify_warm, ColdSample, NotCounted};
 pub use sweep::recommend;
 pub use types::{Error, MeasurementSet, Metric};

@@ -115,6 +115,26 @@ pub(super) fn scale_up_figures(
     Ok(())
 }
 
+/// Refuses a spike the local platform cannot hold, before anything starts: each environment is given its
+/// function's memory size, and `concurrency` of them must fit in the machine's available memory.
+pub fn holds(concurrency: usize, memory_mb: u32, available_bytes: u64) -> Result<(), Error> {
+    let per_env = u64::from(memory_mb) * 1024 * 1024;
+    let fits = available_bytes / per_env.max(1);
+    if concurrency as u64 <= fits {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(Error::Param {
+        procedure: "scale_up".into(),
+        param: "concurrency".into(),
+        problem: format!(
+            "{concurrency} concurrent environments of {memory_mb} MB need {:.1} GiB; the local platform holds at most {fits} of that size in this machine's {:.1} GiB of available memory (lower `concurrency`, or run the spike on the aws or knative target)",
+            gib(per_env * concurrency as u64),
+            gib(available_bytes)
+        ),
+    })
+}
+
 /// Runs `scale_up`. Params: `function`, `concurrency` (20), `spikes` (5), `work_ms` (1000), `timeout_s` (30),
 /// `max_failures` (0 spikes).
 pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<MeasurementSet, Error> {
@@ -127,6 +147,8 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
     let work_ms = p.f64("work_ms", 1000.0)?;
     let timeout = Duration::from_secs_f64(p.f64("timeout_s", 30.0)?);
     let spec = function_spec(cfg, &function)?;
+    let (_, available) = crate::image_build::figures::machine();
+    holds(c, spec.memory_mb, available)?;
     let s = Session::start(cfg, |_| {}).await?;
     let r = async {
         let phase = crate::progress::phase(&format!("scale_up: {spikes} spikes to {c} concurrent on {function}"), Some(spikes));
