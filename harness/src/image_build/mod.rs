@@ -4,9 +4,9 @@
 //! and the `build` measurement procedure ([`measure`]).
 
 mod base;
+mod build_metrics;
 mod docker;
 mod error;
-mod exposition;
 mod figures;
 mod fixture;
 mod kaniko;
@@ -17,9 +17,9 @@ mod pushgateway;
 mod session;
 
 pub use base::{ensure_base_images, BaseImages, BASE_IMAGES};
+pub use build_metrics::{BuildMetrics, BuildRecord, Family};
 pub use docker::{owner, BuildRequest, Built, ContainerRun, Docker, DockerOptions, Layer, OWNER_LABEL};
 pub use error::Error;
-pub use exposition::{BuildMetrics, BuildRecord, Family};
 pub use fixture::{BuildFixture, Change, TestSummary, Variant};
 pub use kaniko::{parse_kaniko, CacheLookup, KanikoBuild, KanikoCommand};
 pub use outcome::{Batch, Outcome, Recorded, Tests};

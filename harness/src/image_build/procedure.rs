@@ -12,8 +12,8 @@ use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 use super::{
     base::ensure_base_images,
+    build_metrics::BuildMetrics,
     docker::DockerOptions,
-    exposition::BuildMetrics,
     figures,
     fixture::{BuildFixture, Change, TestSummary, Variant},
     outcome::{Batch, Outcome, Recorded, Tests},
@@ -23,6 +23,7 @@ use super::{
 use crate::{
     criteria::Params,
     measure::types::{self as measure, MeasurementSet},
+    metrics::exposition,
     platform::Target,
     run_dir::RunDir,
 };
@@ -292,8 +293,10 @@ async fn concurrent_batch(
     let allowed = figures::concurrency_bound(cores, available);
     let n = cfg.concurrent.unwrap_or(allowed).min(allowed);
     // `builds_in_progress` while the batch runs; the run's full push that follows sets it back to 0.
-    let gauge = format!("# TYPE builds_in_progress gauge\nbuilds_in_progress{{builder=\"buildkit\"}} {n}\n");
-    gateway.push(JOB, &[("instance", group)], gauge).await?;
+    let mut gauge = exposition::Family::new("builds_in_progress", exposition::Kind::Gauge, None);
+    let labels = [("builder".to_string(), "buildkit".to_string())].into();
+    gauge.samples.push(exposition::Sample::new("builds_in_progress", labels, n as f64));
+    gateway.push(JOB, &[("instance", group)], exposition::encode(&[gauge])).await?;
     let mut plans = Vec::new();
     for i in 0..n {
         plans.push(s.plan(
@@ -341,7 +344,10 @@ async fn record(o: &Outcome, gateway: &Pushgateway, run: &str, raw: &Path) -> Re
     let scrape = gateway.metrics().await?;
     let back = raw.join("readback.prom");
     std::fs::write(&back, &scrape).map_err(Error::io(&back))?;
-    let differences = metrics.compare(&scrape, &[("job", JOB), ("instance", run)]);
+    let source = format!("{}/metrics", gateway.url());
+    let differences = metrics
+        .compare(&scrape, &source, &[("job", JOB), ("instance", run)])
+        .map_err(|e| Error::Pushgateway { endpoint: source.clone(), detail: format!("read back: {e}") })?;
     Ok(Recorded { url: gateway.url().into(), private: gateway.is_private(), samples: metrics.len(), differences })
 }
 
