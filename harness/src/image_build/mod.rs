@@ -1,6 +1,6 @@
 //! Image builds for AC1: the local Docker engine with BuildKit ([`Docker`], [`parse_plain`]), Kaniko's
 //! logs for the knative target ([`parse_kaniko`]), the build fixtures ([`BuildFixture`]), the locally made
-//! base images ([`ensure_base_images`]), the build metrics pushed to a [`Pushgateway`] ([`BuildMetrics`])
+//! base images ([`ensure_base_images`]), the build metrics pushed to a [`crate::services::Pushgateway`] ([`BuildMetrics`])
 //! and the `build` measurement procedure ([`measure`]).
 
 mod base;
@@ -13,7 +13,6 @@ mod kaniko;
 mod outcome;
 mod procedure;
 mod progress;
-mod pushgateway;
 mod session;
 
 pub use base::{ensure_base_images, BaseImages, BASE_IMAGES};
@@ -25,5 +24,4 @@ pub use kaniko::{parse_kaniko, CacheLookup, KanikoBuild, KanikoCommand};
 pub use outcome::{Batch, Outcome, Recorded, Tests};
 pub use procedure::{measure, run_local, Config, JOB};
 pub use progress::{parse_plain, Progress, Step, StepStatus};
-pub use pushgateway::Pushgateway;
 pub use session::{Kind, Measured};
