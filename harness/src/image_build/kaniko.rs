@@ -196,9 +196,19 @@ mod tests {
 
     use super::*;
 
-    fn recorded(name: &str) -> KanikoBuild {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/builds/kaniko").join(name);
+    /// A recorded log under `fixtures/`.
+    fn fixture(dir: &str, name: &str) -> KanikoBuild {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(dir).join(name);
         parse_kaniko(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+    }
+
+    fn recorded(name: &str) -> KanikoBuild {
+        fixture("builds/kaniko", name)
+    }
+
+    /// A log of the knative-lambda-operator's build Job.
+    fn knative(name: &str) -> KanikoBuild {
+        fixture("knative", name)
     }
 
     #[test]
@@ -252,11 +262,6 @@ mod tests {
         assert_eq!((b.cache_requests, b.cache_misses()), (1, 1));
         assert_eq!(b.seconds, Some(5.0));
         assert_eq!(b.error.as_deref(), Some("error building image: boom"));
-    }
-
-    fn knative(name: &str) -> KanikoBuild {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/knative").join(name);
-        parse_kaniko(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
     }
 
     #[test]
