@@ -274,7 +274,9 @@ fn is_label_name(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-fn parse_sample(line: &str) -> Result<Sample, String> {
+/// The metric name and labels of a sample line, and the text after them (value, timestamp, exemplar) as
+/// written; the error says what is wrong.
+pub fn split_sample(line: &str) -> Result<(&str, Labels, &str), String> {
     let name_end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
@@ -285,6 +287,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     if let Some(r) = rest.strip_prefix('{') {
         rest = parse_labels(r, &mut labels)?;
     }
+    Ok((name, labels, rest))
+}
+
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let (name, labels, rest) = split_sample(line)?;
     // An exemplar (`value [timestamp] # {trace_id="..."} 0.5`, OpenMetrics) says nothing about the series.
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let mut parts = rest.split([' ', '\t']).filter(|p| !p.is_empty());
