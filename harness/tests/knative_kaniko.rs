@@ -1,5 +1,5 @@
-//! Kaniko builds of the knative-lambda-operator: cache hits and rate limits parsed from recorded Kaniko
-//! logs, and a rebuild of a `LambdaFunction` followed through a mocked API server (source-only change
+//! Kaniko builds of the knative-lambda-operator: cache hits and rate limits read from recorded Kaniko
+//! logs by the one Kaniko log parser, and a rebuild of a `LambdaFunction` followed through a mocked API server (source-only change
 //! patched in, new build Job watched to completion, pod memory sampled from metrics-server, log read,
 //! spec restored).
 
@@ -7,12 +7,7 @@ mod knative_common;
 
 use std::time::Duration;
 
-use harness::{
-    criteria::Params,
-    measure::Metric,
-    platform::knative::{self, parse_kaniko_log, CacheStats},
-    run_dir::RunDir,
-};
+use harness::{criteria::Params, image_build::parse_kaniko, measure::Metric, platform::knative, run_dir::RunDir};
 use knative_common::*;
 use serde_json::json;
 
@@ -20,11 +15,11 @@ const JOB: &str = "parser-build-1795680123";
 
 #[test]
 fn cache_hits_misses_and_rate_limits_are_counted_from_kaniko_logs() {
-    let s = parse_kaniko_log(&text("kaniko-build.log"));
-    assert_eq!(s, CacheStats { hits: 2, misses: 1, rate_limited: 0 });
-    assert_eq!(s.lookups(), 3);
-    assert_eq!(parse_kaniko_log(&text("kaniko-rate-limited.log")), CacheStats { hits: 0, misses: 0, rate_limited: 1 });
-    assert_eq!(parse_kaniko_log(""), CacheStats::default());
+    let b = parse_kaniko(&text("kaniko-build.log"));
+    assert_eq!((b.cache_hits(), b.cache_misses(), b.cache_requests, b.rate_limited), (2, 1, 3, 0));
+    let b = parse_kaniko(&text("kaniko-rate-limited.log"));
+    assert_eq!((b.cache_hits(), b.cache_misses(), b.cache_requests, b.rate_limited), (0, 0, 0, 1));
+    assert_eq!(parse_kaniko(""), Default::default());
 }
 
 #[tokio::test(start_paused = true)]

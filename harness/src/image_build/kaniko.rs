@@ -7,7 +7,8 @@
 //! Lines without a level (the output of `RUN` commands, the final `error building image: ...`) are
 //! command output, or the build's error. The cache figures follow Kaniko's own meaning: every
 //! `Checking for cached layer` is a request; `Using caching version of cmd` a hit; `No cached layer found
-//! for cmd` a miss (after which Kaniko stops looking up the rest of the stage).
+//! for cmd` a miss (after which Kaniko stops looking up the rest of the stage). A registry's rate limit
+//! (`429 Too Many Requests`, `TOOMANYREQUESTS`) is counted on any line, levelled or not.
 
 use chrono::DateTime;
 
@@ -49,6 +50,8 @@ pub struct KanikoBuild {
     pub pushed: Vec<String>,
     /// Seconds from the first to the last levelled line (whole seconds with the default format).
     pub seconds: Option<f64>,
+    /// Lines reporting a registry rate limit (HTTP 429, `TOOMANYREQUESTS`).
+    pub rate_limited: u32,
     /// The error that ended the build, if any.
     pub error: Option<String>,
 }
@@ -90,6 +93,9 @@ pub fn parse_kaniko(text: &str) -> KanikoBuild {
     for raw in text.lines() {
         let line = strip_ansi(raw);
         let line = line.trim();
+        if line.contains("429 Too Many Requests") || line.contains("TOOMANYREQUESTS") {
+            b.rate_limited += 1;
+        }
         let Some(e) = entry(line, &mut elapsed_form) else {
             if line.starts_with("error building image") || line.starts_with("Error: ") {
                 b.error = Some(line.to_string());
@@ -190,9 +196,19 @@ mod tests {
 
     use super::*;
 
-    fn recorded(name: &str) -> KanikoBuild {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/builds/kaniko").join(name);
+    /// A recorded log under `fixtures/`.
+    fn fixture(dir: &str, name: &str) -> KanikoBuild {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(dir).join(name);
         parse_kaniko(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+    }
+
+    fn recorded(name: &str) -> KanikoBuild {
+        fixture("builds/kaniko", name)
+    }
+
+    /// A log of the knative-lambda-operator's build Job.
+    fn knative(name: &str) -> KanikoBuild {
+        fixture("knative", name)
     }
 
     #[test]
@@ -246,6 +262,38 @@ mod tests {
         assert_eq!((b.cache_requests, b.cache_misses()), (1, 1));
         assert_eq!(b.seconds, Some(5.0));
         assert_eq!(b.error.as_deref(), Some("error building image: boom"));
+    }
+
+    #[test]
+    fn an_operator_build_log_gives_each_layer_its_lookup_the_push_and_the_time() {
+        let b = knative("kaniko-build.log");
+        let looked_up: Vec<(&str, CacheLookup)> = b.commands.iter().map(|c| (c.command.as_str(), c.lookup)).collect();
+        assert_eq!(
+            looked_up,
+            [
+                ("RUN pip install --no-cache-dir -r requirements.txt", CacheLookup::Hit),
+                ("RUN python -m compileall -q /var/task/deps", CacheLookup::Hit),
+                ("RUN python -m compileall -q /var/task/app", CacheLookup::Miss),
+            ]
+        );
+        assert_eq!((b.cache_requests, b.cache_pushes, b.rate_limited), (3, 1, 0));
+        assert!(b.pushed_image(Some("localhost:5001/kaniko-cache")));
+        assert_eq!(
+            b.pushed[1],
+            "localhost:5001/default/parser@sha256:e8c2a6f0b4d8e2c6a0f4b8d2e6c0a4f8b2d6e0c4a8f2b6d0e4c8a2f6b0d4e8c2"
+        );
+        assert_eq!(b.seconds, Some(41.0));
+        assert_eq!(b.stages, ["localhost:5001/python:3.11-slim"]);
+    }
+
+    #[test]
+    fn a_rate_limited_pull_is_counted_and_ends_the_build() {
+        let b = knative("kaniko-rate-limited.log");
+        assert_eq!((b.rate_limited, b.cache_requests, b.hit_rate()), (1, 0, None));
+        assert!(b.error.as_deref().unwrap().contains("TOOMANYREQUESTS"), "{:?}", b.error);
+        assert!(!b.pushed_image(None));
+        let logfmt = "time=\"2026-01-08T10:00:00Z\" level=error msg=\"GET https://r/v2/x: 429 Too Many Requests\"\n";
+        assert_eq!(parse_kaniko(logfmt).rate_limited, 1);
     }
 
     #[test]

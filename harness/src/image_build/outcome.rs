@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use super::{
     base::BaseImages,
+    build_metrics::Family,
     docker::Layer,
-    exposition::Family,
     figures::{self, percentile, rate, reduction},
     fixture::{TestSummary, Variant},
     session::{Kind, Measured},

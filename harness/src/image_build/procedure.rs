@@ -12,19 +12,21 @@ use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 use super::{
     base::ensure_base_images,
+    build_metrics::BuildMetrics,
     docker::DockerOptions,
-    exposition::BuildMetrics,
     figures,
     fixture::{BuildFixture, Change, TestSummary, Variant},
     outcome::{Batch, Outcome, Recorded, Tests},
     session::{Kind, Session},
-    Docker, Error, Pushgateway,
+    Docker, Error,
 };
 use crate::{
     criteria::Params,
     measure::types::{self as measure, MeasurementSet},
+    metrics::{exposition, Auth, Endpoint},
     platform::Target,
     run_dir::RunDir,
+    services::{self, endpoint_from_env, Pushgateway},
 };
 
 /// Pushgateway job of the build metrics; the run id is the `instance` of the group.
@@ -39,7 +41,8 @@ pub struct Config {
     pub repeats: usize,
     /// Builds asked for in the concurrent batch (default: what the machine allows).
     pub concurrent: Option<usize>,
-    /// A Pushgateway to push to (default: a private one started for the run).
+    /// A Pushgateway to push to (default: a private one started for the run). Its credentials are those of
+    /// `HARNESS_PUSHGATEWAY_*` when `HARNESS_PUSHGATEWAY_URL` names the same gateway.
     pub pushgateway: Option<String>,
     /// `--network` for builds.
     pub network: Option<String>,
@@ -154,8 +157,11 @@ pub async fn run_local(cfg: &Config, run: &str, raw: &Path) -> Result<Outcome, E
     let swept = docker.sweep().await?;
     let fixture = BuildFixture::resolve(&cfg.fixture)?;
     let gateway = match &cfg.pushgateway {
-        Some(url) => Pushgateway::connect(url).await?,
-        None => Pushgateway::start().await?,
+        Some(url) => {
+            let endpoint = gateway_endpoint(url).map_err(gateway_err(url))?;
+            Pushgateway::connect(endpoint).await.map_err(gateway_err(url))?
+        }
+        None => Pushgateway::start(None).await.map_err(gateway_err("a private Pushgateway"))?,
     };
     let base = ensure_base_images(&docker, &fixture.local_base_images()?).await?;
     let mut s = Session::new(docker.clone(), fixture.clone(), run, raw, cfg.network.clone(), cfg.timeout)?;
@@ -292,8 +298,11 @@ async fn concurrent_batch(
     let allowed = figures::concurrency_bound(cores, available);
     let n = cfg.concurrent.unwrap_or(allowed).min(allowed);
     // `builds_in_progress` while the batch runs; the run's full push that follows sets it back to 0.
-    let gauge = format!("# TYPE builds_in_progress gauge\nbuilds_in_progress{{builder=\"buildkit\"}} {n}\n");
-    gateway.push(JOB, &[("instance", group)], gauge).await?;
+    let mut gauge = exposition::Family::new("builds_in_progress", exposition::Kind::Gauge, None);
+    let labels = [("builder".to_string(), "buildkit".to_string())].into();
+    gauge.samples.push(exposition::Sample::new("builds_in_progress", labels, n as f64));
+    let client = gateway.client();
+    client.push(JOB, &[("instance", group)], &[gauge]).await.map_err(gateway_err(client.url()))?;
     let mut plans = Vec::new();
     for i in 0..n {
         plans.push(s.plan(
@@ -334,15 +343,35 @@ async fn record(o: &Outcome, gateway: &Pushgateway, run: &str, raw: &Path) -> Re
         .map(|(v, ls)| (v.name().to_string(), ls.iter().map(|l| (keyword(&l.created_by), l.size)).collect()))
         .collect();
     let metrics = BuildMetrics::new("buildkit", &records, &layers);
-    let text = metrics.encode();
+    let families = metrics.families();
     let pushed = raw.join("pushed.prom");
-    std::fs::write(&pushed, &text).map_err(Error::io(&pushed))?;
-    gateway.push(JOB, &[("instance", run)], text).await?;
-    let scrape = gateway.metrics().await?;
+    std::fs::write(&pushed, exposition::encode(&families)).map_err(Error::io(&pushed))?;
+    let client = gateway.client();
+    client.push(JOB, &[("instance", run)], &families).await.map_err(gateway_err(client.url()))?;
+    let scrape = client.scrape().await.map_err(gateway_err(client.url()))?;
     let back = raw.join("readback.prom");
     std::fs::write(&back, &scrape).map_err(Error::io(&back))?;
-    let differences = metrics.compare(&scrape, &[("job", JOB), ("instance", run)]);
-    Ok(Recorded { url: gateway.url().into(), private: gateway.is_private(), samples: metrics.len(), differences })
+    let source = gateway.endpoint().join("/metrics");
+    let differences = metrics
+        .compare(&scrape, &source, &[("job", JOB), ("instance", run)])
+        .map_err(|e| Error::Pushgateway { endpoint: source.clone(), detail: format!("read back: {e}") })?;
+    Ok(Recorded {
+        url: gateway.endpoint().url.clone(),
+        private: gateway.process().is_some(),
+        samples: metrics.len(),
+        differences,
+    })
+}
+
+/// The user's gateway at `url`, with the credentials of `HARNESS_PUSHGATEWAY_*` when they are for it.
+fn gateway_endpoint(url: &str) -> Result<Endpoint, services::Error> {
+    let url = url.trim_end_matches('/');
+    Ok(endpoint_from_env("PUSHGATEWAY")?.filter(|e| e.url == url).unwrap_or_else(|| Endpoint::new(url, Auth::None)))
+}
+
+fn gateway_err(endpoint: &str) -> impl FnOnce(services::Error) -> Error {
+    let endpoint = endpoint.to_string();
+    move |e| Error::Pushgateway { endpoint, detail: e.to_string() }
 }
 
 /// The instruction keyword of a history entry (`RUN`, `COPY`, `import` for an imported root filesystem).
@@ -360,6 +389,18 @@ fn keyword(created_by: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn what_is_pushed_to_a_started_gateway_reads_back_the_same() {
+        let gateway = Pushgateway::start(None).await.unwrap();
+        let raw = tempfile::tempdir().unwrap();
+        // A run id with a slash and a space still names one group.
+        let r = record(&Outcome::default(), &gateway, "run 1/a", raw.path()).await.unwrap();
+        assert!(r.private && r.samples > 0, "{r:?}");
+        assert!(r.differences.is_empty(), "{:?}", r.differences);
+        let back = std::fs::read_to_string(raw.path().join("readback.prom")).unwrap();
+        assert!(back.contains("builds_in_progress{builder=\"buildkit\",instance=\"run 1/a\""), "{back}");
+    }
 
     #[test]
     fn history_entries_name_their_instruction() {

@@ -9,8 +9,8 @@ use std::{
 };
 
 use super::{
+    build_metrics::BuildRecord,
     docker::{BuildRequest, Built},
-    exposition::BuildRecord,
     fixture::{BuildFixture, Change, Variant},
     progress::Step,
     Docker, Error,

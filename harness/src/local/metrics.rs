@@ -1,47 +1,53 @@
 //! [`Metrics`]: the platform's Prometheus metrics (cold start and invocation duration histograms,
 //! invocations and throttles by status, concurrent executions, environments by state, memory used, scale
-//! events, front door requests), rendered in the text exposition format.
+//! events, front door requests), rendered in the text exposition format of [`crate::metrics::exposition`].
 
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
+use std::{collections::BTreeMap, sync::Mutex};
+
+use crate::metrics::exposition::{self, Family, Kind};
 
 /// Histogram bucket bounds in seconds.
 const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Name, type and help of every family.
-const FAMILIES: &[(&str, &str, &str)] = &[
+const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         "function_cold_start_duration_seconds",
-        "histogram",
+        Kind::Histogram,
         "Init Duration of cold starts (start of the environment to its first request for work).",
     ),
     (
         "function_invocation_duration_seconds",
-        "histogram",
+        Kind::Histogram,
         "Duration of invocations as in the REPORT line (handler time).",
     ),
     (
         "function_invocations_total",
-        "counter",
+        Kind::Counter,
         "Invocations by outcome: success, error (handled or unhandled), timeout, throttled.",
     ),
-    ("function_throttles_total", "counter", "Invocations refused with 429, by reason."),
-    ("function_concurrent_executions", "gauge", "Invocations in flight."),
-    ("function_environments", "gauge", "Execution environments by state."),
-    ("function_max_memory_used_bytes", "gauge", "Max Memory Used of the last invocation."),
-    ("function_memory_size_bytes", "gauge", "Configured memory size."),
+    ("function_throttles_total", Kind::Counter, "Invocations refused with 429, by reason."),
+    ("function_concurrent_executions", Kind::Gauge, "Invocations in flight."),
+    ("function_environments", Kind::Gauge, "Execution environments by state."),
+    ("function_max_memory_used_bytes", Kind::Gauge, "Max Memory Used of the last invocation."),
+    ("function_memory_size_bytes", Kind::Gauge, "Configured memory size."),
     (
         "function_memory_used_bytes",
-        "gauge",
+        Kind::Gauge,
         "Peak memory used by the function's environments so far (the Max Memory Used of its REPORT lines).",
     ),
-    ("function_memory_limit_bytes", "gauge", "Memory limit of each environment (the configured memory size)."),
+    ("function_memory_limit_bytes", Kind::Gauge, "Memory limit of each environment (the configured memory size)."),
     (
         "function_cpu_seconds_total",
-        "counter",
+        Kind::Counter,
         "CPU seconds used by the function's environments, read at the end of each invocation.",
     ),
-    ("function_scale_events_total", "counter", "Execution environments started (up) and retired (down), by reason."),
-    ("api_gateway_requests_total", "counter", "Front door requests by status code."),
+    (
+        "function_scale_events_total",
+        Kind::Counter,
+        "Execution environments started (up) and retired (down), by reason.",
+    ),
+    ("api_gateway_requests_total", Kind::Counter, "Front door requests by status code."),
 ];
 
 pub(crate) type Labels = Vec<(&'static str, String)>;
@@ -101,48 +107,27 @@ impl Metrics {
     /// The text exposition; `live` adds gauges computed at scrape time (environments by state).
     pub fn render(&self, live: &[Sample]) -> String {
         let g = self.lock();
-        let mut out = String::new();
-        for (name, kind, help) in FAMILIES {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((n, labels), v) in g.counters.iter().chain(g.gauges.iter()) {
-                if n == name {
-                    let _ = writeln!(out, "{name}{} {v}", fmt_labels(labels, None));
-                }
+        let mut families = Vec::with_capacity(FAMILIES.len());
+        for &(name, kind, help) in FAMILIES {
+            let mut f = Family::new(name, kind, Some(help.into()));
+            let values = g.counters.iter().chain(g.gauges.iter()).map(|((n, l), v)| (*n, l, *v));
+            for (_, labels, v) in values.chain(live.iter().map(|(n, l, v)| (*n, l, *v))).filter(|s| s.0 == name) {
+                f.samples.push(exposition::Sample::new(name, labels_of(labels), v));
             }
-            for (n, labels, v) in live {
-                if n == name {
-                    let _ = writeln!(out, "{name}{} {v}", fmt_labels(labels, None));
-                }
+            for ((_, labels), h) in g.histograms.iter().filter(|((n, _), _)| *n == name) {
+                let mut buckets: Vec<(f64, f64)> = BUCKETS.iter().zip(h.counts).map(|(b, c)| (*b, c as f64)).collect();
+                buckets.push((f64::INFINITY, h.count as f64));
+                let h = exposition::Histogram { labels: labels_of(labels), buckets, sum: h.sum, count: h.count as f64 };
+                f.samples.extend(h.samples(name));
             }
-            for ((n, labels), h) in &g.histograms {
-                if n != name {
-                    continue;
-                }
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some(&b.to_string())), h.counts[i]);
-                }
-                let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some("+Inf")), h.count);
-                let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), h.sum);
-                let _ = writeln!(out, "{name}_count{} {}", fmt_labels(labels, None), h.count);
-            }
+            families.push(f);
         }
-        out
+        exposition::encode(&families)
     }
 }
 
-fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
+fn labels_of(labels: &Labels) -> exposition::Labels {
+    labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 #[cfg(test)]
@@ -170,6 +155,10 @@ mod tests {
         assert!(text.contains("function_invocations_total{function=\"f\",status=\"success\"} 1"), "{text}");
         assert!(text.contains("function_environments{function=\"f\",state=\"idle\"} 2"), "{text}");
         assert!(text.contains("# TYPE function_invocation_duration_seconds histogram"));
+        let fams = exposition::parse(&text, "render").unwrap();
+        let cold = fams.iter().find(|f| f.name == "function_cold_start_duration_seconds").unwrap();
+        let h = cold.histograms().unwrap();
+        assert_eq!((h[0].count, h[0].sum, h[0].labels["function"].as_str()), (2.0, 0.203, "f\"x"));
     }
 
     #[test]

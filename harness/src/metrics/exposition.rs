@@ -64,6 +64,25 @@ pub struct Sample {
     pub timestamp_ms: Option<i64>,
 }
 
+impl Sample {
+    /// A sample without timestamp.
+    pub fn new(name: impl Into<String>, labels: Labels, value: f64) -> Sample {
+        Sample { name: name.into(), labels, value, timestamp_ms: None }
+    }
+
+    /// Name and labels identifying the series, with a bucket bound `le` written one way (`1e+07` and
+    /// `10000000` are one bound, as are `Inf` and `+Inf`): two texts of the same series compare equal.
+    pub fn series(&self) -> (String, Labels) {
+        let mut labels = self.labels.clone();
+        if let Some(le) = labels.get_mut("le") {
+            if let Some(v) = parse_value(le) {
+                *le = fmt_value(v);
+            }
+        }
+        (self.name.clone(), labels)
+    }
+}
+
 /// A metric family: its name, type, help and samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
@@ -94,6 +113,11 @@ pub struct Histogram {
 type HistogramParts = (Vec<(f64, f64)>, Option<f64>, Option<f64>);
 
 impl Family {
+    /// An empty family.
+    pub fn new(name: impl Into<String>, kind: Kind, help: Option<String>) -> Family {
+        Family { name: name.into(), kind, help, samples: Vec::new() }
+    }
+
     /// The histogram series of a histogram family, validated: buckets cumulative, a `+Inf` bucket equal to
     /// `_count`, a `_sum` present.
     pub fn histograms(&self) -> Result<Vec<Histogram>, Error> {
@@ -250,7 +274,9 @@ fn is_label_name(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-fn parse_sample(line: &str) -> Result<Sample, String> {
+/// The metric name and labels of a sample line, and the text after them (value, timestamp, exemplar) as
+/// written; the error says what is wrong.
+pub fn split_sample(line: &str) -> Result<(&str, Labels, &str), String> {
     let name_end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
@@ -261,6 +287,13 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     if let Some(r) = rest.strip_prefix('{') {
         rest = parse_labels(r, &mut labels)?;
     }
+    Ok((name, labels, rest))
+}
+
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let (name, labels, rest) = split_sample(line)?;
+    // An exemplar (`value [timestamp] # {trace_id="..."} 0.5`, OpenMetrics) says nothing about the series.
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let mut parts = rest.split([' ', '\t']).filter(|p| !p.is_empty());
     let value = parts.next().ok_or_else(|| format!("{name}: no value"))?;
     let value = parse_value(value).ok_or_else(|| format!("{name}: `{value}` is not a number"))?;
@@ -484,6 +517,53 @@ x{p="a\"b\\c\nd"} 1
         let fams = parse(t, "t").unwrap();
         assert_eq!(fams[0].samples[0].labels["p"], "a\"b\\c\nd");
         assert_eq!(fams[0].help.as_deref(), Some("a \\ b\n c"));
+    }
+
+    #[test]
+    fn bare_names_commas_in_values_and_timestamps() {
+        let fams = parse("up 1\nm{a=\"q\\\"uote\",b=\"x,y\"} 2.5 1700000000\n", "t").unwrap();
+        assert_eq!(fams[0].samples[0], Sample::new("up", Labels::new(), 1.0));
+        let m = &fams[1].samples[0];
+        assert_eq!((m.labels["a"].as_str(), m.labels["b"].as_str(), m.value), ("q\"uote", "x,y", 2.5));
+        assert_eq!(m.timestamp_ms, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn exemplars_are_ignored() {
+        let t = "# TYPE h histogram\nh_bucket{le=\"0.5\"} 3 # {trace_id=\"ab#c\"} 0.25 1700000000.1\n\
+                 h_bucket{le=\"+Inf\"} 4 1700000000000 # {trace_id=\"d\"} 2\nh_sum 3\nh_count 4\n# EOF\n";
+        let fams = parse(t, "t").unwrap();
+        let h = fams[0].histograms().unwrap();
+        assert_eq!(h[0].buckets, vec![(0.5, 3.0), (f64::INFINITY, 4.0)]);
+        assert_eq!(fams[0].samples[1].timestamp_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn a_bucket_bound_is_one_series_however_it_is_written() {
+        // Go writes large bounds with an exponent (`1e+07`); this encoder writes `10000000`.
+        let go = parse("h_bucket{le=\"1e+07\"} 3\nh_bucket{le=\"Inf\"} 4\nh_bucket{le=\"x\"} 5\n", "go").unwrap();
+        let ours =
+            parse("h_bucket{le=\"10000000\"} 3\nh_bucket{le=\"+Inf\"} 4\nh_bucket{le=\"x\"} 5\n", "ours").unwrap();
+        let series = |f: &[Family]| f[0].samples.iter().map(Sample::series).collect::<Vec<_>>();
+        assert_eq!(series(&go), series(&ours));
+        assert_eq!(series(&go)[0].1["le"], "10000000");
+        assert_eq!(series(&go)[2].1["le"], "x", "a bound that is no number is kept as written");
+    }
+
+    #[test]
+    fn nan_and_infinities_roundtrip_and_untyped_families_have_no_type_line() {
+        let mut f = Family::new("v", Kind::Untyped, None);
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.5] {
+            f.samples.push(Sample::new("v", Labels::new(), x));
+        }
+        let text = encode(&[f]);
+        assert_eq!(text, "v NaN\nv +Inf\nv -Inf\nv -0.5\n");
+        let back = parse(&text, "t").unwrap();
+        assert!(back[0].samples[0].value.is_nan());
+        assert_eq!(
+            back[0].samples[1..].iter().map(|s| s.value).collect::<Vec<_>>(),
+            [f64::INFINITY, f64::NEG_INFINITY, -0.5]
+        );
     }
 
     #[test]

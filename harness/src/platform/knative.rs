@@ -27,7 +27,7 @@ pub use cold::{cold_sample, wait_new_revision, wait_no_pods, ColdSample, PodRead
 pub use connect::{connect, pick_context, preflight, Apis, Cluster, Origin, DEFAULT_LAMBDA_API, DEFAULT_SERVING_API};
 pub use error::{Error, Result};
 pub use function::{annotation, cluster_stable_window, Function, Revision, Source};
-pub use kaniko::{build_of_job, follow_job, parse_kaniko_log, CacheStats, KanikoBuild};
+pub use kaniko::{build_of_job, follow_job, KanikoJob};
 pub use params::P;
 pub use procedures::{measure, run, Ctx, PROCEDURES};
 pub use resources::{join_usage, limits_report, utilization_samples, LimitsFinding, UsageSample};

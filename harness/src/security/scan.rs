@@ -16,6 +16,7 @@ use super::{
     detect::{self, Kind},
     Error,
 };
+use crate::metrics::exposition;
 
 /// Where a finding is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,16 +172,17 @@ impl Scanner {
                 }
                 continue;
             }
-            match parse_sample(trimmed) {
-                Some(sample) => {
-                    self.fragment(sample.name, None, &loc("metric name".into()), &mut out);
-                    for (name, value) in &sample.labels {
-                        self.fragment(name, None, &loc(format!("label name of {}", sample.name)), &mut out);
-                        self.fragment(value, Some(name), &loc(format!("{}{{{name}}}", sample.name)), &mut out);
+            match exposition::split_sample(trimmed) {
+                Ok((metric, labels, rest)) => {
+                    self.fragment(metric, None, &loc("metric name".into()), &mut out);
+                    for (name, value) in &labels {
+                        self.fragment(name, None, &loc(format!("label name of {metric}")), &mut out);
+                        self.fragment(value, Some(name), &loc(format!("{metric}{{{name}}}")), &mut out);
                     }
-                    self.fragment(sample.rest, None, &loc(format!("value of {}", sample.name)), &mut out);
+                    // Value, timestamp and any exemplar, as written: an exemplar's labels can carry a secret.
+                    self.fragment(rest, None, &loc(format!("value of {metric}")), &mut out);
                 }
-                None => self.fragment(line, None, &loc("unparsed line".into()), &mut out),
+                Err(_) => self.fragment(line, None, &loc("unparsed line".into()), &mut out),
             }
         }
         dedup(out)
@@ -309,62 +311,6 @@ fn short(s: &str) -> String {
     }
 }
 
-/// A parsed exposition sample line.
-struct Sample<'a> {
-    name: &'a str,
-    labels: Vec<(String, String)>,
-    rest: &'a str,
-}
-
-/// Parses `name{label="value",...} value [timestamp]`; `None` when the line does not follow the format.
-fn parse_sample(line: &str) -> Option<Sample<'_>> {
-    let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
-    let name = &line[..name_end];
-    if name.is_empty() {
-        return None;
-    }
-    let mut labels = Vec::new();
-    let mut rest = &line[name_end..];
-    if let Some(body) = rest.strip_prefix('{') {
-        let mut chars = body.char_indices().peekable();
-        loop {
-            while chars.next_if(|(_, c)| c.is_whitespace() || *c == ',').is_some() {}
-            let (start, c) = chars.next()?;
-            if c == '}' {
-                rest = &body[start + 1..];
-                break;
-            }
-            let mut end = start;
-            for (i, c) in chars.by_ref() {
-                if c == '=' {
-                    end = i;
-                    break;
-                }
-            }
-            if end == start {
-                return None;
-            }
-            let lname = body[start..end].trim().to_string();
-            if chars.next()?.1 != '"' {
-                return None;
-            }
-            let mut value = String::new();
-            loop {
-                match chars.next()?.1 {
-                    '\\' => match chars.next()?.1 {
-                        'n' => value.push('\n'),
-                        other => value.push(other),
-                    },
-                    '"' => break,
-                    other => value.push(other),
-                }
-            }
-            labels.push((lname, value));
-        }
-    }
-    Some(Sample { name, labels, rest })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,11 +352,14 @@ mod tests {
     }
 
     #[test]
-    fn label_escapes_are_decoded() {
-        let s = parse_sample(r#"m{a="x\"y\\z\n",b="2"} 1 1700000000"#).unwrap();
-        assert_eq!(s.labels, vec![("a".into(), "x\"y\\z\n".into()), ("b".into(), "2".into())]);
-        assert_eq!(s.rest.trim(), "1 1700000000");
-        assert!(parse_sample(r#"m{a=x} 1"#).is_none());
+    fn a_secret_in_an_exemplar_or_an_unquoted_label_is_found() {
+        let token = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+        let f = Scanner::new().exposition("x", &format!("m{{a=\"1\"}} 1 # {{trace_id=\"{token}\"}} 0.5\n"));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].location.field.as_deref(), Some("value of m"));
+        let f = Scanner::new().exposition("x", &format!("m{{a={token}}} 1\n"));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].location.field.as_deref(), Some("unparsed line"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! [`Pushgateway`] (started by the suite or named by the user) and [`PushClient`], which pushes metric
-//! families (build metrics, the `perf_baseline_*` gauges the regression alert compares against) to it.
+//! families (build metrics, the `perf_baseline_*` gauges the regression alert compares against) to it and
+//! reads back what it holds. Pushes replace a group (`PUT /metrics/job/<job>/<label>/<value>`, each part
+//! base64url-encoded); every request carries the endpoint's credentials and gives up after 10 s.
 
 use std::{ffi::OsString, time::Duration};
 
@@ -59,6 +61,12 @@ impl PushClient {
         Ok(())
     }
 
+    /// The gateway's `/metrics`: every group it holds, in text exposition.
+    pub async fn scrape(&self) -> Result<String, Error> {
+        let url = self.endpoint.join("/metrics");
+        Ok(self.http.send_ok(Method::GET, &url, &self.endpoint.auth, None, Bytes::new(), "").await?.text())
+    }
+
     /// The base URL.
     pub fn url(&self) -> &str {
         &self.endpoint.url
@@ -103,6 +111,13 @@ impl Pushgateway {
         Pushgateway { endpoint, process: None }
     }
 
+    /// A Pushgateway the user runs; fails unless it answers `/metrics` now.
+    pub async fn connect(endpoint: Endpoint) -> Result<Pushgateway, Error> {
+        let gw = Pushgateway::external(endpoint);
+        gw.client().scrape().await?;
+        Ok(gw)
+    }
+
     /// Base URL and credentials.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
@@ -116,5 +131,28 @@ impl Pushgateway {
     /// The server process, when the suite started it.
     pub fn process(&self) -> Option<&ServerProcess> {
         self.process.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_urls_encode_every_part() {
+        let c = PushClient::new(Endpoint::new("http://127.0.0.1:9091/", Auth::None));
+        // base64url of "build", "run 1/a": a slash or space in a value cannot split the path.
+        assert_eq!(
+            c.group_url("build", &[("instance", "run 1/a")]),
+            "http://127.0.0.1:9091/metrics/job@base64/YnVpbGQ=/instance@base64/cnVuIDEvYQ=="
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_gateway_is_a_clear_error() {
+        let port = super::super::process::free_port().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let e = Pushgateway::connect(Endpoint::new(&url, Auth::None)).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("{url}/metrics")) && e.contains("cannot reach"), "{e}");
     }
 }

@@ -1,9 +1,9 @@
-//! Kaniko builds of the knative-lambda-operator. [`parse_kaniko_log`] counts layer-cache hits ("Using
-//! caching version of cmd"), misses ("No cached layer found for cmd") and registry rate limits in a build's
-//! log; [`build_of_job`] reads a build Job's outcome and duration. The `build` procedure makes the operator
-//! rebuild a `LambdaFunction` `runs` times (a source-only change for inline sources: a comment appended to
-//! the code; else `spec.build.forceRebuild`), follows each Kaniko Job by watch, samples its pod's memory from
-//! metrics-server, reads its log, and puts the function's spec back afterwards.
+//! Kaniko builds of the knative-lambda-operator. A build's log is read by [`parse_kaniko`] (layer-cache
+//! lookups and their outcome, pushes, registry rate limits); [`build_of_job`] reads a build Job's outcome
+//! and duration. The `build` procedure makes the operator rebuild a `LambdaFunction` `runs` times (a
+//! source-only change for inline sources: a comment appended to the code; else `spec.build.forceRebuild`),
+//! follows each Kaniko Job by watch, samples its pod's memory from metrics-server, reads its log, and puts
+//! the function's spec back afterwards.
 
 use std::time::Duration;
 
@@ -23,46 +23,13 @@ use super::{
 };
 use crate::{
     criteria::catalog,
+    image_build::{parse_kaniko, KanikoBuild},
     measure::types::{MeasurementSet, Metric},
 };
 
-/// Layer-cache lookups and registry trouble in one Kaniko log.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Commands served from the cache.
-    pub hits: u64,
-    /// Commands looked up and not found.
-    pub misses: u64,
-    /// Lines reporting a registry rate limit (HTTP 429 / TOOMANYREQUESTS).
-    pub rate_limited: u64,
-}
-
-impl CacheStats {
-    /// Lookups (hits + misses).
-    pub fn lookups(&self) -> u64 {
-        self.hits + self.misses
-    }
-}
-
-/// Counts cache hits, misses and rate limits in a Kaniko log.
-pub fn parse_kaniko_log(log: &str) -> CacheStats {
-    let mut s = CacheStats::default();
-    for line in log.lines() {
-        if line.contains("Using caching version of cmd") {
-            s.hits += 1;
-        } else if line.contains("No cached layer found for cmd") {
-            s.misses += 1;
-        }
-        if line.contains("429 Too Many Requests") || line.contains("TOOMANYREQUESTS") {
-            s.rate_limited += 1;
-        }
-    }
-    s
-}
-
 /// One followed build.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KanikoBuild {
+pub struct KanikoJob {
     /// Job name.
     pub job: String,
     /// Whether the Job completed (false: failed).
@@ -71,8 +38,8 @@ pub struct KanikoBuild {
     pub duration_s: Option<f64>,
     /// Whether the Kaniko container runs with `--cache=true` (`None`: no `--cache` argument).
     pub cache_enabled: Option<bool>,
-    /// What its log says about the cache.
-    pub cache: CacheStats,
+    /// What its Kaniko log says (cache lookups, pushes, rate limits).
+    pub log: KanikoBuild,
     /// Highest memory of the kaniko container seen by metrics-server, bytes.
     pub peak_memory: Option<f64>,
     /// Whether the kaniko container was OOM-killed.
@@ -106,7 +73,7 @@ pub fn build_of_job(job: &Job) -> (Option<bool>, Option<f64>, Option<bool>) {
 }
 
 /// Follows build Job `name` until it finishes (at most `after`), sampling its pod's memory every `every`.
-pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duration) -> Result<KanikoBuild> {
+pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duration) -> Result<KanikoJob> {
     let c = x.c;
     let jobs: Api<Job> = Api::namespaced(c.client.clone(), &c.namespace);
     let (mut w, items) = Watcher::start(
@@ -146,13 +113,13 @@ pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duratio
         .items
         .into_iter()
         .max_by_key(|p| p.creation_timestamp());
-    let (cache, oom) = match &pod {
+    let (log, oom) = match &pod {
         Some(p) => {
             let log = pods
                 .logs(&p.name_any(), &LogParams { container: Some("kaniko".into()), ..LogParams::default() })
                 .await
                 .map_err(Error::api(format!("logs of pod {} container kaniko", p.name_any())))?;
-            (parse_kaniko_log(&log), !oom_killed(p).is_empty())
+            (parse_kaniko(&log), !oom_killed(p).is_empty())
         }
         None => {
             return Err(Error::Shape(format!(
@@ -160,12 +127,12 @@ pub async fn follow_job(x: &Ctx<'_>, name: &str, after: Duration, every: Duratio
             )))
         }
     };
-    Ok(KanikoBuild {
+    Ok(KanikoJob {
         job: name.into(),
         succeeded: outcome == Some(true),
         duration_s,
         cache_enabled,
-        cache,
+        log,
         peak_memory: peak,
         oom_killed: oom,
     })
@@ -283,7 +250,7 @@ pub async fn procedure(x: &Ctx<'_>) -> Result<MeasurementSet> {
     summarize(x, &builds, notes)
 }
 
-fn summarize(x: &Ctx<'_>, builds: &[KanikoBuild], mut notes: Vec<String>) -> Result<MeasurementSet> {
+fn summarize(x: &Ctx<'_>, builds: &[KanikoJob], mut notes: Vec<String>) -> Result<MeasurementSet> {
     let failed: Vec<&str> = builds.iter().filter(|b| !b.succeeded).map(|b| b.job.as_str()).collect();
     if !failed.is_empty() {
         return Err(Error::Measurement(format!("Kaniko build job(s) failed: {}", failed.join(", "))));
@@ -296,16 +263,16 @@ fn summarize(x: &Ctx<'_>, builds: &[KanikoBuild], mut notes: Vec<String>) -> Res
                 "{},{},{},{},{},{},{}",
                 b.job,
                 b.duration_s.map(|d| d.to_string()).unwrap_or_default(),
-                b.cache.hits,
-                b.cache.misses,
+                b.log.cache_hits(),
+                b.log.cache_misses(),
                 b.peak_memory.map(|m| m.to_string()).unwrap_or_default(),
                 b.oom_killed,
-                b.cache.rate_limited
+                b.log.rate_limited
             )
         }),
     )?;
     let durations: Vec<f64> = builds.iter().filter_map(|b| b.duration_s).collect();
-    let (hits, lookups) = builds.iter().fold((0, 0), |(h, l), b| (h + b.cache.hits, l + b.cache.lookups()));
+    let (hits, lookups) = builds.iter().fold((0, 0), |(h, l), b| (h + b.log.cache_hits(), l + b.log.cache_requests));
     let cache_off = builds.iter().any(|b| b.cache_enabled == Some(false));
     let peak = builds.iter().filter_map(|b| b.peak_memory).reduce(f64::max);
     let mut set = x.set();
@@ -313,14 +280,11 @@ fn summarize(x: &Ctx<'_>, builds: &[KanikoBuild], mut notes: Vec<String>) -> Res
     set = set.with(
         "layer_cache_hit_rate",
         if lookups > 0 {
-            Metric::value(100.0 * hits as f64 / lookups as f64, "%", lookups)
+            Metric::value(100.0 * f64::from(hits) / f64::from(lookups), "%", u64::from(lookups))
         } else if cache_off {
             Metric::Missing { reason: "Kaniko logged no cache lookups: the build jobs run with --cache=false".into() }
         } else {
-            Metric::Missing {
-                reason: "Kaniko logged no cache lookups (no \"Using caching version of cmd\" / \"No cached layer found for cmd\" lines)"
-                    .into(),
-            }
+            Metric::Missing { reason: "Kaniko logged no cache lookups (no \"Checking for cached layer\" lines)".into() }
         },
     );
     set = set.with(

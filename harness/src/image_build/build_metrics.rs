@@ -1,10 +1,15 @@
 //! [`BuildMetrics`]: the builds of one run as Prometheus metrics, in the shape the seeds' PromQL reads
 //! (`build_duration_seconds` histogram, `build_cache_hits_total` / `build_cache_requests_total` with
-//! `kaniko_`-named twins, `image_size_bytes` histogram, `image_layer_size_bytes` per layer), encoded in the
-//! text format for a Pushgateway, and [`BuildMetrics::compare`], which reads them back from a scrape and
-//! says which families are missing or differ.
+//! `kaniko_`-named twins, `image_size_bytes` histogram, `image_layer_size_bytes` per layer), as metric
+//! families for a Pushgateway, and [`BuildMetrics::compare`], which reads them back from a scrape and
+//! says which families are missing or differ. The text format is [`crate::metrics::exposition`]'s.
 
 use std::collections::BTreeMap;
+
+use crate::metrics::{
+    self,
+    exposition::{self, Kind, Labels, Sample},
+};
 
 /// Upper bounds of the build duration buckets, in seconds.
 pub const DURATION_BUCKETS: &[f64] =
@@ -64,14 +69,14 @@ impl Family {
     }
 }
 
-/// A sample: metric name and sorted labels.
-pub type Key = (String, Vec<(String, String)>);
+/// A sample: metric name and labels (bucket bounds written as [`Sample::series`] writes them).
+pub type Key = (String, Labels);
 
 /// The metrics of one run, ready to push and to compare.
 #[derive(Debug, Clone, Default)]
 pub struct BuildMetrics {
     samples: BTreeMap<Key, f64>,
-    types: BTreeMap<String, &'static str>,
+    types: BTreeMap<String, Kind>,
 }
 
 impl BuildMetrics {
@@ -99,7 +104,7 @@ impl BuildMetrics {
         }
         // Every build of the run has ended when its metrics are recorded: none is in progress (the build
         // procedure pushed the count while its concurrent batch ran).
-        m.types.insert("builds_in_progress".into(), "gauge");
+        m.types.insert("builds_in_progress".into(), Kind::Gauge);
         m.samples.insert(key("builds_in_progress", &[("builder", builder)]), 0.0);
         for (dockerfile, ls) in layers {
             for (i, (instruction, size)) in ls.iter().enumerate() {
@@ -110,7 +115,7 @@ impl BuildMetrics {
                     ("layer", idx.as_str()),
                     ("instruction", instruction.as_str()),
                 ];
-                m.types.insert("image_layer_size_bytes".into(), "gauge");
+                m.types.insert("image_layer_size_bytes".into(), Kind::Gauge);
                 m.samples.insert(key("image_layer_size_bytes", &labels), *size as f64);
             }
         }
@@ -118,9 +123,9 @@ impl BuildMetrics {
     }
 
     fn histogram(&mut self, name: &str, labels: &[(&str, &str)], bounds: &[f64], values: &[f64]) {
-        self.types.insert(name.into(), "histogram");
-        for b in bounds.iter().map(|b| fmt(*b)).chain(["+Inf".to_string()]) {
-            let le: f64 = if b == "+Inf" { f64::INFINITY } else { b.parse().unwrap_or(f64::INFINITY) };
+        self.types.insert(name.into(), Kind::Histogram);
+        for le in bounds.iter().copied().chain([f64::INFINITY]) {
+            let b = exposition::fmt_value(le);
             let mut l = labels.to_vec();
             l.push(("le", &b));
             self.samples.insert(key(&format!("{name}_bucket"), &l), values.iter().filter(|v| **v <= le).count() as f64);
@@ -130,7 +135,7 @@ impl BuildMetrics {
     }
 
     fn counter(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.types.insert(name.into(), "counter");
+        self.types.insert(name.into(), Kind::Counter);
         self.samples.insert(key(name, labels), v);
     }
 
@@ -144,34 +149,40 @@ impl BuildMetrics {
         self.samples.is_empty()
     }
 
-    /// Prometheus text format.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let mut last_family = String::new();
+    /// The metric families, each sample under its family.
+    pub fn families(&self) -> Vec<exposition::Family> {
+        let mut out: BTreeMap<String, exposition::Family> = BTreeMap::new();
         for ((name, labels), v) in &self.samples {
             let family = family_of(name, &self.types);
-            if family != last_family {
-                out.push_str(&format!("# TYPE {family} {}\n", self.types.get(&family).copied().unwrap_or("untyped")));
-                last_family = family;
-            }
-            let ls: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-                .collect();
-            out.push_str(&format!("{name}{{{}}} {}\n", ls.join(","), fmt(*v)));
+            let kind = self.types.get(&family).copied().unwrap_or(Kind::Untyped);
+            out.entry(family.clone())
+                .or_insert_with(|| exposition::Family::new(family, kind, None))
+                .samples
+                .push(Sample::new(name.clone(), labels.clone(), *v));
         }
-        out
+        out.into_values().collect()
     }
 
-    /// Compares with a scrape: every sample pushed must be there with `extra` labels (the grouping
-    /// key the gateway adds) and the same value. Returns the differences per family that has any.
-    pub fn compare(&self, scrape: &str, extra: &[(&str, &str)]) -> BTreeMap<Family, Vec<String>> {
-        let got = parse(scrape);
+    /// Prometheus text format.
+    pub fn encode(&self) -> String {
+        exposition::encode(&self.families())
+    }
+
+    /// Compares with a scrape (named `source` in errors): every sample pushed must be there with `extra`
+    /// labels (the grouping key the gateway adds) and the same value. Returns the differences per family
+    /// that has any; a scrape that is not text exposition is an error.
+    pub fn compare(
+        &self,
+        scrape: &str,
+        source: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<BTreeMap<Family, Vec<String>>, metrics::Error> {
+        let got: BTreeMap<Key, f64> =
+            exposition::parse(scrape, source)?.iter().flat_map(|f| &f.samples).map(|s| (s.series(), s.value)).collect();
         let mut out: BTreeMap<Family, Vec<String>> = BTreeMap::new();
         for ((name, labels), want) in &self.samples {
-            let mut l: Vec<(String, String)> = labels.clone();
+            let mut l = labels.clone();
             l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            l.sort();
             let problem = match got.get(&(name.clone(), l)) {
                 None => Some("missing".to_string()),
                 Some(v) if (v - want).abs() > 1e-9 * want.abs().max(1.0) => Some(format!("{v} instead of {want}")),
@@ -182,110 +193,24 @@ impl BuildMetrics {
                 out.entry(Family::of(name)).or_default().push(format!("{name}{{{}}}: {p}", shown.join(",")));
             }
         }
-        out
-    }
-}
-
-/// A bucket bound written the one way this module writes it (`1e+07` and `10000000` are one bound).
-fn canonical_le(v: &str) -> String {
-    match v {
-        "+Inf" | "Inf" | "inf" => "+Inf".into(),
-        s => s.parse::<f64>().map(fmt).unwrap_or_else(|_| s.to_string()),
+        Ok(out)
     }
 }
 
 fn key(name: &str, labels: &[(&str, &str)]) -> Key {
-    let mut l: Vec<(String, String)> =
-        labels.iter().map(|(k, v)| (k.to_string(), if *k == "le" { canonical_le(v) } else { v.to_string() })).collect();
-    l.sort();
-    (name.to_string(), l)
+    let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Sample::new(name, labels, 0.0).series()
 }
 
-fn family_of(name: &str, types: &BTreeMap<String, &'static str>) -> String {
+fn family_of(name: &str, types: &BTreeMap<String, Kind>) -> String {
     for suffix in ["_bucket", "_sum", "_count"] {
         if let Some(base) = name.strip_suffix(suffix) {
-            if types.get(base) == Some(&"histogram") {
+            if types.get(base) == Some(&Kind::Histogram) {
                 return base.to_string();
             }
         }
     }
     name.to_string()
-}
-
-fn fmt(v: f64) -> String {
-    if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Parses Prometheus text format into samples (comments and malformed lines are skipped).
-pub fn parse(text: &str) -> BTreeMap<Key, f64> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        if let Some((k, v)) = sample(line) {
-            out.insert(k, v);
-        }
-    }
-    out
-}
-
-fn sample(line: &str) -> Option<(Key, f64)> {
-    let (name, rest) = match line.find('{') {
-        Some(i) => (&line[..i], &line[i..]),
-        None => line.split_once(' ')?,
-    };
-    let (labels, value_part) = if let Some(body) = rest.strip_prefix('{') {
-        let (labels, after) = split_labels(body)?;
-        (labels, after)
-    } else {
-        (Vec::new(), rest)
-    };
-    let value = value_part.split_whitespace().next()?;
-    let v = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        s => s.parse().ok()?,
-    };
-    let mut labels: Vec<(String, String)> =
-        labels.into_iter().map(|(k, v)| if k == "le" { (k, canonical_le(&v)) } else { (k, v) }).collect();
-    labels.sort();
-    Some(((name.trim().to_string(), labels), v))
-}
-
-/// `k="v",k2="v2"} rest` -> labels and `rest`.
-fn split_labels(s: &str) -> Option<(Vec<(String, String)>, &str)> {
-    let mut labels = Vec::new();
-    let mut rest = s.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix('}') {
-            return Some((labels, after));
-        }
-        let eq = rest.find('=')?;
-        let name = rest[..eq].trim().trim_start_matches(',').trim().to_string();
-        let body = rest[eq + 1..].strip_prefix('"')?;
-        let mut value = String::new();
-        let mut chars = body.char_indices();
-        let end = loop {
-            let (i, c) = chars.next()?;
-            match c {
-                '\\' => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    other => value.push(other),
-                },
-                '"' => break i,
-                c => value.push(c),
-            }
-        };
-        labels.push((name, value));
-        rest = body[end + 1..].trim_start().trim_start_matches(',').trim_start();
-    }
 }
 
 #[cfg(test)]
@@ -317,7 +242,12 @@ mod tests {
     fn histogram_buckets_are_cumulative_with_sum_and_count() {
         let m = BuildMetrics::new("buildkit", &records(), &layers());
         let text = m.encode();
-        let got = parse(&text);
+        let got: BTreeMap<Key, f64> = exposition::parse(&text, "pushed")
+            .unwrap()
+            .iter()
+            .flat_map(|f| &f.samples)
+            .map(|s| (s.series(), s.value))
+            .collect();
         let l = |le: &str| {
             key(
                 "build_duration_seconds_bucket",
@@ -357,26 +287,22 @@ mod tests {
                 }
             })
             .collect();
-        assert!(m.compare(&scrape, &extra).is_empty(), "{:?}", m.compare(&scrape, &extra));
+        let compare = |text: &str| m.compare(text, "scrape", &extra).unwrap();
+        assert!(compare(&scrape).is_empty(), "{:?}", compare(&scrape));
+        // The Go Pushgateway writes large bucket bounds with an exponent: still the same series.
+        assert!(scrape.contains("le=\"10000000\""));
+        assert!(compare(&scrape.replace("le=\"10000000\"", "le=\"1e+07\"")).is_empty());
         let lossy: String =
             scrape.lines().filter(|l| !l.starts_with("image_layer_size_bytes")).map(|l| format!("{l}\n")).collect();
-        let diff = m.compare(&lossy, &extra);
+        let diff = compare(&lossy);
         assert_eq!(diff.keys().copied().collect::<Vec<_>>(), vec![Family::LayerSizes]);
         let sample = "build_cache_hits_total{instance=\"run-1\",job=\"perf_acceptance_build\",builder=\"buildkit\",\
                       dockerfile=\"optimized\",kind=\"source_change\"}";
         let changed = scrape.replace(&format!("{sample} 4"), &format!("{sample} 3"));
-        let diff = m.compare(&changed, &extra);
+        let diff = compare(&changed);
         assert!(diff[&Family::CacheHits][0].contains("3 instead of 4"), "{diff:?}");
-        assert_eq!(m.compare("", &extra).len(), 3);
-    }
-
-    #[test]
-    fn text_format_parsing_handles_escapes_and_bare_names() {
-        let got = parse("# HELP x y\nup 1\nm{a=\"q\\\"uote\",b=\"x,y\"} 2.5 1700000000\n");
-        assert_eq!(got[&("up".to_string(), vec![])], 1.0);
-        assert_eq!(got[&key("m", &[("a", "q\"uote"), ("b", "x,y")])], 2.5);
-        let go = parse("h_bucket{le=\"1e+07\"} 3\nh_bucket{le=\"+Inf\"} 4\n");
-        assert_eq!(go[&key("h_bucket", &[("le", "10000000")])], 3.0, "Go's exponent form is the same bound");
-        assert_eq!(go[&key("h_bucket", &[("le", "+Inf")])], 4.0);
+        assert_eq!(compare("").len(), 3);
+        let e = m.compare("up{ 1\n", "http://gw/metrics", &extra).unwrap_err().to_string();
+        assert!(e.starts_with("http://gw/metrics:1:"), "{e}");
     }
 }
