@@ -130,7 +130,7 @@ fn loaded_figures(
         LoadPhase { latencies: &loaded.0, counts, rate },
         max_failures,
     )?;
-    super::high_load::availability_and_errors(set, &counts, &format!("the measured phase through {url}"));
+    super::high_load::availability_and_errors(set, counts, &format!("the measured phase through {url}"));
     if base.1.is_empty() || loaded.1.is_empty() {
         set.metrics.insert(
             "scaled".into(),

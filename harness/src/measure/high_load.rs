@@ -425,7 +425,7 @@ pub async fn run(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Result<Mea
     }
     // Every successful response of the run (warm-up included) against the platform's counter delta.
     let served = report.totals.counts.ok as f64;
-    availability_and_errors(&mut set, &c, "the measured phase");
+    availability_and_errors(&mut set, c, "the measured phase");
     let peak = samples.iter().map(|s| s.served.len()).max().unwrap_or(0);
     // Windows of the measured phases only: the baseline's after its 2 s warm-up, the load's after its warm-up.
     let after_warmup = |v: &[EnvSample], w: f64| v.iter().filter(|x| x.t_s >= w).cloned().collect::<Vec<_>>();
