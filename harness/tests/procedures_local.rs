@@ -417,3 +417,22 @@ fn a_spike_the_local_platform_cannot_hold_is_refused_up_front() {
     assert_eq!(e.status, Status::Error, "{}", e.reason);
     assert!(e.reason.contains("holds at most") && e.reason.contains("concurrency"), "{}", e.reason);
 }
+
+/// Injected ground truth for the cold-start rate: with provisioned concurrency the environments are
+/// initialized before the traffic, so their first invocations did not wait for init and are not cold starts
+/// (the fixture reads `AWS_LAMBDA_INITIALIZATION_TYPE`, as on Lambda). Without it, the first requests of the
+/// same traffic land on new environments and the rate is above zero.
+#[test]
+fn provisioned_environments_are_not_counted_as_cold_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = profile(
+        tmp.path(),
+        "  cold_start_rate: { function: fast, concurrency: 2, duration_s: 2, payload: { work_ms: 50, work_mode: sleep } }",
+        "  - { id: P.rate, ac: P, title: t, measure: cold_start_rate.rate, expect: \"== 0%\", params: { provisioned_concurrency: 3 } }\n  - { id: O.rate, ac: P, title: t, measure: cold_start_rate.rate, expect: \"== 0%\" }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(FUNCTIONS));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    assert_eq!(ev[0].status, Status::Passed, "{}", ev[0].reason);
+    assert_eq!(ev[1].status, Status::Failed, "{}", ev[1].reason);
+    assert!(ev[1].measured.as_ref().unwrap().value > 0.0, "{}", ev[1].reason);
+}
