@@ -1,7 +1,8 @@
 //! The Lambda **Invoke API** and control calls on loopback, in the shapes `aws-sdk-lambda` sends and
 //! parses: `POST /2015-03-31/functions/{name}/invocations` (RequestResponse, Event, DryRun; `X-Amz-Log-Type:
 //! Tail`), `GET|PUT /2015-03-31/functions/{name}/configuration`, `PUT|DELETE /2017-10-31/functions/{name}/concurrency`,
-//! `GET /2019-09-30/functions/{name}/concurrency`, `GET /2015-03-31/functions/`, and `/metrics` (Prometheus
+//! `GET /2019-09-30/functions/{name}/concurrency`, `PUT|GET|DELETE
+//! /2019-09-30/functions/{name}/provisioned-concurrency?Qualifier=...`, `GET /2015-03-31/functions/`, and `/metrics` (Prometheus
 //! text, bearer token). Errors carry `x-amzn-ErrorType` and AWS's JSON body.
 
 use std::{convert::Infallible, future::Future, sync::Arc};
@@ -173,6 +174,18 @@ impl InvokeApi {
                 self.pool.delete_concurrency(&decode_name(name), &key)?;
                 Ok(empty(204))
             }
+            (Method::PUT, [_, "functions", name, "provisioned-concurrency"]) => {
+                let (name, q) = (decode_name(name), qualifier(&req)?);
+                let body = json_body(req).await?;
+                Ok(json_response(202, &self.pool.put_provisioned(&name, &q, &body, &key)?))
+            }
+            (Method::GET, [_, "functions", name, "provisioned-concurrency"]) => {
+                Ok(json_response(200, &self.pool.get_provisioned(&decode_name(name), &qualifier(&req)?)?))
+            }
+            (Method::DELETE, [_, "functions", name, "provisioned-concurrency"]) => {
+                self.pool.delete_provisioned(&decode_name(name), &qualifier(&req)?, &key)?;
+                Ok(empty(204))
+            }
             (Method::GET, ["2015-03-31", "functions"]) => Ok(json_response(200, &self.pool.list_functions())),
             _ => {
                 let _ = rid;
@@ -244,6 +257,20 @@ fn last_4k(s: &str) -> &str {
         start += 1;
     }
     &s[start..]
+}
+
+/// The `Qualifier` query parameter (an alias or version), which the provisioned concurrency operations need.
+fn qualifier(req: &Request<Incoming>) -> Result<String, ApiError> {
+    req.uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("Qualifier="))
+        .filter(|q| !q.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::new(400, "InvalidParameterValueException", "the Qualifier query parameter is required")
+        })
 }
 
 #[cfg(test)]

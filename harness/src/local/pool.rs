@@ -82,6 +82,8 @@ struct FnInner {
     in_flight: u32,
     provisioning: u32,
     last_modified: String,
+    /// When provisioned concurrency was last put.
+    provisioned_modified: String,
     revision: String,
 }
 
@@ -169,6 +171,7 @@ impl Pool {
                         in_flight: 0,
                         provisioning: 0,
                         last_modified: now_aws(),
+                        provisioned_modified: now_aws(),
                         revision: super::platform::random_uuid(),
                     }),
                 };
@@ -637,10 +640,109 @@ impl Pool {
         Ok(())
     }
 
+    /// PutProvisionedConcurrencyConfig: keeps `ProvisionedConcurrentExecutions` environments initialized (the
+    /// local platform has no versions or aliases: any qualifier names the function). Audited like the other
+    /// configuration changes.
+    pub fn put_provisioned(&self, name: &str, qualifier: &str, body: &Value, key: &str) -> Result<Value, ApiError> {
+        let f = self.function(name)?;
+        let n = body.get("ProvisionedConcurrentExecutions").and_then(Value::as_u64).filter(|n| *n >= 1).ok_or_else(
+            || {
+                ApiError::new(
+                    400,
+                    "InvalidParameterValueException",
+                    "ProvisionedConcurrentExecutions must be an integer >= 1",
+                )
+            },
+        )?;
+        let mut g = f.lock();
+        if g.spec.reserved_concurrency.is_some_and(|r| u64::from(r) < n) {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameterValueException",
+                format!("Requested Provisioned Concurrency {n} exceeds the function's reserved concurrency"),
+            ));
+        }
+        let from = match g.spec.provisioned_concurrency {
+            0 => Value::Null,
+            p => json!(p),
+        };
+        self.ctx
+            .audit
+            .record(
+                &format!("{name}:{qualifier}"),
+                "PutProvisionedConcurrencyConfig",
+                "ProvisionedConcurrentExecutions",
+                from,
+                json!(n),
+                key,
+            )
+            .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
+        g.spec.provisioned_concurrency = n as u32;
+        g.provisioned_modified = now_aws();
+        Ok(provisioned_json(&g))
+    }
+
+    /// GetProvisionedConcurrencyConfig: READY once the environments asked for are initialized.
+    pub fn get_provisioned(&self, name: &str, qualifier: &str) -> Result<Value, ApiError> {
+        let f = self.function(name)?;
+        let g = f.lock();
+        if g.spec.provisioned_concurrency == 0 {
+            return Err(ApiError::new(
+                404,
+                "ProvisionedConcurrencyConfigNotFoundException",
+                format!("No Provisioned Concurrency Config found for this function ({name}:{qualifier})"),
+            ));
+        }
+        Ok(provisioned_json(&g))
+    }
+
+    /// DeleteProvisionedConcurrencyConfig.
+    pub fn delete_provisioned(&self, name: &str, qualifier: &str, key: &str) -> Result<(), ApiError> {
+        let f = self.function(name)?;
+        let mut g = f.lock();
+        let from = match g.spec.provisioned_concurrency {
+            0 => Value::Null,
+            p => json!(p),
+        };
+        self.ctx
+            .audit
+            .record(
+                &format!("{name}:{qualifier}"),
+                "DeleteProvisionedConcurrencyConfig",
+                "ProvisionedConcurrentExecutions",
+                from,
+                Value::Null,
+                key,
+            )
+            .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
+        g.spec.provisioned_concurrency = 0;
+        Ok(())
+    }
+
     pub fn list_functions(&self) -> Value {
         let fs: Vec<Value> = self.functions.values().map(|f| self.config_json(f, &f.lock())).collect();
         json!({ "Functions": fs })
     }
+}
+
+/// The provisioned concurrency config of a function as the Lambda API answers it.
+fn provisioned_json(g: &FnInner) -> Value {
+    let n = g.spec.provisioned_concurrency as usize;
+    let ready = g
+        .envs
+        .iter()
+        .filter(|e| {
+            e.provisioned && e.generation == g.generation && matches!(e.state(), EnvState::Idle | EnvState::Busy)
+        })
+        .count()
+        .min(n);
+    json!({
+        "RequestedProvisionedConcurrentExecutions": n,
+        "AvailableProvisionedConcurrentExecutions": ready,
+        "AllocatedProvisionedConcurrentExecutions": ready,
+        "Status": if ready >= n { "READY" } else { "IN_PROGRESS" },
+        "LastModified": g.provisioned_modified,
+    })
 }
 
 async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {

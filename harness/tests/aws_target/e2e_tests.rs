@@ -53,10 +53,21 @@ pub(crate) fn outputs_file(
     platform: &Platform,
     moto: &Moto,
 ) -> std::path::PathBuf {
+    outputs_file_with_alias(dir, s, platform, moto, None)
+}
+
+/// [`outputs_file`] naming `alias` as the function's alias.
+pub(crate) fn outputs_file_with_alias(
+    dir: &Path,
+    s: &harness::terraform::AwsSettings,
+    platform: &Platform,
+    moto: &Moto,
+    alias: Option<&str>,
+) -> std::path::PathBuf {
     let SecretRef::ApiGatewayKey(key) = &s.api_key else { unreachable!("deploy creates an API Gateway key") };
     let out = |v: &str| json!({"sensitive": false, "type": "string", "value": v});
     let doc = json!({
-        "region": out(&s.region), "function_name": out(FUNCTION), "function_alias": {"sensitive": false, "type": "string", "value": null},
+        "region": out(&s.region), "function_name": out(FUNCTION), "function_alias": {"sensitive": false, "type": "string", "value": alias},
         "api_id": out(&s.api_id), "api_url": out(&format!("{}/{FUNCTION}", platform.front_door_http())),
         "api_stage": out(&s.api_stage), "usage_plan_id": out(&s.usage_plan_id),
         "api_key_secret": {"sensitive": true, "type": "string", "value": format!("apigateway-key:{key}")},
@@ -275,6 +286,66 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     let left = harness::local::leftovers(&run_id);
     assert_eq!((left.containers, left.processes), (0, 0), "{left:?}");
     eprintln!("e2e test took {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// Provisioned concurrency on the aws target: set on the outputs' alias through the SDK, awaited READY, the
+/// traffic's first invocations land on environments initialized ahead (not cold: 0%), and the setting is
+/// restored afterwards (audit log, and the function has none left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_concurrency_is_set_measured_and_restored() {
+    let moto = Moto::start(&[]);
+    let settings = support::deploy(&moto, FUNCTION, false).await;
+    let platform = start_platform().await;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = outputs_file_with_alias(dir.path(), &settings, &platform, &moto, Some("live"));
+    let run = dir.path().join("run");
+    let profile = root().join("harness/tests/data/localstack-provisioned.yaml");
+    let args: Vec<String> = [
+        "run",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--target",
+        "localstack",
+        "--endpoint",
+        &moto.url,
+        "--tf-outputs",
+        outputs.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let c = &checks(&report)["PC.with"];
+    assert_eq!(c["status"], "passed", "{c:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(c["notes"].to_string().contains("provisioned concurrency 3 set on fixture-rust:live"), "{c:#}");
+    let entries = AuditLog::read(&run.join("audit.jsonl")).unwrap();
+    let last = entries.iter().rev().find(|e| e.setting == "provisioned_concurrency.live").expect("audited");
+    assert_eq!((last.phase, last.state), (Phase::Restore, State::Done), "{entries:#?}");
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(harness::platform::aws::behavior_version())
+        .region(aws_sdk_lambda::config::Region::new(support::REGION))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(platform.invoke_url())
+        .build();
+    let left = aws_sdk_lambda::Client::from_conf(conf)
+        .get_provisioned_concurrency_config()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .send()
+        .await;
+    assert!(
+        left.as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()),
+        "provisioned concurrency left on the function: {left:?}"
+    );
+    platform.shutdown().await;
 }
 
 /// Runs `--only only` of the e2e profile on the localstack target whose every service is at `endpoint`;
