@@ -439,3 +439,23 @@ fn provisioned_environments_are_not_counted_as_cold_starts() {
     assert_eq!(ev[1].status, Status::Failed, "{}", ev[1].reason);
     assert!(ev[1].measured.as_ref().unwrap().value > 0.0, "{}", ev[1].reason);
 }
+
+/// Injected ground truth under load: at 50 req/s of 100 ms each (about 5 in flight) a function with reserved
+/// concurrency 2 on a platform that ignores it (`faults: { over_allocate: true }`) runs more than 2
+/// environments, and `high_load.over_limit` fails with the excess; the same load on a platform that keeps
+/// the limit stays at or below it (the excess is throttled) and passes.
+#[test]
+fn over_allocation_under_load_fails_the_overload_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let functions = "mode: process\nfunctions:\n  - name: leaky\n    fixture: rust\n    memory_mb: 128\n    reserved_concurrency: 2\n    faults: { over_allocate: true }\n  - name: kept\n    fixture: rust\n    memory_mb: 128\n    reserved_concurrency: 2\n";
+    let p = profile(
+        tmp.path(),
+        "  high_load: { rate: 50, duration_s: 3, baseline_rate: 5, baseline_s: 2, warmup_s: 1, work_ms: 100 }",
+        "  - { id: L.over, ac: L, title: t, measure: high_load.over_limit, expect: \"== 0\", params: { function: leaky } }\n  - { id: K.over, ac: L, title: t, measure: high_load.over_limit, expect: \"== 0\", params: { function: kept } }",
+    );
+    let r = runner(tmp.path(), p.clone(), Some(functions));
+    let ev: Vec<_> = p.checks.iter().map(|c| r.run_check(c).unwrap()).collect();
+    assert_eq!(ev[0].status, Status::Failed, "{}", ev[0].reason);
+    assert!(ev[0].measured.as_ref().unwrap().value >= 1.0, "{}", ev[0].reason);
+    assert_eq!(ev[1].status, Status::Passed, "{}", ev[1].reason);
+}
