@@ -35,7 +35,7 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
     let results = results.into_iter().collect::<Result<Vec<_>, Error>>()?;
     let mut set = c.set();
     let mut mem = Vec::new();
-    let (mut starved, mut throttled, mut no_report) = (0u64, 0u64, 0u64);
+    let (mut starved, mut throttled, mut no_report, mut failed_unreported) = (0u64, 0u64, 0u64, 0u64);
     for r in &results {
         match r {
             Err(_) => throttled += 1,
@@ -44,11 +44,11 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
                 let oom = rep.is_some_and(|r| {
                     r.error_type.as_deref().is_some_and(|t| t.contains("OutOfMemory")) || r.status.is_some()
                 });
-                if inv.status_code != 200 || inv.function_error.is_some() || oom {
-                    starved += 1;
-                }
+                let failed = inv.status_code != 200 || inv.function_error.is_some() || oom;
+                starved += u64::from(failed);
                 match rep.and_then(|r| Some((r.max_memory_used_mb?, r.memory_size_mb.filter(|m| *m > 0)?))) {
                     Some((used, size)) => mem.push(used as f64 / size as f64 * 100.0),
+                    None if failed => failed_unreported += 1,
                     None => no_report += 1,
                 }
             }
@@ -63,7 +63,14 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
     if let Some(m) = quantile(&mem, 0.5) {
         set.notes.push(format!("memory utilization median {m:.1}% over {} REPORT lines", mem.len()));
     }
+    let ledger = super::resources::memory_ledger(
+        mem.len() as u64,
+        &[("throttled or failed call", throttled), ("error, timeout or OOM", failed_unreported)],
+        no_report,
+    );
+    set.notes.extend(ledger.notes("memory_utilization"));
     super::local_session::put_samples(&mut set, c.dir, "memory_utilization", mem, "%")?;
+    set.ledgers.insert("memory_utilization".into(), ledger);
     set.metrics.insert("cpu_utilization".into(), Metric::Missing { reason: NO_CPU.into() });
     set.metrics.insert("utilization".into(), Metric::Missing { reason: format!("needs CPU utilization: {NO_CPU}") });
     set.metrics.insert(

@@ -17,9 +17,26 @@ use serde_json::json;
 
 use super::{
     local_session::{function_spec, put_samples, Drive, Invoked, Session, P},
-    Error, MeasurementSet, Metric,
+    Error, Ledger, MeasurementSet, Metric, Rejection,
 };
 use crate::{criteria::Params, platform::LocalConfig, run_dir::RunDir};
+
+/// The ledger of `memory_utilization`: every invocation of the window, the ones with a REPORT's Max Memory
+/// Used counted, failed ones by class (they are judged by `starvation`, so no budget here), successful ones
+/// without the figure rejected as unverifiable.
+pub(super) fn memory_ledger(counted: u64, failed: &[(&str, u64)], unreported: u64) -> Ledger {
+    let mut l = Ledger::new(u64::MAX);
+    l.count_n(counted);
+    for (class, n) in failed {
+        l.fail_n(class, *n, format!("{n} invocations: {class}"));
+    }
+    l.reject_n(
+        Rejection::Unverifiable,
+        unreported,
+        format!("{unreported} successful invocations without Max Memory Used in their REPORT line"),
+    );
+    l
+}
 
 /// Runs `resources`. Params: `function` (`fixture-rust-busy`), `workers` (6) or `rate` (req/s, open model),
 /// `duration_s` (10).
@@ -82,7 +99,11 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
         drive_as.describe(),
         cpu.len()
     ));
+    let ok = results.len() - failed;
+    let ledger = memory_ledger(mem.len() as u64, &[("failed", failed as u64)], (ok - mem.len().min(ok)) as u64);
+    set.notes.extend(ledger.notes("memory_utilization"));
     put_samples(&mut set, dir, "memory_utilization", mem, "%")?;
+    set.ledgers.insert("memory_utilization".into(), ledger);
     if containers && !cpu.is_empty() {
         put_samples(&mut set, dir, "cpu_utilization", cpu, "%")?;
         put_samples(&mut set, dir, "utilization", util, "%")?;
