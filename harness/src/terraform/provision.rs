@@ -1,0 +1,802 @@
+//! [`Stack`]: a Terraform module the run brings up itself (`harness run --provision`, `HARNESS_PROVISION=1`)
+//! and takes down at its end, whatever the end is.
+//!
+//! The module directory is copied into the run directory (`provision/module/`) and applied there in a
+//! workspace named after the run. The copy gives each run its own working directory (`.terraform`, lock
+//! file, local state): parallel runs never share one, and the user's module directory is never written to.
+//! The workspace keeps parallel runs apart when the module declares a remote backend, where every copy would
+//! otherwise read and write the same state key. Before the apply, [`Record`] (`provision/record.json`) says
+//! what was applied, where and with which variables (their values in `provision/vars.json`, mode 0600), so
+//! that `harness restore --run DIR` ([`destroy_recorded`]) can destroy it after the run was killed outright.
+//!
+//! Destroy runs after a normal run, a failed check, a signal (the run's checks end, then the destroy runs to
+//! its end) and a panic ([`Stack`]'s `Drop`). A failed apply destroys what it created before reporting.
+//! Only the transient errors of [`TRANSIENT`] are retried; each is named.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::command::{tail, Failure, OnSignal, Ran, Terraform};
+
+/// The record of a provisioned run, relative to its run directory.
+pub const RECORD: &str = "provision/record.json";
+/// `terraform init` deadline (providers are downloaded unless cached).
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(600);
+/// `terraform apply` / `destroy` deadline (API Gateway and CloudFront changes take minutes, never this long).
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long the first healthy invoke after the apply is waited for.
+pub const HEALTHY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Attempts of an apply or destroy that fails with a [`TRANSIENT`] error.
+pub const ATTEMPTS: u32 = 3;
+
+/// A transient error that terraform or AWS document as "retry later", recognised in Terraform's message.
+#[derive(Debug)]
+pub struct Transient {
+    /// Its name, said when it is retried.
+    pub name: &'static str,
+    /// Text of Terraform's error output that identifies it.
+    pub patterns: &'static [&'static str],
+}
+
+/// The only errors an apply or destroy is retried for (any other error is reported at once).
+pub const TRANSIENT: &[Transient] = &[
+    // AWS API throttling: "retry with exponential backoff" (AWS SDK and API error-retry documentation);
+    // the provider retries too, and gives up after its own attempts under sustained throttling.
+    Transient {
+        name: "AWS API throttling",
+        patterns: &["ThrottlingException", "Rate exceeded", "TooManyRequestsException", "RequestLimitExceeded"],
+    },
+    // IAM is eventually consistent: a role created moments ago cannot be assumed by Lambda yet (AWS IAM
+    // "changes that I make are not always immediately visible").
+    Transient { name: "IAM eventual consistency", patterns: &["cannot be assumed by Lambda"] },
+    // Lambda refuses a change while the function's LastUpdateStatus is InProgress.
+    Transient { name: "Lambda update in progress", patterns: &["An update is in progress"] },
+    // API Gateway: "ConflictException ... concurrent modification", documented as retryable.
+    Transient { name: "API Gateway concurrent modification", patterns: &["concurrent modification"] },
+];
+
+/// The transient error Terraform's error output shows, if any.
+pub fn transient(stderr: &str) -> Option<&'static Transient> {
+    TRANSIENT.iter().find(|t| t.patterns.iter().any(|p| stderr.contains(p)))
+}
+
+/// Errors of provisioning.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The module directory does not exist or holds no `.tf` file.
+    #[error("--tf-dir {dir}: {problem}")]
+    BadModule {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A `--var` is not `NAME=VALUE`, or a `--var-file` cannot be read.
+    #[error("{0}")]
+    BadVar(String),
+    /// `terraform` is not installed.
+    #[error("`{program}` not found (provisioning {dir}): install Terraform >= 1.5 or set TERRAFORM to its path")]
+    TerraformMissing {
+        /// Program looked for.
+        program: String,
+        /// The module.
+        dir: PathBuf,
+    },
+    /// A Terraform command failed.
+    #[error("`terraform {command}` of {dir} failed ({status}){retried}: {message}{cleanup}")]
+    Failed {
+        /// The command (`apply`, `destroy`, ...).
+        command: String,
+        /// The module (the user's directory).
+        dir: PathBuf,
+        /// Exit status or `timed out after N s`.
+        status: String,
+        /// Retries done, if any.
+        retried: String,
+        /// The end of Terraform's error output.
+        message: String,
+        /// What was done about what the failed apply created.
+        cleanup: String,
+    },
+    /// A file of the run directory could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The record is not readable.
+    #[error("{path}: not a provisioning record: {detail}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The applied module's outputs break the contract.
+    #[error(transparent)]
+    Outputs(#[from] super::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+/// What to provision: the module and its variables.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// The module directory (`--tf-dir`).
+    pub module: PathBuf,
+    /// `NAME=VALUE` (`--var`), passed as `-var` after the files.
+    pub vars: Vec<String>,
+    /// `--var-file` files, passed as `-var-file` in order.
+    pub var_files: Vec<PathBuf>,
+}
+
+impl Spec {
+    /// Checks the input before anything is created: the directory holds `.tf` files, each var is
+    /// `NAME=VALUE`, each var file is readable.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |problem: &str| Error::BadModule { dir: self.module.clone(), problem: problem.into() };
+        let entries = std::fs::read_dir(&self.module).map_err(|e| bad(&format!("cannot read the directory: {e}")))?;
+        if !entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "tf" || x == "json")) {
+            return Err(bad("no Terraform configuration (*.tf) in it"));
+        }
+        for v in &self.vars {
+            if !v.split_once('=').is_some_and(|(n, _)| !n.trim().is_empty()) {
+                return Err(Error::BadVar(format!("--var {}: expected NAME=VALUE", v.split('=').next().unwrap_or(""))));
+            }
+        }
+        for f in &self.var_files {
+            std::fs::metadata(f).map_err(|e| Error::BadVar(format!("--var-file {}: {e}", f.display())))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the stack is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// `init`/`apply` under way (or killed during it): restore destroys what the state holds.
+    Applying,
+    /// Up, the run measures it.
+    Applied,
+    /// Left up on purpose (`--keep`).
+    Kept,
+    /// Destroyed; nothing left.
+    Destroyed,
+    /// The destroy failed; restore tries again.
+    DestroyFailed,
+}
+
+/// One phase's wall time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Attempts it took.
+    pub attempts: u32,
+    /// What came of it.
+    pub outcome: String,
+}
+
+impl Phase {
+    fn text(&self, name: &str) -> String {
+        let attempts = if self.attempts == 1 { "1 attempt".into() } else { format!("{} attempts", self.attempts) };
+        format!("provisioning: {name} {:.1} s ({attempts}): {}", self.seconds, self.outcome)
+    }
+}
+
+/// Wall times of the provisioning phases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    /// `terraform init` + `apply` (+ reading the outputs).
+    pub init_apply: Option<Phase>,
+    /// From the end of the apply to the first successful invocation of the function the outputs name.
+    pub first_healthy_invoke: Option<Phase>,
+    /// `terraform destroy`.
+    pub destroy: Option<Phase>,
+}
+
+impl Phases {
+    /// One line per phase measured.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        for (name, p) in [
+            ("init+apply", &self.init_apply),
+            ("first healthy invoke", &self.first_healthy_invoke),
+            ("destroy", &self.destroy),
+        ] {
+            if let Some(p) = p {
+                t += &p.text(name);
+                t.push('\n');
+            }
+        }
+        t
+    }
+}
+
+/// What a run provisioned (`provision/record.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The user's module directory.
+    pub source: PathBuf,
+    /// The copy that was applied (in the run directory).
+    pub module: PathBuf,
+    /// The workspace (named after the run).
+    pub workspace: String,
+    /// Names of the variables set with `--var` (values in `vars.json`, never here).
+    pub var_names: Vec<String>,
+    /// Copies of the `--var-file` files, in order.
+    pub var_files: Vec<PathBuf>,
+    /// Where the stack is.
+    pub state: State,
+    /// When the state last changed.
+    pub updated: DateTime<Utc>,
+    /// Wall times.
+    pub phases: Phases,
+}
+
+impl Record {
+    fn save(&mut self, run: &Path) -> Result<(), Error> {
+        self.updated = Utc::now();
+        let path = run.join(RECORD);
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(self).expect("a record serializes");
+        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)).map_err(io(&path))
+    }
+
+    /// Reads the record of the run in `run`, if it provisioned.
+    pub fn load(run: &Path) -> Result<Option<Record>, Error> {
+        let path = run.join(RECORD);
+        match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io { path, source: e }),
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Record { path, detail: e.to_string() }),
+        }
+    }
+}
+
+/// The phases of the run in `run`, when it provisioned.
+pub fn phases(run: &Path) -> Option<Phases> {
+    Record::load(run).ok().flatten().map(|r| r.phases)
+}
+
+/// A workspace name from a run id (letters, digits, `-`, `_`).
+pub fn workspace_name(run_id: &str) -> String {
+    let clean: String = run_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    format!("perf-{clean}")
+}
+
+/// A stack up for this run; destroyed when dropped unless [`Stack::destroy`] or [`Stack::keep`] ran.
+pub struct Stack {
+    run: PathBuf,
+    record: Record,
+    tf: Terraform,
+    settled: bool,
+    apply_started: bool,
+    _pending: crate::interrupt::Pending,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("run", &self.run).field("record", &self.record).finish_non_exhaustive()
+    }
+}
+
+/// The Terraform of a recorded stack: its working directory's data dir and its workspace, whatever the
+/// environment says.
+fn terraform_for(record: &Record) -> Terraform {
+    Terraform::from_env()
+        .with_env("TF_DATA_DIR", record.module.join(".terraform").display().to_string())
+        .with_env("TF_WORKSPACE", record.workspace.clone())
+        .with_env("CHECKPOINT_DISABLE", "1")
+}
+
+/// `-var-file` and `-var` arguments of a recorded stack.
+fn var_args(run: &Path, record: &Record) -> Result<Vec<String>, Error> {
+    let mut args: Vec<String> = record.var_files.iter().map(|f| format!("-var-file={}", f.display())).collect();
+    let path = run.join("provision/vars.json");
+    let vars: Vec<String> = match std::fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Record { path: path.clone(), detail: e.to_string() })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::Io { path, source: e }),
+    };
+    args.extend(vars.into_iter().map(|v| format!("-var={v}")));
+    Ok(args)
+}
+
+/// Writes `text` to `path`, readable by the owner only (variable values and outputs may be secrets).
+fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(io(path))
+}
+
+/// Copies the module `from` into `to`, leaving out Terraform's working files and state of the source.
+fn copy_module(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for e in std::fs::read_dir(from).map_err(io(from))?.flatten() {
+        let name = e.file_name();
+        let n = name.to_string_lossy();
+        if n == ".terraform" || n == ".git" || n.starts_with("terraform.tfstate") {
+            continue;
+        }
+        let src = e.path();
+        let dst = to.join(&name);
+        if src.is_dir() {
+            copy_module(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(io(&src))?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends a command's output to `provision/terraform.log`.
+fn log(run: &Path, command: &str, ran: &Ran) {
+    use std::io::Write;
+    let path = run.join("provision/terraform.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "=== terraform {command} ({}) at {}\n{}{}", ran.status, Utc::now().to_rfc3339(), ran.stdout, ran.stderr);
+    }
+}
+
+/// Runs one command of a recorded stack with the named retries; returns its output and the attempts.
+fn run_step(
+    run: &Path,
+    record: &Record,
+    tf: &Terraform,
+    args: Vec<String>,
+    timeout: Duration,
+    on_signal: OnSignal,
+) -> Result<(Ran, u32), Error> {
+    let command = args.first().cloned().unwrap_or_default();
+    let mut retried: Vec<&str> = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        let ran = match tf.run(&record.module, &args, timeout, on_signal) {
+            Ok(r) => r,
+            Err(Failure::Missing) => {
+                return Err(Error::TerraformMissing { program: tf.program.clone(), dir: record.source.clone() })
+            }
+            Err(Failure::Io(e)) => return Err(Error::Io { path: tf.path(), source: e }),
+            Err(Failure::Timeout) => {
+                return Err(Error::Failed {
+                    command,
+                    dir: record.source.clone(),
+                    status: format!("timed out after {} s; killed", timeout.as_secs()),
+                    retried: String::new(),
+                    message: String::new(),
+                    cleanup: String::new(),
+                })
+            }
+        };
+        log(run, &command, &ran);
+        if ran.status.success() {
+            return Ok((ran, attempt));
+        }
+        let retry = transient(&ran.stderr).filter(|_| attempt < ATTEMPTS && !crate::interrupt::interrupted());
+        match retry {
+            Some(t) => {
+                let wait = Duration::from_secs(15 * 3u64.pow(attempt - 1));
+                eprintln!(
+                    "provisioning: terraform {command} failed with a transient error ({}); retrying in {} s",
+                    t.name,
+                    wait.as_secs()
+                );
+                retried.push(t.name);
+                let end = Instant::now() + wait;
+                while Instant::now() < end && !crate::interrupt::interrupted() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            None => {
+                return Err(Error::Failed {
+                    command,
+                    dir: record.source.clone(),
+                    status: ran.status.to_string(),
+                    retried: if retried.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" after retrying {}", retried.join(", "))
+                    },
+                    message: tail(&ran.stderr, 2000),
+                    cleanup: String::new(),
+                });
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// `terraform init` of a recorded stack.
+fn init(run: &Path, record: &Record, tf: &Terraform, on_signal: OnSignal) -> Result<u32, Error> {
+    let args = vec!["init".into(), "-input=false".into(), "-no-color".into()];
+    run_step(run, record, tf, args, INIT_TIMEOUT, on_signal).map(|(_, n)| n)
+}
+
+/// The number of resources `terraform destroy` says it destroyed.
+fn destroyed_count(stdout: &str) -> Option<u64> {
+    let at = stdout.rfind("Resources: ")?;
+    stdout[at + "Resources: ".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Destroys a recorded stack (init first: a run killed during its init has no working directory yet),
+/// then deletes its workspace. Returns the destroy phase.
+fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phase, Error> {
+    let start = Instant::now();
+    let result = (|| {
+        init(run, record, tf, OnSignal::Finish)?;
+        let mut args: Vec<String> =
+            ["destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
+        args.extend(var_args(run, record)?);
+        run_step(run, record, tf, args, APPLY_TIMEOUT, OnSignal::Finish)
+    })();
+    match result {
+        Ok((ran, attempts)) => {
+            let outcome = match destroyed_count(&ran.stdout) {
+                Some(n) => format!("destroyed {n} resource{}", if n == 1 { "" } else { "s" }),
+                None => "destroy complete (Terraform printed no resource count)".into(),
+            };
+            // The workspace is empty now; deleting it leaves no empty state behind (a remote backend keeps one
+            // object per workspace). A workspace that cannot be deleted is only untidy: said in the log.
+            let default = Terraform::from_env()
+                .with_env("TF_DATA_DIR", record.module.join(".terraform").display().to_string())
+                .with_env("CHECKPOINT_DISABLE", "1");
+            let args = vec!["workspace".into(), "delete".into(), "-no-color".into(), record.workspace.clone()];
+            if let Ok(r) = default.run(&record.module, &args, INIT_TIMEOUT, OnSignal::Finish) {
+                log(run, "workspace delete", &r);
+            }
+            let phase = Phase {
+                seconds: start.elapsed().as_secs_f64(),
+                attempts,
+                outcome,
+            };
+            record.state = State::Destroyed;
+            record.phases.destroy = Some(phase.clone());
+            record.save(run)?;
+            Ok(phase)
+        }
+        Err(e) => {
+            record.state = State::DestroyFailed;
+            record.phases.destroy = Some(Phase {
+                seconds: start.elapsed().as_secs_f64(),
+                attempts: 1,
+                outcome: format!("failed: {e}"),
+            });
+            let _ = record.save(run);
+            Err(e)
+        }
+    }
+}
+
+impl Stack {
+    /// Copies `spec`'s module into the run directory `run`, records it, and runs `init` + `apply` in the
+    /// workspace of `run_id`; reads the outputs of that apply into `provision/outputs.json` (checked against
+    /// the harness's contract). A failed apply destroys what it created and says so in the error.
+    pub fn apply(spec: &Spec, run: &Path, run_id: &str) -> Result<Stack, Error> {
+        spec.check()?;
+        let dir = run.join("provision");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let module = dir.join("module");
+        copy_module(&spec.module, &module)?;
+        let mut var_files = Vec::new();
+        for (i, f) in spec.var_files.iter().enumerate() {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let copy = dir.join(format!("var-file-{i}-{name}"));
+            let text = std::fs::read_to_string(f).map_err(|e| Error::BadVar(format!("--var-file {}: {e}", f.display())))?;
+            write_private(&copy, &text)?;
+            var_files.push(copy);
+        }
+        // TF_VAR_* of the environment are recorded too: restore may run where they are not set.
+        let mut vars: Vec<String> = std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("TF_VAR_").map(|n| format!("{n}={v}")))
+            .collect();
+        vars.extend(spec.vars.iter().cloned());
+        write_private(&dir.join("vars.json"), &serde_json::to_string(&vars).expect("strings serialize"))?;
+        let mut record = Record {
+            source: spec.module.clone(),
+            module: module.canonicalize().map_err(io(&module))?,
+            workspace: workspace_name(run_id),
+            var_names: vars.iter().filter_map(|v| v.split_once('=').map(|(n, _)| n.to_string())).collect(),
+            var_files,
+            state: State::Applying,
+            updated: Utc::now(),
+            phases: Phases::default(),
+        };
+        record.save(run)?;
+        let tf = terraform_for(&record);
+        let pending = crate::interrupt::Pending::register(format!(
+            "terraform stack of {} (workspace {}): `harness restore --run {}` destroys it",
+            record.source.display(),
+            record.workspace,
+            run.display()
+        ));
+        let mut stack = Stack { run: run.to_path_buf(), record, tf, settled: false, apply_started: false, _pending: pending };
+        let start = Instant::now();
+        let applied = stack.init_apply();
+        match applied {
+            Ok(attempts) => {
+                stack.record.phases.init_apply = Some(Phase {
+                    seconds: start.elapsed().as_secs_f64(),
+                    attempts,
+                    outcome: format!("applied {} in workspace {}", stack.record.source.display(), stack.record.workspace),
+                });
+                stack.record.state = State::Applied;
+                stack.record.save(run)?;
+                Ok(stack)
+            }
+            Err(e) => {
+                stack.record.phases.init_apply = Some(Phase {
+                    seconds: start.elapsed().as_secs_f64(),
+                    attempts: 1,
+                    outcome: format!("failed: {e}"),
+                });
+                stack.settled = true;
+                let cleanup = if !stack.apply_started {
+                    stack.record.state = State::Destroyed;
+                    stack.record.save(run)?;
+                    "\nnothing was applied".to_string()
+                } else {
+                    match destroy_stack(run, &mut stack.record, &stack.tf) {
+                    Ok(p) => format!("\nwhat the apply created was destroyed ({})", p.outcome),
+                    Err(d) => format!(
+                        "\nwhat the apply created could NOT be destroyed: {d}\nretry with: harness restore --run {}",
+                        run.display()
+                    ),
+                }
+                };
+                Err(match e {
+                    Error::Failed { command, dir, status, retried, message, .. } => {
+                        Error::Failed { command, dir, status, retried, message, cleanup }
+                    }
+                    Error::Outputs(o) => Error::Failed {
+                        command: "output -json".into(),
+                        dir: spec.module.clone(),
+                        status: "outputs break the contract".into(),
+                        retried: String::new(),
+                        message: o.to_string(),
+                        cleanup,
+                    },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    fn init_apply(&mut self) -> Result<u32, Error> {
+        let (run, record, tf) = (&self.run, &self.record, &self.tf);
+        let mut attempts = init(run, record, tf, OnSignal::Stop)?;
+        self.apply_started = true;
+        let mut args: Vec<String> =
+            ["apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
+        args.extend(var_args(run, record)?);
+        attempts += run_step(run, record, tf, args, APPLY_TIMEOUT, OnSignal::Stop)?.1 - 1;
+        let args = vec!["output".into(), "-json".into(), "-no-color".into()];
+        let (ran, _) = run_step(run, record, tf, args, super::TERRAFORM_TIMEOUT, OnSignal::Stop)?;
+        let outputs = super::Outputs::parse(
+            &ran.stdout,
+            &format!("`terraform output -json` of {} (workspace {})", record.source.display(), record.workspace),
+        )?;
+        super::AwsSettings::from_outputs(&outputs)?;
+        write_private(&self.outputs_file(), &ran.stdout)?;
+        Ok(attempts)
+    }
+
+    /// The saved outputs of the apply (what `--tf-outputs` would read).
+    pub fn outputs_file(&self) -> PathBuf {
+        self.run.join("provision/outputs.json")
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Records the first healthy invoke phase.
+    pub fn set_first_invoke(&mut self, phase: Phase) -> Result<(), Error> {
+        self.record.phases.first_healthy_invoke = Some(phase);
+        self.record.save(&self.run)
+    }
+
+    /// Destroys the stack now (also when the run was interrupted: the destroy runs to its end).
+    pub fn destroy(mut self) -> Result<Phase, Error> {
+        self.settled = true;
+        destroy_stack(&self.run, &mut self.record, &self.tf)
+    }
+
+    /// Leaves the stack up on purpose; returns the command that removes it.
+    pub fn keep(mut self) -> Result<String, Error> {
+        self.settled = true;
+        self.record.state = State::Kept;
+        self.record.save(&self.run)?;
+        Ok(format!("harness restore --run {}", self.run.display()))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        eprintln!("provisioning: destroying {} (the run ended early)", self.record.source.display());
+        match destroy_stack(&self.run, &mut self.record, &self.tf) {
+            Ok(p) => eprintln!("{}", p.text("destroy")),
+            Err(e) => eprintln!("provisioning: NOT destroyed: {e}; retry with harness restore --run {}", self.run.display()),
+        }
+    }
+}
+
+/// Provisions `spec` for the session's run: applies it (see [`Stack::apply`]), points the session's aws or
+/// localstack target at the outputs of that apply, and times the first healthy invoke of the function they
+/// name. Prints one line per phase to stderr as it ends.
+pub fn provision_session(session: &mut crate::run::Session, spec: &Spec) -> Result<Stack, Error> {
+    use crate::platform::{AwsConfig, Target};
+    let endpoint_and_kind = match &session.runner.target {
+        Target::Aws(c) => (c.endpoint.clone(), c.localstack),
+        other => {
+            return Err(Error::BadModule {
+                dir: spec.module.clone(),
+                problem: format!(
+                    "--provision applies a Terraform module for the aws and localstack targets, not {}",
+                    other.kind().name()
+                ),
+            })
+        }
+    };
+    eprintln!("provisioning: terraform init + apply of {} (log: {})", spec.module.display(), session.out.join("provision/terraform.log").display());
+    let mut stack = Stack::apply(spec, &session.out, &session.id)?;
+    if let Some(p) = &stack.record.phases.init_apply {
+        eprintln!("{}", p.text("init+apply"));
+    }
+    let cfg = AwsConfig {
+        tf_dir: None,
+        tf_outputs: Some(stack.outputs_file()),
+        endpoint: endpoint_and_kind.0,
+        localstack: endpoint_and_kind.1,
+    };
+    session.runner.target = Target::Aws(cfg.clone());
+    let phase = first_healthy_invoke(&cfg, &session.runner.dir);
+    eprintln!("{}", phase.text("first healthy invoke"));
+    stack.set_first_invoke(phase)?;
+    Ok(stack)
+}
+
+/// Invokes the function the outputs name (empty payload, its alias if any) until one invocation succeeds,
+/// within [`HEALTHY_TIMEOUT`]; every attempt is counted. Not a measurement of any check.
+fn first_healthy_invoke(cfg: &crate::platform::AwsConfig, dir: &crate::run_dir::RunDir) -> Phase {
+    let start = Instant::now();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return Phase { seconds: 0.0, attempts: 0, outcome: format!("not measured: no runtime: {e}") },
+    };
+    rt.block_on(async {
+        let target = match crate::platform::aws::AwsTarget::from_config(cfg, dir).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Phase {
+                    seconds: start.elapsed().as_secs_f64(),
+                    attempts: 0,
+                    outcome: format!("not measured: {e}"),
+                }
+            }
+        };
+        let qualifier = target.settings().qualifier().map(str::to_string);
+        let mut attempts = 0;
+        let mut last = String::new();
+        while start.elapsed() < HEALTHY_TIMEOUT && !crate::interrupt::interrupted() {
+            attempts += 1;
+            match target.invoke(b"{}", qualifier.as_deref()).await {
+                Ok(i) if i.status_code == 200 && i.function_error.is_none() => {
+                    return Phase {
+                        seconds: start.elapsed().as_secs_f64(),
+                        attempts,
+                        outcome: format!("{} answered", target.settings().function_name),
+                    }
+                }
+                Ok(i) => last = format!("status {}, function error {:?}", i.status_code, i.function_error),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Phase {
+            seconds: start.elapsed().as_secs_f64(),
+            attempts,
+            outcome: format!(
+                "no healthy invoke of {} within {} s; last: {last}",
+                target.settings().function_name,
+                HEALTHY_TIMEOUT.as_secs()
+            ),
+        }
+    })
+}
+
+/// What [`destroy_recorded`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The stack was destroyed now (the line says what).
+    Destroyed(String),
+    /// It was destroyed before.
+    AlreadyDestroyed(String),
+}
+
+/// `harness restore --run DIR`: destroys the stack the run in `run` recorded unless it was destroyed already
+/// (a stack kept with `--keep` too). `None` when the run did not provision.
+pub fn destroy_recorded(run: &Path) -> Result<Option<Outcome>, Error> {
+    let Some(mut record) = Record::load(run)? else { return Ok(None) };
+    let what = format!("{} (copy of {}, workspace {})", record.module.display(), record.source.display(), record.workspace);
+    if record.state == State::Destroyed {
+        return Ok(Some(Outcome::AlreadyDestroyed(format!("terraform stack {what}: nothing to destroy"))));
+    }
+    let tf = terraform_for(&record);
+    let phase = destroy_stack(run, &mut record, &tf)?;
+    Ok(Some(Outcome::Destroyed(format!(
+        "terraform stack {what}: {} in {:.1} s",
+        phase.outcome, phase.seconds
+    ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_named_transient_errors_are_retried() {
+        let t = |s: &str| transient(s).map(|t| t.name);
+        assert_eq!(t("Error: creating Lambda Function: ThrottlingException: Rate exceeded"), Some("AWS API throttling"));
+        assert_eq!(
+            t("InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda."),
+            Some("IAM eventual consistency")
+        );
+        assert_eq!(t("ResourceConflictException: An update is in progress for resource: arn:..."), Some("Lambda update in progress"));
+        assert_eq!(t("ConflictException: Unable to complete operation due to concurrent modification"), Some("API Gateway concurrent modification"));
+        assert_eq!(t("ResourceConflictException: Function already exist: fixture-rust"), None);
+        assert_eq!(t("Error: Invalid reference"), None);
+        assert_eq!(t("AccessDeniedException: not authorized"), None);
+    }
+
+    #[test]
+    fn workspace_names_are_valid() {
+        assert_eq!(workspace_name("20261207T221500Z-42"), "perf-20261207T221500Z-42");
+        assert_eq!(workspace_name("a/b c"), "perf-a-b-c");
+    }
+
+    #[test]
+    fn the_destroyed_count_is_read_from_terraforms_summary() {
+        assert_eq!(destroyed_count("...\nDestroy complete! Resources: 3 destroyed.\n"), Some(3));
+        assert_eq!(destroyed_count("No changes. No objects need to be destroyed.\n\nDestroy complete! Resources: 0 destroyed."), Some(0));
+        assert_eq!(destroyed_count("nothing"), None);
+    }
+
+    #[test]
+    fn bad_input_names_the_directory_and_the_var() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("nope");
+        let e = Spec { module: missing.clone(), ..Spec::default() }.check().unwrap_err();
+        assert!(e.to_string().contains(&missing.display().to_string()), "{e}");
+        let e = Spec { module: d.path().into(), ..Spec::default() }.check().unwrap_err();
+        assert!(e.to_string().contains("no Terraform configuration"), "{e}");
+        std::fs::write(d.path().join("main.tf"), "").unwrap();
+        let e = Spec { module: d.path().into(), vars: vec!["novalue".into()], ..Spec::default() }.check().unwrap_err();
+        assert!(e.to_string().contains("--var novalue: expected NAME=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn a_run_without_a_record_has_nothing_to_destroy() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(destroy_recorded(d.path()).unwrap(), None);
+    }
+}
