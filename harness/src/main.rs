@@ -398,7 +398,11 @@ fn provision_spec(ta: &TargetArgs, pa: &ProvisionArgs) -> Result<Option<Spec>, B
         return Ok(None);
     }
     if !matches!(ta.target, TargetKind::Aws | TargetKind::Localstack) {
-        return Err(format!("--provision applies a Terraform module for the aws and localstack targets, not {}", ta.target).into());
+        return Err(format!(
+            "--provision applies a Terraform module for the aws and localstack targets, not {}",
+            ta.target
+        )
+        .into());
     }
     let Some(module) = ta.tf_dir.clone() else {
         return Err("--provision needs --tf-dir DIR: the Terraform module to apply".into());

@@ -151,7 +151,12 @@ fn resources_left(run: &Path) -> Result<Vec<String>> {
     for f in files {
         let state: Value = serde_json::from_slice(&std::fs::read(&f)?).with_context(|| f.display().to_string())?;
         for r in state["resources"].as_array().into_iter().flatten() {
-            left.push(format!("{}: {}.{}", f.display(), r["type"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?")));
+            left.push(format!(
+                "{}: {}.{}",
+                f.display(),
+                r["type"].as_str().unwrap_or("?"),
+                r["name"].as_str().unwrap_or("?")
+            ));
         }
     }
     Ok(left)
@@ -202,7 +207,11 @@ fn normal_run_applies_checks_and_destroys() -> Result<()> {
     let left = resources_left(&tmp.path().join("run"))?;
     ensure!(left.is_empty(), "left after the run: {left:?}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/report.json"))?)?;
-    ensure!(report["provisioning"]["destroy"]["seconds"].as_f64().is_some(), "report.json: {:#}", report["provisioning"]);
+    ensure!(
+        report["provisioning"]["destroy"]["seconds"].as_f64().is_some(),
+        "report.json: {:#}",
+        report["provisioning"]
+    );
     source_untouched()
 }
 
@@ -314,7 +323,11 @@ fn keep_leaves_the_stack_and_says_how_to_remove_it() -> Result<()> {
     let command = format!("harness restore --run {}", run.display());
     ensure!(String::from_utf8_lossy(&o.stdout).contains(&command), "`{command}` not printed: {}", text(&o));
     let r = restore(tmp.path())?;
-    ensure!(r.status.code() == Some(0) && String::from_utf8_lossy(&r.stdout).contains("destroyed 1 resource"), "{}", text(&r));
+    ensure!(
+        r.status.code() == Some(0) && String::from_utf8_lossy(&r.stdout).contains("destroyed 1 resource"),
+        "{}",
+        text(&r)
+    );
     ensure!(resources_left(&run)?.is_empty(), "left after restore");
     Ok(())
 }
@@ -372,7 +385,10 @@ fn main() {
         trial("provision::a_failed_check_still_destroys", a_failed_check_still_destroys),
         trial("provision::sigterm_destroys", sigterm_destroys),
         trial("provision::sigkill_then_restore_destroys", sigkill_then_restore_destroys),
-        trial("provision::keep_leaves_the_stack_and_says_how_to_remove_it", keep_leaves_the_stack_and_says_how_to_remove_it),
+        trial(
+            "provision::keep_leaves_the_stack_and_says_how_to_remove_it",
+            keep_leaves_the_stack_and_says_how_to_remove_it,
+        ),
         trial("provision::a_missing_module_directory_is_named", a_missing_module_directory_is_named),
         trial("provision::a_failing_apply_is_named_and_destroyed", a_failing_apply_is_named_and_destroyed),
     ];

@@ -259,7 +259,9 @@ impl Record {
         match std::fs::read_to_string(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Io { path, source: e }),
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::Record { path, detail: e.to_string() }),
+            Ok(text) => {
+                serde_json::from_str(&text).map(Some).map_err(|e| Error::Record { path, detail: e.to_string() })
+            }
         }
     }
 }
@@ -271,7 +273,8 @@ pub fn phases(run: &Path) -> Option<Phases> {
 
 /// A workspace name from a run id (letters, digits, `-`, `_`).
 pub fn workspace_name(run_id: &str) -> String {
-    let clean: String = run_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let clean: String =
+        run_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     format!("perf-{clean}")
 }
 
@@ -300,17 +303,32 @@ fn terraform_for(record: &Record) -> Terraform {
         .with_env("CHECKPOINT_DISABLE", "1")
 }
 
-/// `-var-file` and `-var` arguments of a recorded stack.
-fn var_args(run: &Path, record: &Record) -> Result<Vec<String>, Error> {
+/// The variable values of a stack (`provision/vars.json`, owner-only): `--var`s, and the `TF_VAR_*` of the
+/// environment the apply ran in (given to the destroy the same way, so their precedence is Terraform's).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Values {
+    vars: Vec<String>,
+    tf_var_env: Vec<(String, String)>,
+}
+
+impl Values {
+    fn load(run: &Path) -> Result<Values, Error> {
+        let path = run.join("provision/vars.json");
+        match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Record { path, detail: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Values::default()),
+            Err(e) => Err(Error::Io { path, source: e }),
+        }
+    }
+}
+
+/// `-var-file` and `-var` arguments of a recorded stack, and its Terraform with the recorded `TF_VAR_*`.
+fn var_args(run: &Path, record: &Record, tf: &Terraform) -> Result<(Vec<String>, Terraform), Error> {
+    let values = Values::load(run)?;
     let mut args: Vec<String> = record.var_files.iter().map(|f| format!("-var-file={}", f.display())).collect();
-    let path = run.join("provision/vars.json");
-    let vars: Vec<String> = match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Record { path: path.clone(), detail: e.to_string() })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::Io { path, source: e }),
-    };
-    args.extend(vars.into_iter().map(|v| format!("-var={v}")));
-    Ok(args)
+    args.extend(values.vars.iter().map(|v| format!("-var={v}")));
+    let tf = values.tf_var_env.iter().fold(tf.clone(), |tf, (k, v)| tf.with_env(k, v.clone()));
+    Ok((args, tf))
 }
 
 /// Writes `text` to `path`, readable by the owner only (variable values and outputs may be secrets).
@@ -351,7 +369,14 @@ fn log(run: &Path, command: &str, ran: &Ran) {
     use std::io::Write;
     let path = run.join("provision/terraform.log");
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "=== terraform {command} ({}) at {}\n{}{}", ran.status, Utc::now().to_rfc3339(), ran.stdout, ran.stderr);
+        let _ = writeln!(
+            f,
+            "=== terraform {command} ({}) at {}\n{}{}",
+            ran.status,
+            Utc::now().to_rfc3339(),
+            ran.stdout,
+            ran.stderr
+        );
     }
 }
 
@@ -442,8 +467,9 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
         init(run, record, tf, OnSignal::Finish)?;
         let mut args: Vec<String> =
             ["destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
-        args.extend(var_args(run, record)?);
-        run_step(run, record, tf, args, APPLY_TIMEOUT, OnSignal::Finish)
+        let (vars, tf) = var_args(run, record, tf)?;
+        args.extend(vars);
+        run_step(run, record, &tf, args, APPLY_TIMEOUT, OnSignal::Finish)
     })();
     match result {
         Ok((ran, attempts)) => {
@@ -460,11 +486,7 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
             if let Ok(r) = default.run(&record.module, &args, INIT_TIMEOUT, OnSignal::Finish) {
                 log(run, "workspace delete", &r);
             }
-            let phase = Phase {
-                seconds: start.elapsed().as_secs_f64(),
-                attempts,
-                outcome,
-            };
+            let phase = Phase { seconds: start.elapsed().as_secs_f64(), attempts, outcome };
             record.state = State::Destroyed;
             record.phases.destroy = Some(phase.clone());
             record.save(run)?;
@@ -472,11 +494,8 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
         }
         Err(e) => {
             record.state = State::DestroyFailed;
-            record.phases.destroy = Some(Phase {
-                seconds: start.elapsed().as_secs_f64(),
-                attempts: 1,
-                outcome: format!("failed: {e}"),
-            });
+            record.phases.destroy =
+                Some(Phase { seconds: start.elapsed().as_secs_f64(), attempts: 1, outcome: format!("failed: {e}") });
             let _ = record.save(run);
             Err(e)
         }
@@ -497,21 +516,25 @@ impl Stack {
         for (i, f) in spec.var_files.iter().enumerate() {
             let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let copy = dir.join(format!("var-file-{i}-{name}"));
-            let text = std::fs::read_to_string(f).map_err(|e| Error::BadVar(format!("--var-file {}: {e}", f.display())))?;
+            let text =
+                std::fs::read_to_string(f).map_err(|e| Error::BadVar(format!("--var-file {}: {e}", f.display())))?;
             write_private(&copy, &text)?;
             var_files.push(copy);
         }
         // TF_VAR_* of the environment are recorded too: restore may run where they are not set.
-        let mut vars: Vec<String> = std::env::vars()
-            .filter_map(|(k, v)| k.strip_prefix("TF_VAR_").map(|n| format!("{n}={v}")))
-            .collect();
-        vars.extend(spec.vars.iter().cloned());
-        write_private(&dir.join("vars.json"), &serde_json::to_string(&vars).expect("strings serialize"))?;
+        let values = Values {
+            vars: spec.vars.clone(),
+            tf_var_env: std::env::vars().filter(|(k, _)| k.starts_with("TF_VAR_")).collect(),
+        };
+        write_private(&dir.join("vars.json"), &serde_json::to_string(&values).expect("strings serialize"))?;
+        let names = values.tf_var_env.iter().filter_map(|(k, _)| k.strip_prefix("TF_VAR_").map(str::to_string));
         let mut record = Record {
-            source: spec.module.clone(),
+            source: spec.module.canonicalize().unwrap_or_else(|_| spec.module.clone()),
             module: module.canonicalize().map_err(io(&module))?,
             workspace: workspace_name(run_id),
-            var_names: vars.iter().filter_map(|v| v.split_once('=').map(|(n, _)| n.to_string())).collect(),
+            var_names: names
+                .chain(values.vars.iter().filter_map(|v| v.split_once('=').map(|(n, _)| n.to_string())))
+                .collect(),
             var_files,
             state: State::Applying,
             updated: Utc::now(),
@@ -525,7 +548,8 @@ impl Stack {
             record.workspace,
             run.display()
         ));
-        let mut stack = Stack { run: run.to_path_buf(), record, tf, settled: false, apply_started: false, _pending: pending };
+        let mut stack =
+            Stack { run: run.to_path_buf(), record, tf, settled: false, apply_started: false, _pending: pending };
         let start = Instant::now();
         let applied = stack.init_apply();
         match applied {
@@ -533,7 +557,11 @@ impl Stack {
                 stack.record.phases.init_apply = Some(Phase {
                     seconds: start.elapsed().as_secs_f64(),
                     attempts,
-                    outcome: format!("applied {} in workspace {}", stack.record.source.display(), stack.record.workspace),
+                    outcome: format!(
+                        "applied {} in workspace {}",
+                        stack.record.source.display(),
+                        stack.record.workspace
+                    ),
                 });
                 stack.record.state = State::Applied;
                 stack.record.save(run)?;
@@ -552,12 +580,12 @@ impl Stack {
                     "\nnothing was applied".to_string()
                 } else {
                     match destroy_stack(run, &mut stack.record, &stack.tf) {
-                    Ok(p) => format!("\nwhat the apply created was destroyed ({})", p.outcome),
-                    Err(d) => format!(
+                        Ok(p) => format!("\nwhat the apply created was destroyed ({})", p.outcome),
+                        Err(d) => format!(
                         "\nwhat the apply created could NOT be destroyed: {d}\nretry with: harness restore --run {}",
                         run.display()
                     ),
-                }
+                    }
                 };
                 Err(match e {
                     Error::Failed { command, dir, status, retried, message, .. } => {
@@ -583,8 +611,9 @@ impl Stack {
         self.apply_started = true;
         let mut args: Vec<String> =
             ["apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
-        args.extend(var_args(run, record)?);
-        attempts += run_step(run, record, tf, args, APPLY_TIMEOUT, OnSignal::Stop)?.1 - 1;
+        let (vars, with_env) = var_args(run, record, tf)?;
+        args.extend(vars);
+        attempts += run_step(run, record, &with_env, args, APPLY_TIMEOUT, OnSignal::Stop)?.1 - 1;
         let args = vec!["output".into(), "-json".into(), "-no-color".into()];
         let (ran, _) = run_step(run, record, tf, args, super::TERRAFORM_TIMEOUT, OnSignal::Stop)?;
         let outputs = super::Outputs::parse(
@@ -635,7 +664,9 @@ impl Drop for Stack {
         eprintln!("provisioning: destroying {} (the run ended early)", self.record.source.display());
         match destroy_stack(&self.run, &mut self.record, &self.tf) {
             Ok(p) => eprintln!("{}", p.text("destroy")),
-            Err(e) => eprintln!("provisioning: NOT destroyed: {e}; retry with harness restore --run {}", self.run.display()),
+            Err(e) => {
+                eprintln!("provisioning: NOT destroyed: {e}; retry with harness restore --run {}", self.run.display())
+            }
         }
     }
 }
@@ -657,7 +688,11 @@ pub fn provision_session(session: &mut crate::run::Session, spec: &Spec) -> Resu
             })
         }
     };
-    eprintln!("provisioning: terraform init + apply of {} (log: {})", spec.module.display(), session.out.join("provision/terraform.log").display());
+    eprintln!(
+        "provisioning: terraform init + apply of {} (log: {})",
+        spec.module.display(),
+        session.out.join("provision/terraform.log").display()
+    );
     let mut stack = Stack::apply(spec, &session.out, &session.id)?;
     if let Some(p) = &stack.record.phases.init_apply {
         eprintln!("{}", p.text("init+apply"));
@@ -737,16 +772,14 @@ pub enum Outcome {
 /// (a stack kept with `--keep` too). `None` when the run did not provision.
 pub fn destroy_recorded(run: &Path) -> Result<Option<Outcome>, Error> {
     let Some(mut record) = Record::load(run)? else { return Ok(None) };
-    let what = format!("{} (copy of {}, workspace {})", record.module.display(), record.source.display(), record.workspace);
+    let what =
+        format!("{} (copy of {}, workspace {})", record.module.display(), record.source.display(), record.workspace);
     if record.state == State::Destroyed {
         return Ok(Some(Outcome::AlreadyDestroyed(format!("terraform stack {what}: nothing to destroy"))));
     }
     let tf = terraform_for(&record);
     let phase = destroy_stack(run, &mut record, &tf)?;
-    Ok(Some(Outcome::Destroyed(format!(
-        "terraform stack {what}: {} in {:.1} s",
-        phase.outcome, phase.seconds
-    ))))
+    Ok(Some(Outcome::Destroyed(format!("terraform stack {what}: {} in {:.1} s", phase.outcome, phase.seconds))))
 }
 
 #[cfg(test)]
@@ -756,13 +789,22 @@ mod tests {
     #[test]
     fn only_the_named_transient_errors_are_retried() {
         let t = |s: &str| transient(s).map(|t| t.name);
-        assert_eq!(t("Error: creating Lambda Function: ThrottlingException: Rate exceeded"), Some("AWS API throttling"));
+        assert_eq!(
+            t("Error: creating Lambda Function: ThrottlingException: Rate exceeded"),
+            Some("AWS API throttling")
+        );
         assert_eq!(
             t("InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda."),
             Some("IAM eventual consistency")
         );
-        assert_eq!(t("ResourceConflictException: An update is in progress for resource: arn:..."), Some("Lambda update in progress"));
-        assert_eq!(t("ConflictException: Unable to complete operation due to concurrent modification"), Some("API Gateway concurrent modification"));
+        assert_eq!(
+            t("ResourceConflictException: An update is in progress for resource: arn:..."),
+            Some("Lambda update in progress")
+        );
+        assert_eq!(
+            t("ConflictException: Unable to complete operation due to concurrent modification"),
+            Some("API Gateway concurrent modification")
+        );
         assert_eq!(t("ResourceConflictException: Function already exist: fixture-rust"), None);
         assert_eq!(t("Error: Invalid reference"), None);
         assert_eq!(t("AccessDeniedException: not authorized"), None);
@@ -777,7 +819,12 @@ mod tests {
     #[test]
     fn the_destroyed_count_is_read_from_terraforms_summary() {
         assert_eq!(destroyed_count("...\nDestroy complete! Resources: 3 destroyed.\n"), Some(3));
-        assert_eq!(destroyed_count("No changes. No objects need to be destroyed.\n\nDestroy complete! Resources: 0 destroyed."), Some(0));
+        assert_eq!(
+            destroyed_count(
+                "No changes. No objects need to be destroyed.\n\nDestroy complete! Resources: 0 destroyed."
+            ),
+            Some(0)
+        );
         assert_eq!(destroyed_count("nothing"), None);
     }
 
