@@ -33,6 +33,8 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const HEALTHY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Attempts of an apply or destroy that fails with a [`TRANSIENT`] error.
 pub const ATTEMPTS: u32 = 3;
+/// Wait before the first retry; tripled before each further one.
+pub const RETRY_BACKOFF: Duration = Duration::from_secs(15);
 
 /// A transient error that terraform or AWS document as "retry later", recognised in Terraform's message.
 #[derive(Debug)]
@@ -88,21 +90,11 @@ pub enum Error {
         dir: PathBuf,
     },
     /// A Terraform command failed.
-    #[error("`terraform {command}` of {dir} failed ({status}){retried}: {message}{cleanup}")]
-    Failed {
-        /// The command (`apply`, `destroy`, ...).
-        command: String,
-        /// The module (the user's directory).
-        dir: PathBuf,
-        /// Exit status or `timed out after N s`.
-        status: String,
-        /// Retries done, if any.
-        retried: String,
-        /// The end of Terraform's error output.
-        message: String,
-        /// What was done about what the failed apply created.
-        cleanup: String,
-    },
+    #[error(
+        "`terraform {}` of {} failed ({}){}: {}{}",
+        .0.command, .0.dir.display(), .0.status, .0.retried, .0.message, .0.cleanup
+    )]
+    Failed(Box<CommandFailed>),
     /// A file of the run directory could not be written or read.
     #[error("{path}: {source}")]
     Io {
@@ -121,7 +113,30 @@ pub enum Error {
     },
     /// The applied module's outputs break the contract.
     #[error(transparent)]
-    Outputs(#[from] super::Error),
+    Outputs(Box<super::Error>),
+}
+
+impl From<super::Error> for Error {
+    fn from(e: super::Error) -> Self {
+        Error::Outputs(Box::new(e))
+    }
+}
+
+/// A Terraform command that failed.
+#[derive(Debug)]
+pub struct CommandFailed {
+    /// The command (`apply`, `destroy`, ...).
+    pub command: String,
+    /// The module (the user's directory).
+    pub dir: PathBuf,
+    /// Exit status or `timed out after N s`.
+    pub status: String,
+    /// Retries done, if any.
+    pub retried: String,
+    /// The end of Terraform's error output.
+    pub message: String,
+    /// What was done about what the failed apply created.
+    pub cleanup: String,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -149,7 +164,7 @@ impl Spec {
             return Err(bad("no Terraform configuration (*.tf) in it"));
         }
         for v in &self.vars {
-            if !v.split_once('=').is_some_and(|(n, _)| !n.trim().is_empty()) {
+            if v.split_once('=').is_none_or(|(n, _)| n.trim().is_empty()) {
                 return Err(Error::BadVar(format!("--var {}: expected NAME=VALUE", v.split('=').next().unwrap_or(""))));
             }
         }
@@ -389,6 +404,18 @@ fn run_step(
     timeout: Duration,
     on_signal: OnSignal,
 ) -> Result<(Ran, u32), Error> {
+    run_step_with(run, record, tf, args, timeout, on_signal, RETRY_BACKOFF)
+}
+
+fn run_step_with(
+    run: &Path,
+    record: &Record,
+    tf: &Terraform,
+    args: Vec<String>,
+    timeout: Duration,
+    on_signal: OnSignal,
+    backoff: Duration,
+) -> Result<(Ran, u32), Error> {
     let command = args.first().cloned().unwrap_or_default();
     let mut retried: Vec<&str> = Vec::new();
     for attempt in 1..=ATTEMPTS {
@@ -399,14 +426,14 @@ fn run_step(
             }
             Err(Failure::Io(e)) => return Err(Error::Io { path: tf.path(), source: e }),
             Err(Failure::Timeout) => {
-                return Err(Error::Failed {
+                return Err(Error::Failed(Box::new(CommandFailed {
                     command,
                     dir: record.source.clone(),
                     status: format!("timed out after {} s; killed", timeout.as_secs()),
                     retried: String::new(),
                     message: String::new(),
                     cleanup: String::new(),
-                })
+                })))
             }
         };
         log(run, &command, &ran);
@@ -416,7 +443,7 @@ fn run_step(
         let retry = transient(&ran.stderr).filter(|_| attempt < ATTEMPTS && !crate::interrupt::interrupted());
         match retry {
             Some(t) => {
-                let wait = Duration::from_secs(15 * 3u64.pow(attempt - 1));
+                let wait = backoff * 3u32.pow(attempt - 1);
                 eprintln!(
                     "provisioning: terraform {command} failed with a transient error ({}); retrying in {} s",
                     t.name,
@@ -429,7 +456,7 @@ fn run_step(
                 }
             }
             None => {
-                return Err(Error::Failed {
+                return Err(Error::Failed(Box::new(CommandFailed {
                     command,
                     dir: record.source.clone(),
                     status: ran.status.to_string(),
@@ -440,7 +467,7 @@ fn run_step(
                     },
                     message: tail(&ran.stderr, 2000),
                     cleanup: String::new(),
-                });
+                })));
             }
         }
     }
@@ -588,17 +615,18 @@ impl Stack {
                     }
                 };
                 Err(match e {
-                    Error::Failed { command, dir, status, retried, message, .. } => {
-                        Error::Failed { command, dir, status, retried, message, cleanup }
+                    Error::Failed(mut f) => {
+                        f.cleanup = cleanup;
+                        Error::Failed(f)
                     }
-                    Error::Outputs(o) => Error::Failed {
+                    Error::Outputs(o) => Error::Failed(Box::new(CommandFailed {
                         command: "output -json".into(),
                         dir: spec.module.clone(),
                         status: "outputs break the contract".into(),
                         retried: String::new(),
                         message: o.to_string(),
                         cleanup,
-                    },
+                    })),
                     other => other,
                 })
             }
@@ -839,6 +867,111 @@ mod tests {
         std::fs::write(d.path().join("main.tf"), "").unwrap();
         let e = Spec { module: d.path().into(), vars: vec!["novalue".into()], ..Spec::default() }.check().unwrap_err();
         assert!(e.to_string().contains("--var novalue: expected NAME=VALUE"), "{e}");
+    }
+
+    fn record_in(dir: &Path) -> Record {
+        std::fs::create_dir_all(dir.join("provision")).unwrap();
+        Record {
+            source: dir.into(),
+            module: dir.into(),
+            workspace: "perf-test".into(),
+            var_names: vec![],
+            var_files: vec![],
+            state: State::Applying,
+            updated: Utc::now(),
+            phases: Phases::default(),
+        }
+    }
+
+    /// A stand-in `terraform` that fails with `stderr` until its `n`th call, which succeeds.
+    fn flaky(dir: &Path, stderr: &str, n: u32) -> Terraform {
+        use std::os::unix::fs::PermissionsExt;
+        let fake = dir.join("fake-terraform");
+        let count = dir.join("calls");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho x >> {c}\nif [ $(wc -l < {c}) -lt {n} ]; then echo '{stderr}' >&2; exit 1; fi\n\
+                 echo 'Destroy complete! Resources: 2 destroyed.'\n",
+                c = count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Terraform { program: fake.display().to_string(), ..Terraform::from_env() }
+    }
+
+    fn step(dir: &Path, tf: &Terraform) -> Result<(Ran, u32), Error> {
+        let record = record_in(dir);
+        let args = vec!["apply".to_string()];
+        // A fork of a concurrently spawning test may still hold the fresh script open for writing (ETXTBSY).
+        for _ in 0..50 {
+            match run_step_with(
+                dir,
+                &record,
+                tf,
+                args.clone(),
+                Duration::from_secs(30),
+                OnSignal::Finish,
+                Duration::ZERO,
+            ) {
+                Err(Error::Io { source, .. }) if source.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+        panic!("the stand-in terraform stayed busy")
+    }
+
+    #[test]
+    fn a_transient_error_is_retried_and_a_permanent_one_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let tf = flaky(d.path(), "Error: ThrottlingException: Rate exceeded", 3);
+        let (ran, attempts) = step(d.path(), &tf).unwrap();
+        assert_eq!(attempts, 3);
+        assert_eq!(destroyed_count(&ran.stdout), Some(2));
+
+        let d = tempfile::tempdir().unwrap();
+        let tf = flaky(d.path(), "Error: AccessDeniedException: not authorized", 3);
+        let e = step(d.path(), &tf).unwrap_err();
+        assert!(e.to_string().contains("AccessDeniedException") && !e.to_string().contains("retrying"), "{e}");
+        assert_eq!(std::fs::read_to_string(d.path().join("calls")).unwrap().lines().count(), 1);
+
+        let d = tempfile::tempdir().unwrap();
+        let tf = flaky(d.path(), "Error: ThrottlingException: Rate exceeded", 10);
+        let e = step(d.path(), &tf).unwrap_err();
+        assert!(e.to_string().contains("after retrying AWS API throttling, AWS API throttling"), "{e}");
+        assert_eq!(std::fs::read_to_string(d.path().join("calls")).unwrap().lines().count(), ATTEMPTS as usize);
+    }
+
+    /// A panic while the stack is up destroys it (`Drop`). Needs `terraform` (or `$TERRAFORM`).
+    #[test]
+    fn a_panic_destroys_the_stack() {
+        if !Terraform::from_env()
+            .run(Path::new("."), &["version".into()], Duration::from_secs(30), OnSignal::Finish)
+            .is_ok_and(|r| r.status.success())
+        {
+            eprintln!("a_panic_destroys_the_stack: no terraform (TERRAFORM); not run");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/examples/local");
+        let run = d.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let vars = ["invoke_endpoint=http://127.0.0.1:9", "api_url=http://127.0.0.1:9/f", "api_key=k"];
+        let spec = Spec { module, vars: vars.map(String::from).into(), ..Spec::default() };
+        let err = std::panic::catch_unwind(|| {
+            let stack = Stack::apply(&spec, &run, "panic-test").expect("the example applies");
+            assert_eq!(Record::load(&run).unwrap().unwrap().state, State::Applied);
+            let _keep_it_alive = &stack;
+            panic!("a check panicked");
+        })
+        .unwrap_err();
+        assert_eq!(err.downcast_ref::<&str>(), Some(&"a check panicked"));
+        let record = Record::load(&run).unwrap().unwrap();
+        assert_eq!(record.state, State::Destroyed, "{record:?}");
+        assert!(record.phases.destroy.is_some_and(|p| p.outcome == "destroyed 1 resource"));
     }
 
     #[test]
