@@ -285,6 +285,61 @@ fn sigterm_destroys() -> Result<()> {
     source_untouched()
 }
 
+/// Processes whose command line is `sleep <secs>` (what a test's provisioner started).
+fn sleeping(secs: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline == format!("sleep\0{secs}\0").as_bytes() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGTERM while `terraform apply` runs (a provisioner sleeps): Terraform is stopped (SIGINT, its graceful
+/// stop), what it created is destroyed, nothing it started is left running, exit 143.
+fn sigterm_during_apply_destroys() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let module = tmp.path().join("slow-module");
+    std::fs::create_dir_all(&module)?;
+    for f in ["main.tf", "outputs.tf", "variables.tf"] {
+        std::fs::copy(example().join(f), module.join(f))?;
+    }
+    let secs = "47.25";
+    let mut main = std::fs::read_to_string(module.join("main.tf"))?;
+    main += &format!(
+        "\nresource \"terraform_data\" \"slow\" {{\n  depends_on = [terraform_data.deployment]\n  provisioner \
+         \"local-exec\" {{\n    command = \"sleep {secs}\"\n  }}\n}}\n"
+    );
+    std::fs::write(module.join("main.tf"), main)?;
+    let profile = profile(tmp.path(), "p95 < 30s", 5)?;
+    let vars: Vec<String> = ["invoke_endpoint=http://127.0.0.1:9", "api_url=http://127.0.0.1:9/f", "api_key=k"]
+        .iter()
+        .flat_map(|v| ["--var".to_string(), v.to_string()])
+        .collect();
+    let run = tmp.path().join("run");
+    let mut child =
+        harness_run(tmp.path(), &module, &profile, &vars).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let err = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let end = Instant::now() + Duration::from_secs(60);
+    while sleeping(secs).is_empty() {
+        ensure!(Instant::now() < end && child.try_wait()?.is_none(), "the provisioner never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill_process(Pid::from_raw(child.id() as i32).unwrap(), Signal::TERM)?;
+    let status = wait_exit(&mut child, Duration::from_secs(60))?;
+    let stderr = err.join().unwrap();
+    ensure!(status.code() == Some(143), "exit {status}\nstderr:\n{stderr}");
+    ensure!(stderr.contains("what the apply created was destroyed"), "stderr:\n{stderr}");
+    let left = resources_left(&run)?;
+    ensure!(left.is_empty(), "left after SIGTERM during apply: {left:?}");
+    ensure!(sleeping(secs).is_empty(), "the provisioner's command is still running");
+    Ok(())
+}
+
 fn sigkill_then_restore_destroys() -> Result<()> {
     let platform = Platform::start()?;
     let tmp = tempfile::tempdir()?;
@@ -384,6 +439,7 @@ fn main() {
         trial("provision::normal_run_applies_checks_and_destroys", normal_run_applies_checks_and_destroys),
         trial("provision::a_failed_check_still_destroys", a_failed_check_still_destroys),
         trial("provision::sigterm_destroys", sigterm_destroys),
+        trial("provision::sigterm_during_apply_destroys", sigterm_during_apply_destroys),
         trial("provision::sigkill_then_restore_destroys", sigkill_then_restore_destroys),
         trial(
             "provision::keep_leaves_the_stack_and_says_how_to_remove_it",

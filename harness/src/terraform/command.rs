@@ -123,6 +123,13 @@ impl Terraform {
                 Err(e) => return Err(Failure::Io(e)),
             }
         };
+        if forwarded {
+            // Terraform stopped; what its provisioners started and left behind (a `local-exec` command's
+            // children) is still in its process group.
+            if let Some(g) = group {
+                let _ = rustix::process::kill_process_group(g, rustix::process::Signal::KILL);
+            }
+        }
         let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
         let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
         Ok(Ran { status, stdout, stderr })
