@@ -143,10 +143,19 @@ fn state_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The resources left in the states of the run directory (none when every state is empty or gone).
+/// The working directory of the run's stack, from its record (`None` before the record is written).
+fn work_dir(run: &Path) -> Option<PathBuf> {
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(run.join("provision/record.json")).ok()?).ok()?;
+    Some(PathBuf::from(record["module"].as_str()?).parent()?.to_path_buf())
+}
+
+/// The resources left in the states of the run's stack (none when every state is empty or gone).
 fn resources_left(run: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     state_files(run, &mut files);
+    if let Some(work) = work_dir(run) {
+        state_files(&work, &mut files);
+    }
     let mut left = Vec::new();
     for f in files {
         let state: Value = serde_json::from_slice(&std::fs::read(&f)?).with_context(|| f.display().to_string())?;
@@ -160,6 +169,19 @@ fn resources_left(run: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(left)
+}
+
+/// Files of the run directory that hold `secret` (the run directory is what CI keeps as an artifact).
+fn files_holding(dir: &Path, secret: &str, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_holding(&p, secret, found);
+        } else if std::fs::read(&p).is_ok_and(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes())) {
+            found.push(p);
+        }
+    }
 }
 
 /// The source module is never written to: the run works on a copy of its own.
@@ -206,6 +228,12 @@ fn normal_run_applies_checks_and_destroys() -> Result<()> {
     ensure!(stdout.contains("destroyed 1 resource"), "{}", text(&o));
     let left = resources_left(&tmp.path().join("run"))?;
     ensure!(left.is_empty(), "left after the run: {left:?}");
+    let key = platform.platform.as_ref().unwrap().api_key().to_string();
+    let mut holding = Vec::new();
+    files_holding(&tmp.path().join("run"), &key, &mut holding);
+    ensure!(holding.is_empty(), "the API key variable is in files of the run directory: {holding:?}");
+    let work = work_dir(&tmp.path().join("run")).context("no record")?;
+    ensure!(!work.exists(), "the stack's working directory {} is left after the destroy", work.display());
     let report: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/report.json"))?)?;
     ensure!(
         report["provisioning"]["destroy"]["seconds"].as_f64().is_some(),
