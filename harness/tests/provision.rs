@@ -387,6 +387,8 @@ fn sigkill_then_restore_destroys() -> Result<()> {
     ensure!(stdout.contains("destroyed 1 resource") && stdout.contains("provision/module"), "{}", text(&o));
     let left = resources_left(&run)?;
     ensure!(left.is_empty(), "left after restore: {left:?}");
+    let work = work_dir(&run).context("no record")?;
+    ensure!(!work.exists(), "the stack's working directory {} is left after restore", work.display());
     let again = restore(tmp.path())?;
     ensure!(again.status.code() == Some(0), "{}", text(&again));
     ensure!(String::from_utf8_lossy(&again.stdout).contains("nothing to destroy"), "{}", text(&again));

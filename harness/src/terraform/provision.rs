@@ -1,12 +1,12 @@
 //! [`Stack`]: a Terraform module the run brings up itself (`harness run --provision`, `HARNESS_PROVISION=1`)
 //! and takes down at its end, whatever the end is.
 //!
-//! The module directory is copied into the run directory (`provision/module/`) and applied there in a
-//! workspace named after the run. The copy gives each run its own working directory (`.terraform`, lock
+//! The module directory is copied into the stack's working directory beside the run directory
+//! (`<run>.provision/module/`, see [`work_dir`]) and applied there in a workspace named after the run. The copy gives each run its own working directory (`.terraform`, lock
 //! file, local state): parallel runs never share one, and the user's module directory is never written to.
 //! The workspace keeps parallel runs apart when the module declares a remote backend, where every copy would
 //! otherwise read and write the same state key. Before the apply, [`Record`] (`provision/record.json`) says
-//! what was applied, where and with which variables (their values in `provision/vars.json`, mode 0600), so
+//! what was applied, where and with which variables (their values in `<run>.provision/vars.json`, 0600), so
 //! that `harness restore --run DIR` ([`destroy_recorded`]) can destroy it after the run was killed outright.
 //!
 //! Destroy runs after a normal run, a failed check, a signal (the run's checks end, then the destroy runs to
@@ -260,6 +260,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// The stack's working directory (the module copy's parent): outside the run directory.
+    pub fn work(&self) -> PathBuf {
+        self.module.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     fn save(&mut self, run: &Path) -> Result<(), Error> {
         self.updated = Utc::now();
         let path = run.join(RECORD);
@@ -318,7 +323,7 @@ fn terraform_for(record: &Record) -> Terraform {
         .with_env("CHECKPOINT_DISABLE", "1")
 }
 
-/// The variable values of a stack (`provision/vars.json`, owner-only): `--var`s, and the `TF_VAR_*` of the
+/// The variable values of a stack (`vars.json` of its working directory, owner-only): `--var`s, and the `TF_VAR_*` of the
 /// environment the apply ran in (given to the destroy the same way, so their precedence is Terraform's).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Values {
@@ -327,8 +332,8 @@ struct Values {
 }
 
 impl Values {
-    fn load(run: &Path) -> Result<Values, Error> {
-        let path = run.join("provision/vars.json");
+    fn load(work: &Path) -> Result<Values, Error> {
+        let path = work.join("vars.json");
         match std::fs::read_to_string(&path) {
             Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Record { path, detail: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Values::default()),
@@ -338,12 +343,25 @@ impl Values {
 }
 
 /// `-var-file` and `-var` arguments of a recorded stack, and its Terraform with the recorded `TF_VAR_*`.
-fn var_args(run: &Path, record: &Record, tf: &Terraform) -> Result<(Vec<String>, Terraform), Error> {
-    let values = Values::load(run)?;
+fn var_args(record: &Record, tf: &Terraform) -> Result<(Vec<String>, Terraform), Error> {
+    let values = Values::load(&record.work())?;
     let mut args: Vec<String> = record.var_files.iter().map(|f| format!("-var-file={}", f.display())).collect();
     args.extend(values.vars.iter().map(|v| format!("-var={v}")));
     let tf = values.tf_var_env.iter().fold(tf.clone(), |tf, (k, v)| tf.with_env(k, v.clone()));
     Ok((args, tf))
+}
+
+/// The working directory of the stack of the run in `run`: `<run>.provision`, beside the run directory and
+/// not in it, since it holds what may be secret (variable values, outputs, Terraform's state) and a run
+/// directory is what CI keeps as an artifact. Removed after a successful destroy.
+pub fn work_dir(run: &Path) -> PathBuf {
+    let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    run.with_file_name(format!("{name}.provision"))
+}
+
+fn set_private(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
 /// Writes `text` to `path`, readable by the owner only (variable values and outputs may be secrets).
@@ -382,6 +400,8 @@ fn copy_module(from: &Path, to: &Path) -> Result<(), Error> {
 /// Appends a command's output to `provision/terraform.log`.
 fn log(run: &Path, command: &str, ran: &Ran) {
     use std::io::Write;
+    // `terraform output -json` prints sensitive outputs in clear; the log is in the run directory.
+    let stdout = if command == "output" { "(outputs: in the stack's working directory)\n" } else { &ran.stdout };
     let path = run.join("provision/terraform.log");
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(
@@ -389,7 +409,7 @@ fn log(run: &Path, command: &str, ran: &Ran) {
             "=== terraform {command} ({}) at {}\n{}{}",
             ran.status,
             Utc::now().to_rfc3339(),
-            ran.stdout,
+            stdout,
             ran.stderr
         );
     }
@@ -486,6 +506,16 @@ fn destroyed_count(stdout: &str) -> Option<u64> {
     stdout[at + "Resources: ".len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// Removes the working directory of a destroyed stack (its state is empty; what else it holds may be secret).
+fn remove_work(record: &Record) {
+    let work = record.work();
+    if work.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".provision")) {
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            eprintln!("provisioning: {}: not removed: {e}", work.display());
+        }
+    }
+}
+
 /// Destroys a recorded stack (init first: a run killed during its init has no working directory yet),
 /// then deletes its workspace. Returns the destroy phase.
 fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phase, Error> {
@@ -494,7 +524,7 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
         init(run, record, tf, OnSignal::Finish)?;
         let mut args: Vec<String> =
             ["destroy", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
-        let (vars, tf) = var_args(run, record, tf)?;
+        let (vars, tf) = var_args(record, tf)?;
         args.extend(vars);
         run_step(run, record, &tf, args, APPLY_TIMEOUT, OnSignal::Finish)
     })();
@@ -517,6 +547,7 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
             record.state = State::Destroyed;
             record.phases.destroy = Some(phase.clone());
             record.save(run)?;
+            remove_work(record);
             Ok(phase)
         }
         Err(e) => {
@@ -531,12 +562,15 @@ fn destroy_stack(run: &Path, record: &mut Record, tf: &Terraform) -> Result<Phas
 
 impl Stack {
     /// Copies `spec`'s module into the run directory `run`, records it, and runs `init` + `apply` in the
-    /// workspace of `run_id`; reads the outputs of that apply into `provision/outputs.json` (checked against
+    /// workspace of `run_id`; reads the outputs of that apply into `outputs.json` of the working directory (checked against
     /// the harness's contract). A failed apply destroys what it created and says so in the error.
     pub fn apply(spec: &Spec, run: &Path, run_id: &str) -> Result<Stack, Error> {
         spec.check()?;
-        let dir = run.join("provision");
+        let rec_dir = run.join("provision");
+        std::fs::create_dir_all(&rec_dir).map_err(io(&rec_dir))?;
+        let dir = work_dir(run);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        set_private(&dir)?;
         let module = dir.join("module");
         copy_module(&spec.module, &module)?;
         let mut var_files = Vec::new();
@@ -604,6 +638,7 @@ impl Stack {
                 let cleanup = if !stack.apply_started {
                     stack.record.state = State::Destroyed;
                     stack.record.save(run)?;
+                    remove_work(&stack.record);
                     "\nnothing was applied".to_string()
                 } else {
                     match destroy_stack(run, &mut stack.record, &stack.tf) {
@@ -639,7 +674,7 @@ impl Stack {
         self.apply_started = true;
         let mut args: Vec<String> =
             ["apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=300s"].map(String::from).into();
-        let (vars, with_env) = var_args(run, record, tf)?;
+        let (vars, with_env) = var_args(record, tf)?;
         args.extend(vars);
         attempts += run_step(run, record, &with_env, args, APPLY_TIMEOUT, OnSignal::Stop)?.1 - 1;
         let args = vec!["output".into(), "-json".into(), "-no-color".into()];
@@ -655,7 +690,7 @@ impl Stack {
 
     /// The saved outputs of the apply (what `--tf-outputs` would read).
     pub fn outputs_file(&self) -> PathBuf {
-        self.run.join("provision/outputs.json")
+        self.record.work().join("outputs.json")
     }
 
     /// The record.
