@@ -243,6 +243,27 @@ fn normal_run_applies_checks_and_destroys() -> Result<()> {
     source_untouched()
 }
 
+/// Two provisioned runs of the same module at once: each applies and destroys its own stack.
+fn parallel_runs_do_not_collide() -> Result<()> {
+    let platform = Platform::start()?;
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let spawn = |tmp: &Path| -> Result<Child> {
+        let profile = profile(tmp, "p95 < 30s", 20)?;
+        Ok(harness_run(tmp, &example(), &profile, &platform.vars())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?)
+    };
+    let (ca, cb) = (spawn(a.path())?, spawn(b.path())?);
+    for (tmp, child) in [(a.path(), ca), (b.path(), cb)] {
+        let o = child.wait_with_output()?;
+        ensure!(o.status.code() == Some(0), "{}", text(&o));
+        ensure!(String::from_utf8_lossy(&o.stdout).contains("destroyed 1 resource"), "{}", text(&o));
+        ensure!(resources_left(&tmp.join("run"))?.is_empty(), "{}", text(&o));
+    }
+    source_untouched()
+}
+
 fn a_failed_check_still_destroys() -> Result<()> {
     let platform = Platform::start()?;
     let tmp = tempfile::tempdir()?;
@@ -467,6 +488,7 @@ fn main() {
     }
     let trials = vec![
         trial("provision::normal_run_applies_checks_and_destroys", normal_run_applies_checks_and_destroys),
+        trial("provision::parallel_runs_do_not_collide", parallel_runs_do_not_collide),
         trial("provision::a_failed_check_still_destroys", a_failed_check_still_destroys),
         trial("provision::sigterm_destroys", sigterm_destroys),
         trial("provision::sigterm_during_apply_destroys", sigterm_during_apply_destroys),
