@@ -108,9 +108,9 @@ struct TargetArgs {
 #[derive(clap::Args, Clone)]
 #[command(next_help_heading = "Provisioning")]
 struct ProvisionArgs {
-    /// Apply --tf-dir before the checks (terraform init + apply, in a copy of the module in the run directory
-    /// and a workspace named after the run) and destroy it after them, also after a failed check or a signal;
-    /// `harness restore --run DIR` destroys what a killed run left (aws, localstack). Also HARNESS_PROVISION=1.
+    /// Apply --tf-dir before the checks (terraform init + apply, in a copy of the module beside the run
+    /// directory and a workspace named after the run) and destroy it after them, also after a failed check or a
+    /// signal; `harness restore --run DIR` destroys what a killed run left (aws, localstack).
     #[arg(long, env = "HARNESS_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
     provision: bool,
     /// With --provision: leave the stack up at the end and print the command that removes it.

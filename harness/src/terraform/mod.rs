@@ -9,6 +9,7 @@ mod contract;
 pub mod hcl;
 mod outputs;
 pub mod provision;
+mod record;
 
 use std::path::Path;
 
