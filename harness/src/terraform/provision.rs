@@ -663,15 +663,20 @@ fn first_healthy_invoke(cfg: &crate::platform::AwsConfig, dir: &crate::run_dir::
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        Phase {
-            seconds: start.elapsed().as_secs_f64(),
-            attempts,
-            outcome: format!(
+        let outcome = if crate::interrupt::interrupted() {
+            format!(
+                "{}: stopped before {} answered; last: {last}",
+                crate::interrupt::REASON,
+                target.settings().function_name
+            )
+        } else {
+            format!(
                 "no healthy invoke of {} within {} s; last: {last}",
                 target.settings().function_name,
                 HEALTHY_TIMEOUT.as_secs()
-            ),
-        }
+            )
+        };
+        Phase { seconds: start.elapsed().as_secs_f64(), attempts, outcome }
     })
 }
 
