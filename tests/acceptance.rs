@@ -17,6 +17,7 @@ use harness::{
     platform::Target,
     report::table,
     run::{self, Runner},
+    terraform::provision,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -35,6 +36,13 @@ fn main() -> ExitCode {
         Ok(k) => k,
         Err(e) => {
             eprintln!("acceptance: HARNESS_TARGET: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let provision = match provision_spec(kind) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("acceptance: {e}");
             return ExitCode::from(2);
         }
     };
@@ -59,7 +67,7 @@ fn main() -> ExitCode {
         };
         d.resume(resume)
     };
-    let session = match run::Session::open(profile.clone(), target, out, None, &root, configure) {
+    let mut session = match run::Session::open(profile.clone(), target, out, None, &root, configure) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("acceptance: {e}");
@@ -67,10 +75,36 @@ fn main() -> ExitCode {
         }
     };
     harness::interrupt::set_run_dir(session.out.clone());
+    // HARNESS_PROVISION=1: the module is applied before the first check and destroyed after the last (also
+    // after a failed check or a signal; a killed run is destroyed by `harness restore --run DIR`).
+    let stack = match &provision {
+        None => None,
+        Some(spec) => match provision::provision_session(&mut session, spec) {
+            Ok(stack) => Some(stack),
+            Err(e) => {
+                eprintln!("acceptance: {e}");
+                return ExitCode::from(harness::interrupt::exit_code().unwrap_or(2));
+            }
+        },
+    };
     // Trials need `'static` closures; the session lives until the process ends.
     let session: &'static run::Session = Box::leak(Box::new(session));
     let runner = &session.runner;
     let conclusion = libtest_mimic::run(&args, trials(&profile, &runner.target, Some(runner)));
+    let destroy_failed = match stack.map(provision::Stack::destroy) {
+        None => false,
+        Some(result) => {
+            print!("{}", provision::phases(&session.out).map(|p| p.text()).unwrap_or_default());
+            result
+                .inspect_err(|e| {
+                    eprintln!(
+                        "acceptance: NOT destroyed: {e}; retry with: harness restore --run {}",
+                        session.out.display()
+                    )
+                })
+                .is_err()
+        }
+    };
     // Every process of a run writes the reports from all evidence so far and appends the run to the history
     // (records of one run replace its earlier ones), exactly as `harness run` does at its end.
     let seen: Vec<String> = runner.dir.evidence().map(|v| v.into_iter().map(|e| e.id).collect()).unwrap_or_default();
@@ -94,7 +128,35 @@ fn main() -> ExitCode {
         eprint!("acceptance: interrupted; after the clean-up:\n{}", harness::interrupt::outstanding_text());
         return ExitCode::from(code);
     }
+    if destroy_failed {
+        return ExitCode::from(2);
+    }
     conclusion.exit_code()
+}
+
+/// `HARNESS_PROVISION=1`: the module `HARNESS_TF_DIR` with the variables of the environment (`TF_VAR_*`).
+fn provision_spec(kind: TargetKind) -> Result<Option<provision::Spec>, String> {
+    let on = std::env::var("HARNESS_PROVISION").is_ok_and(|v| ["1", "true", "yes"].contains(&v.trim()));
+    if !on {
+        return Ok(None);
+    }
+    if std::env::var_os("NEXTEST_RUN_ID").is_some() {
+        return Err("HARNESS_PROVISION: under nextest every check runs in a process of its own and none knows it is \
+                    the last, so none could destroy the stack: use `cargo test --test acceptance` or \
+                    `harness run --provision`"
+            .into());
+    }
+    if !matches!(kind, TargetKind::Aws | TargetKind::Localstack) {
+        return Err(format!(
+            "HARNESS_PROVISION applies a Terraform module for the aws and localstack targets, not {kind}"
+        ));
+    }
+    let module = std::env::var_os("HARNESS_TF_DIR")
+        .filter(|d| !d.is_empty())
+        .ok_or("HARNESS_PROVISION needs HARNESS_TF_DIR, the Terraform module to apply (variables: TF_VAR_<name>)")?;
+    let spec = provision::Spec { module: PathBuf::from(module), ..provision::Spec::default() };
+    spec.check().map_err(|e| e.to_string())?;
+    Ok(Some(spec))
 }
 
 fn trials(profile: &Profile, target: &Target, runner: Option<&'static Runner>) -> Vec<Trial> {

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod image_build;
 pub mod interrupt;
+pub mod kind;
 pub mod load;
 pub mod local;
 pub mod measure;

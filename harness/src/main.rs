@@ -14,6 +14,7 @@ use harness::{
     report::{table, Report},
     run,
     run_dir::RunDir,
+    terraform::provision::{self, Spec},
 };
 
 /// Exit code: every applicable check passed.
@@ -50,7 +51,10 @@ Environment (flags win over variables):
   AWS_ENDPOINT_URL, AWS_PROFILE, AWS_ACCESS_KEY_ID (and the AWS SDK's default chain)
                                          aws and localstack targets; the API key output may name another
                                          variable (env:<VAR>)
-  TERRAFORM                              terraform program for --tf-dir (default terraform)
+  TERRAFORM                              terraform program for --tf-dir and --provision (default terraform)
+  HARNESS_PROVISION                      1: --provision (also for the acceptance test binary, with HARNESS_TF_DIR)
+  HARNESS_TF_DIR                         acceptance test binary: the module HARNESS_PROVISION applies
+  TF_VAR_<name>                          Terraform variables; with --provision recorded for the destroy
   KUBECONFIG, HARNESS_KUBE_CONTEXT, HARNESS_KNATIVE_NAMESPACE, HARNESS_KNATIVE_INGRESS,
   HARNESS_LAMBDA_API, HARNESS_KNATIVE_SERVING_API, HARNESS_KNATIVE_PROMETHEUS
                                          knative target (see --kubeconfig, --context, --namespace, --ingress)
@@ -101,6 +105,25 @@ struct TargetArgs {
     functions: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Provisioning")]
+struct ProvisionArgs {
+    /// Apply --tf-dir before the checks (terraform init + apply, in a copy of the module beside the run
+    /// directory and a workspace named after the run) and destroy it after them, also after a failed check or a
+    /// signal; `harness restore --run DIR` destroys what a killed run left (aws, localstack).
+    #[arg(long, env = "HARNESS_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
+    provision: bool,
+    /// With --provision: leave the stack up at the end and print the command that removes it.
+    #[arg(long, requires = "provision")]
+    keep: bool,
+    /// With --provision: a Terraform variable, NAME=VALUE (repeatable; passed as -var after the var files).
+    #[arg(long = "var", value_name = "NAME=VALUE", requires = "provision")]
+    vars: Vec<String>,
+    /// With --provision: a Terraform variable file (repeatable; passed as -var-file in order).
+    #[arg(long = "var-file", value_name = "FILE", requires = "provision")]
+    var_files: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 #[expect(clippy::large_enum_variant, reason = "one command is parsed per process; boxing buys nothing")]
 enum Command {
@@ -129,6 +152,8 @@ enum Command {
         /// Which checks make the exit code 1.
         #[arg(long, value_enum, default_value_t = FailOn::NotPassed)]
         fail_on: FailOn,
+        #[command(flatten)]
+        provision: ProvisionArgs,
     },
     /// Run history and named baselines: save, show, compare, trend, record.
     Baseline {
@@ -303,8 +328,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { profile, target, out, only, history, resume, fail_on } => {
-            cmd_run(&profile, &target, out, only.as_deref(), history, resume, fail_on)
+        Command::Run { profile, target, out, only, history, resume, fail_on, provision } => {
+            cmd_run(&profile, &target, out, only.as_deref(), history, resume, fail_on, &provision)
         }
         Command::Baseline { command } => cmd_baseline(command),
         Command::Report { run, fail_on, annotate_junit } => cmd_report(&run, fail_on, annotate_junit.as_deref()),
@@ -367,6 +392,30 @@ fn make_target(a: &TargetArgs) -> Result<Target, Box<dyn std::error::Error>> {
     })
 }
 
+/// The module to provision, checked before anything is created (`None` without --provision).
+fn provision_spec(ta: &TargetArgs, pa: &ProvisionArgs) -> Result<Option<Spec>, Box<dyn std::error::Error>> {
+    if !pa.provision {
+        return Ok(None);
+    }
+    if !matches!(ta.target, TargetKind::Aws | TargetKind::Localstack) {
+        return Err(format!(
+            "--provision applies a Terraform module for the aws and localstack targets, not {}",
+            ta.target
+        )
+        .into());
+    }
+    let Some(module) = ta.tf_dir.clone() else {
+        return Err("--provision needs --tf-dir DIR: the Terraform module to apply".into());
+    };
+    if ta.tf_outputs.is_some() {
+        return Err("--provision reads the outputs of its own apply: drop --tf-outputs".into());
+    }
+    let spec = Spec { module, vars: pa.vars.clone(), var_files: pa.var_files.clone() };
+    spec.check()?;
+    Ok(Some(spec))
+}
+
+#[expect(clippy::too_many_arguments, reason = "one per flag of `harness run`")]
 fn cmd_run(
     profile: &str,
     ta: &TargetArgs,
@@ -375,17 +424,39 @@ fn cmd_run(
     history: Option<PathBuf>,
     resume: bool,
     fail_on: FailOn,
+    pa: &ProvisionArgs,
 ) -> Res {
     interrupt::install()?;
     let profile = load_profile(profile)?;
-    let target = make_target(ta)?;
+    let spec = provision_spec(ta, pa)?;
+    let target = match &spec {
+        // The outputs come from the apply; the target is pointed at them once it is done.
+        Some(_) => Target::Aws(AwsConfig {
+            endpoint: ta.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
+            localstack: ta.target == TargetKind::Localstack,
+            ..AwsConfig::default()
+        }),
+        None => make_target(ta)?,
+    };
     if let Target::Knative(k) = &target {
         let origin = harness::platform::knative::preflight(k)?;
         eprintln!("knative: kubeconfig context {} at {}", origin.context, origin.server);
     }
-    let session = run::Session::open(profile, target, out, history, &root(), |d| d.resume(resume))?;
-    let selected = session.select(only)?;
+    let mut session = run::Session::open(profile, target, out, history, &root(), |d| d.resume(resume))?;
+    session.select(only)?;
     interrupt::set_run_dir(session.out.clone());
+    let stack = match &spec {
+        None => None,
+        Some(spec) => match provision::provision_session(&mut session, spec) {
+            Ok(stack) => Some(stack),
+            Err(e) if interrupt::interrupted() => {
+                eprintln!("harness: {e}");
+                return Ok(interrupt::exit_code().unwrap_or(BAD_INPUT));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let selected = session.select(only)?;
     let checks = progress::phase("checks", Some(selected.len() as u64));
     for (i, check) in selected.iter().enumerate() {
         checks.println(&format!("[{}/{}] {} ...", i + 1, selected.len(), check.id));
@@ -401,11 +472,16 @@ fn cmd_run(
         checks.inc();
     }
     checks.finish();
+    let teardown = stack.map(|s| teardown(s, pa.keep, &session.out));
     let done = session.finish(|id| selected.iter().any(|c| c.id == id))?;
     emit(&table(&done.report));
     for p in &done.written {
         emit(&format!("wrote {}\n", p.display()));
     }
+    if let Some(t) = &teardown {
+        emit(&t.text);
+    }
+    let teardown_failed = teardown.as_ref().is_some_and(|t| t.failed);
     if let Some(code) = interrupt::exit_code() {
         // A partial run is not history: its evidence stays in the run directory only.
         drop(session);
@@ -418,7 +494,40 @@ fn cmd_run(
     }
     emit(&undecided_text(&done.report));
     emit(&format!("report: {}\n", session.out.join("report.html").display()));
+    if teardown_failed {
+        return Ok(BAD_INPUT);
+    }
     Ok(fail_on.exit_code(&done.report))
+}
+
+/// What the end of a provisioned run printed.
+struct Teardown {
+    text: String,
+    failed: bool,
+}
+
+/// Destroys the stack (or keeps it with --keep); the phase lines and what to do next.
+fn teardown(stack: provision::Stack, keep: bool, run: &std::path::Path) -> Teardown {
+    let mut failed = false;
+    let last = if keep {
+        match stack.keep() {
+            Ok(cmd) => format!("provisioning: --keep: the stack is up; remove it with: {cmd}\n"),
+            Err(e) => {
+                failed = true;
+                format!("provisioning: {e}\n")
+            }
+        }
+    } else {
+        match stack.destroy() {
+            Ok(_) => String::new(),
+            Err(e) => {
+                failed = true;
+                format!("provisioning: NOT destroyed: {e}\nretry with: harness restore --run {}\n", run.display())
+            }
+        }
+    };
+    let phases = provision::phases(run).map(|p| p.text()).unwrap_or_default();
+    Teardown { text: phases + &last, failed }
 }
 
 /// The checks left undecided, one line each (empty when there are none).

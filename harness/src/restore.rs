@@ -2,7 +2,8 @@
 //! machine, a second signal) left changed: every change of its audit log not restored since, through the
 //! same restore the change guard uses (each restore is written to the same audit log, so a second call finds
 //! nothing left: idempotent); then removes local environments (containers, processes) and server processes
-//! (Prometheus, Alertmanager, Pushgateway) whose owning harness process is gone.
+//! (Prometheus, Alertmanager, Pushgateway) whose owning harness process is gone, and destroys the Terraform
+//! stack a `--provision` run recorded and did not destroy (also one kept with `--keep`).
 
 use std::{path::Path, sync::Arc};
 
@@ -10,7 +11,7 @@ use crate::{
     local,
     platform::aws::{self, AuditEntry, AuditLog, AwsOptions, AwsTarget, AUDIT_FILE},
     services,
-    terraform::{AwsSettings, SecretRef},
+    terraform::{provision, AwsSettings, SecretRef},
 };
 
 /// What a restore did.
@@ -24,6 +25,8 @@ pub struct Restored {
     pub local: local::Swept,
     /// Server processes stopped.
     pub servers: usize,
+    /// What became of the Terraform stack the run provisioned (`--provision`), one line.
+    pub stack: Option<String>,
 }
 
 impl Restored {
@@ -35,6 +38,9 @@ impl Restored {
         }
         for f in &self.failed {
             t += &format!("NOT restored {f}\n");
+        }
+        if let Some(s) = &self.stack {
+            t += &format!("{s}\n");
         }
         if self.restored.is_empty() && self.failed.is_empty() {
             t += &format!("{}: every change of the run's audit log is restored; nothing to put back\n", run.display());
@@ -140,6 +146,16 @@ pub async fn restore_run(run: &Path) -> Result<Restored, Error> {
                 Err(e) => out.failed.push(format!("{resource} at {endpoint}: {e}")),
             }
         }
+    }
+    // The stack last: the account's settings are put back on the function before it is destroyed.
+    let dir = run.to_path_buf();
+    match tokio::task::spawn_blocking(move || provision::destroy_recorded(&dir)).await {
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(provision::Outcome::Destroyed(line) | provision::Outcome::AlreadyDestroyed(line)))) => {
+            out.stack = Some(line)
+        }
+        Ok(Err(e)) => out.failed.push(format!("terraform stack of {}: {e}", run.display())),
+        Err(e) => out.failed.push(format!("terraform stack of {}: the destroy panicked: {e}", run.display())),
     }
     out.local = tokio::task::spawn_blocking(local::sweep_dead_runs).await.unwrap_or_default();
     out.servers = tokio::task::spawn_blocking(services::process::sweep).await.unwrap_or_default();

@@ -295,7 +295,34 @@ fn summary(out: &mut String, r: &Report, sets: &[Stored]) {
         );
         out.push_str("</tbody></table>\n");
     }
+    if let Some(p) = &r.provisioning {
+        provisioning(out, p);
+    }
     out.push_str("</div>\n</section>\n");
+}
+
+/// The wall times of the stack the run applied and destroyed itself (`--provision`).
+fn provisioning(out: &mut String, p: &crate::terraform::provision::Phases) {
+    out.push_str(
+        "<h3 style=\"margin-top:14px\">Provisioning</h3>\n<table class=\"wall-time\"><thead><tr><th>phase</th>\
+         <th>wall time</th><th>attempts</th><th>outcome</th></tr></thead><tbody>\n",
+    );
+    for (name, phase) in
+        [("init+apply", &p.init_apply), ("first healthy invoke", &p.first_healthy_invoke), ("destroy", &p.destroy)]
+    {
+        let _ = match phase {
+            Some(ph) => writeln!(
+                out,
+                "<tr data-phase=\"{name}\"><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td>{}</td></tr>",
+                duration_text(ph.seconds),
+                ph.attempts,
+                escape(&ph.outcome)
+            ),
+            None => writeln!(out, "<tr data-phase=\"{name}\"><td>{name}</td><td colspan=\"3\">not reached</td></tr>"),
+        };
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 /// What each measurement noted, said once (the checks that read it link here).

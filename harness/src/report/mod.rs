@@ -50,6 +50,9 @@ pub struct Report {
     /// data belongs to which check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measures: BTreeMap<String, String>,
+    /// Wall times of the provisioning phases, when the run applied its own stack (`--provision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<crate::terraform::provision::Phases>,
 }
 
 /// Counts by status.
@@ -95,6 +98,7 @@ impl Report {
                     Decision::Manual { .. } => None,
                 })
                 .collect(),
+            provisioning: crate::terraform::provision::phases(dir.path()),
         })
     }
 
@@ -267,6 +271,7 @@ pub(crate) mod tests {
             },
             checks: vec![cold, size, warm, review],
             measures: BTreeMap::new(),
+            provisioning: None,
         }
     }
 

@@ -1,11 +1,15 @@
 //! Terraform outputs: [`Outputs`] reads `terraform output -json` (by running Terraform in a module directory,
 //! or from a saved file), [`AwsSettings`] maps them to what the aws and localstack targets need following the
 //! contract in [`OUTPUTS`], and [`hcl::declared_outputs`] reads a module's `output` blocks so the module can
-//! be held to that contract without Terraform.
+//! be held to that contract without Terraform. [`provision::Stack`] applies a module for one run and destroys
+//! it at the run's end (`harness run --provision`); [`command::Terraform`] is how every `terraform` command runs.
 
+pub mod command;
 mod contract;
 pub mod hcl;
 mod outputs;
+pub mod provision;
+mod record;
 
 use std::path::Path;
 

@@ -4,10 +4,8 @@
 
 use std::{
     collections::BTreeMap,
-    io::Read,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -355,52 +353,19 @@ fn found_type(o: &Output) -> String {
 }
 
 fn run_terraform_output(program: &str, dir: &Path, timeout: Duration) -> Result<String, Error> {
-    let mut child = Command::new(program)
-        .arg(format!("-chdir={}", dir.display()))
-        .args(["output", "-json", "-no-color"])
-        .env("TF_IN_AUTOMATION", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::TerraformMissing { program: program.into(), dir: dir.into() },
-            _ => Error::Io { path: program.into(), source: e },
-        })?;
-    let mut out = child.stdout.take().map(|mut s| {
-        std::thread::spawn(move || {
-            let mut b = String::new();
-            let _ = s.read_to_string(&mut b);
-            b
-        })
-    });
-    let mut err = child.stderr.take().map(|mut s| {
-        std::thread::spawn(move || {
-            let mut b = String::new();
-            let _ = s.read_to_string(&mut b);
-            b
-        })
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::TerraformTimeout { dir: dir.into(), after: timeout });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(Error::Io { path: program.into(), source: e }),
-        }
-    };
-    let stdout = out.take().and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = err.take().and_then(|h| h.join().ok()).unwrap_or_default();
-    if !status.success() {
-        let stderr: String = stderr.trim().chars().take(2000).collect();
-        return Err(Error::TerraformFailed { dir: dir.into(), status: status.to_string(), stderr });
+    use super::command::{Failure, OnSignal, Terraform};
+    let tf = Terraform { program: program.into(), ..Terraform::from_env() };
+    let args = ["output", "-json", "-no-color"].map(String::from);
+    let ran = tf.run(dir, &args, timeout, OnSignal::Stop).map_err(|f| match f {
+        Failure::Missing => Error::TerraformMissing { program: program.into(), dir: dir.into() },
+        Failure::Io(source) => Error::Io { path: program.into(), source },
+        Failure::Timeout => Error::TerraformTimeout { dir: dir.into(), after: timeout },
+    })?;
+    if !ran.status.success() {
+        let stderr: String = ran.stderr.trim().chars().take(2000).collect();
+        return Err(Error::TerraformFailed { dir: dir.into(), status: ran.status.to_string(), stderr });
     }
-    Ok(stdout)
+    Ok(ran.stdout)
 }
 
 #[cfg(test)]
