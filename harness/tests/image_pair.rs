@@ -32,7 +32,8 @@ fn run(functions: &str, images: &str) -> Evidence {
     let fpath = tmp.path().join("functions.yaml");
     std::fs::write(&fpath, functions).unwrap();
     let dir = RunDir::open(&tmp.path().join("run")).unwrap();
-    let r = Runner::new(p.clone(), Target::Local(LocalConfig { functions: Some(fpath) }), dir, "image-pair-test").unwrap();
+    let r =
+        Runner::new(p.clone(), Target::Local(LocalConfig { functions: Some(fpath) }), dir, "image-pair-test").unwrap();
     r.run_check(&p.checks[0]).unwrap()
 }
 
@@ -41,9 +42,7 @@ fn docker() -> bool {
 }
 
 fn slowed(variant: &str) -> String {
-    format!(
-        "{{ fixture: python-fn, {variant}_environment: {{ INIT_DELAY_MS: \"1500\", INIT_MODE: sleep }} }}"
-    )
+    format!("{{ fixture: python-fn, {variant}_environment: {{ INIT_DELAY_MS: \"1500\", INIT_MODE: sleep }} }}")
 }
 
 /// The baseline's function sleeps 1.5 s in its init: the optimized image's Init Duration is far below it,
@@ -100,7 +99,9 @@ fn a_fixture_without_both_dockerfiles_is_an_error_naming_it() {
     let e = run(PROCESSES, &fixture.display().to_string());
     assert_eq!(e.status, Status::Error, "{}", e.reason);
     assert!(
-        e.reason.contains("images") && e.reason.contains(&fixture.display().to_string()) && e.reason.contains("Dockerfile.optimized"),
+        e.reason.contains("images")
+            && e.reason.contains(&fixture.display().to_string())
+            && e.reason.contains("Dockerfile.optimized"),
         "{}",
         e.reason
     );
