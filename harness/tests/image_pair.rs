@@ -89,6 +89,25 @@ fn process_mode_reports_the_reduction_missing_with_the_reason() {
     assert!(e.reason.contains("not measured") && e.reason.contains("process mode"), "{}", e.reason);
 }
 
+/// A check that names no image pair is missing its figure, saying what would measure it.
+#[test]
+fn without_images_the_reduction_is_missing_saying_how_to_name_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "profile: t\ntitle: t\nsource: test\ndefaults:\n  cold_start: { function: fixture-rust, samples: 2 }\nchecks:\n  \
+                - { id: C.improvement, ac: C, title: t, measure: cold_start.baseline_reduction, expect: \">= 15%\" }\n";
+    let path = tmp.path().join("profile.yaml");
+    std::fs::write(&path, text).unwrap();
+    let p = Profile::load(&path).unwrap();
+    let fpath = tmp.path().join("functions.yaml");
+    std::fs::write(&fpath, PROCESSES).unwrap();
+    let dir = RunDir::open(&tmp.path().join("run")).unwrap();
+    let r =
+        Runner::new(p.clone(), Target::Local(LocalConfig { functions: Some(fpath) }), dir, "image-pair-test").unwrap();
+    let e = r.run_check(&p.checks[0]).unwrap();
+    assert_eq!(e.status, Status::Failed, "{}", e.reason);
+    assert!(e.measured.is_none() && e.reason.contains("images: python-fn"), "{}", e.reason);
+}
+
 /// A fixture without the two Dockerfiles is bad input: an error naming it, before anything is started.
 #[test]
 fn a_fixture_without_both_dockerfiles_is_an_error_naming_it() {
