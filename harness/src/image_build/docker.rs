@@ -61,6 +61,9 @@ pub struct BuildRequest {
     pub network: Option<String>,
     /// Deadline for the whole build.
     pub timeout: Duration,
+    /// Leave the image without the owner label [`OWNER_LABEL`], so that [`Docker::sweep`] does not remove it
+    /// once this process is gone (an image kept for reuse, tagged by its content).
+    pub keep: bool,
 }
 
 /// A finished build.
@@ -205,7 +208,9 @@ impl Docker {
     pub async fn build(&self, req: &BuildRequest) -> Result<Built, Error> {
         let mut c = self.command();
         c.arg("build").arg("--progress=plain").arg("-f").arg(&req.dockerfile).arg("-t").arg(&req.tag);
-        c.arg("--label").arg(format!("{OWNER_LABEL}={}", owner()));
+        if !req.keep {
+            c.arg("--label").arg(format!("{OWNER_LABEL}={}", owner()));
+        }
         if req.no_cache {
             c.arg("--no-cache");
         }

@@ -158,6 +158,7 @@ impl Session {
             no_cache: kind == Kind::Clean,
             network: self.network.clone(),
             timeout: self.timeout,
+            keep: false,
         };
         Ok(Planned { label: label.into(), variant, kind, request })
     }

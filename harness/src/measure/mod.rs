@@ -10,6 +10,7 @@ mod aws_scale;
 pub mod cold_rate;
 mod high_load;
 mod image;
+mod image_pair;
 pub mod ledger;
 pub mod local_platform;
 mod local_rate;
@@ -62,7 +63,8 @@ pub async fn run_shared<F: FunctionPlatform>(
 }
 
 /// Runs a [`SHARED`] procedure on the local platform: started for the procedure from the functions file,
-/// the profile's `function` (default `fixture-rust`) driven, stopped at the end.
+/// the profile's `function` (default `fixture-rust`) driven, stopped at the end; `cold_start` with `images`
+/// then measures the image pair ([`image_pair`]).
 async fn run_local_shared(
     procedure: &str,
     params: &Params,
@@ -71,11 +73,18 @@ async fn run_local_shared(
 ) -> Result<MeasurementSet, Error> {
     let function = local_session::P { procedure, params }.str("function", "fixture-rust")?;
     let spec = function_spec(cfg, &function)?;
+    let pair = image_pair::Pair::of(procedure, params)?;
     let session = Session::start(cfg, |_| {}).await?;
     let fp = LocalFunctions::new(&session, &function, spec);
     let r = run_shared(procedure, &fp, params, dir).await;
+    let engine = if session.containers() { Ok(()) } else { Err(session.mode_note()) };
     session.shutdown().await;
-    r
+    match (r, pair) {
+        (Ok(set), Some(pair)) => {
+            image_pair::measure(set, pair, engine, params, cfg, dir).await.map(MeasurementSet::finish)
+        }
+        (r, _) => r,
+    }
 }
 
 /// Whether a procedure can run on a target kind.
