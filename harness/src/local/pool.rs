@@ -662,22 +662,7 @@ impl Pool {
                 format!("Requested Provisioned Concurrency {n} exceeds the function's reserved concurrency"),
             ));
         }
-        let from = match g.spec.provisioned_concurrency {
-            0 => Value::Null,
-            p => json!(p),
-        };
-        self.ctx
-            .audit
-            .record(
-                &format!("{name}:{qualifier}"),
-                "PutProvisionedConcurrencyConfig",
-                "ProvisionedConcurrentExecutions",
-                from,
-                json!(n),
-                key,
-            )
-            .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
-        g.spec.provisioned_concurrency = n as u32;
+        self.set_provisioned(&mut g, name, qualifier, n as u32, key)?;
         g.provisioned_modified = now_aws();
         Ok(provisioned_json(&g))
     }
@@ -700,22 +685,25 @@ impl Pool {
     pub fn delete_provisioned(&self, name: &str, qualifier: &str, key: &str) -> Result<(), ApiError> {
         let f = self.function(name)?;
         let mut g = f.lock();
-        let from = match g.spec.provisioned_concurrency {
-            0 => Value::Null,
-            p => json!(p),
-        };
+        self.set_provisioned(&mut g, name, qualifier, 0, key)
+    }
+
+    /// Sets the provisioned concurrency of `name` to `n` (0: none), audited as the operation that asked.
+    fn set_provisioned(&self, g: &mut FnInner, name: &str, qualifier: &str, n: u32, key: &str) -> Result<(), ApiError> {
+        let value = |p: u32| if p == 0 { Value::Null } else { json!(p) };
+        let op = if n == 0 { "DeleteProvisionedConcurrencyConfig" } else { "PutProvisionedConcurrencyConfig" };
         self.ctx
             .audit
             .record(
                 &format!("{name}:{qualifier}"),
-                "DeleteProvisionedConcurrencyConfig",
+                op,
                 "ProvisionedConcurrentExecutions",
-                from,
-                Value::Null,
+                value(g.spec.provisioned_concurrency),
+                value(n),
                 key,
             )
             .map_err(|e| ApiError::new(500, "ServiceException", e.to_string()))?;
-        g.spec.provisioned_concurrency = 0;
+        g.spec.provisioned_concurrency = n;
         Ok(())
     }
 

@@ -104,6 +104,29 @@ pub(crate) async fn start_platform() -> Platform {
     Platform::start(cfg).await.expect("local platform starts")
 }
 
+/// `harness run` of the test profile `profile` (in harness/tests/data) on the localstack target at `moto`, with
+/// the outputs file `outputs`, writing to `run`.
+async fn run_on_localstack(profile: &str, moto: &Moto, outputs: &Path, run: &Path) -> std::process::Output {
+    let profile = root().join("harness/tests/data").join(profile);
+    let args: Vec<String> = [
+        "run",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--target",
+        "localstack",
+        "--endpoint",
+        &moto.url,
+        "--tf-outputs",
+        outputs.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+}
+
 fn checks(report: &Value) -> BTreeMap<String, Value> {
     report["checks"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c.clone())).collect()
 }
@@ -176,24 +199,7 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     let dir = tempfile::tempdir().unwrap();
     let outputs = outputs_file(dir.path(), &settings, &platform, &moto);
     let run = dir.path().join("run");
-    let profile = root().join("harness/tests/data/localstack-e2e.yaml");
-    let args = [
-        "run",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--target",
-        "localstack",
-        "--endpoint",
-        &moto.url,
-        "--tf-outputs",
-        outputs.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
-        .unwrap();
+    let out = run_on_localstack("localstack-e2e.yaml", &moto, &outputs, &run).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!(
@@ -299,26 +305,7 @@ async fn provisioned_concurrency_is_set_measured_and_restored() {
     let dir = tempfile::tempdir().unwrap();
     let outputs = outputs_file_with_alias(dir.path(), &settings, &platform, &moto, Some("live"));
     let run = dir.path().join("run");
-    let profile = root().join("harness/tests/data/localstack-provisioned.yaml");
-    let args: Vec<String> = [
-        "run",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--target",
-        "localstack",
-        "--endpoint",
-        &moto.url,
-        "--tf-outputs",
-        outputs.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
-        .unwrap();
+    let out = run_on_localstack("localstack-provisioned.yaml", &moto, &outputs, &run).await;
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     let c = &checks(&report)["PC.with"];
     assert_eq!(c["status"], "passed", "{c:#}\n{}", String::from_utf8_lossy(&out.stderr));
