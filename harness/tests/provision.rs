@@ -19,17 +19,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use rustix::process::{kill_process, Pid, Signal};
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
+mod terraform_support;
 
-fn terraform_program() -> String {
-    std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into())
-}
-
-fn terraform_available() -> bool {
-    Command::new(terraform_program()).arg("version").output().is_ok_and(|o| o.status.success())
-}
+use terraform_support::{root, terraform_available, terraform_program};
 
 /// A local platform (process mode) for the example to point at; stopped when dropped.
 struct Platform {

@@ -15,17 +15,9 @@ use anyhow::{bail, ensure, Context, Result};
 use harness::terraform::{self, hcl, AwsSettings, Outputs, SecretRef, ALARM_ROLES, OUTPUTS};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
+mod terraform_support;
 
-fn terraform_program() -> String {
-    std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into())
-}
-
-fn terraform_available() -> bool {
-    Command::new(terraform_program()).arg("version").output().is_ok_and(|o| o.status.success())
-}
+use terraform_support::{root, terraform_available, terraform_program};
 
 /// Checks the `output` blocks of the module in `dir` against the contract.
 fn check_contract(dir: &Path) -> Result<()> {
