@@ -38,19 +38,22 @@ pub fn concurrency_bound(cores: usize, available_bytes: u64) -> usize {
     (4 * cores.max(1)).min(by_memory.max(1)).min(32)
 }
 
-/// Cores and available memory of this machine.
+/// Cores and available memory of this machine (1 GiB assumed when `/proc/meminfo` cannot be read: a bound on
+/// build parallelism, not a figure).
 pub fn machine() -> (usize, u64) {
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    let available = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(1 << 30, |kb| kb * 1024);
-    (cores, available)
+    (cores, available_memory().unwrap_or(1 << 30))
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes; `None` when it cannot be read.
+pub fn available_memory() -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    })
 }
 
 /// Whether a failed build's message says it was killed for memory.

@@ -68,6 +68,16 @@ impl Observe for Seen {
 /// `warmup_s` (3), `work_ms` (1), `metrics_wait_s` (180 on aws, 10 on localstack), `max_failures` (none:
 /// failed requests count in the latency figures as slower than every answer).
 pub async fn high_load(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
+    c.p.only(&[
+        "rate",
+        "duration_s",
+        "baseline_rate",
+        "baseline_s",
+        "warmup_s",
+        "work_ms",
+        "metrics_wait_s",
+        "max_failures",
+    ])?;
     let rate = c.p.f64("rate", 1000.0)?;
     let secs = c.p.f64("duration_s", 20.0)?;
     let base_rate = c.p.f64("baseline_rate", 50.0)?;

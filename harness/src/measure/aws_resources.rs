@@ -46,9 +46,10 @@ pub async fn resources(c: &Ctx<'_>, state: &FunctionState) -> Result<Measurement
                 });
                 let failed = inv.status_code != 200 || inv.function_error.is_some() || oom;
                 starved += u64::from(failed);
+                // A failed invocation's memory (an OOM reads near 100%) is no utilization sample.
                 match rep.and_then(|r| Some((r.max_memory_used_mb?, r.memory_size_mb.filter(|m| *m > 0)?))) {
+                    _ if failed => failed_unreported += 1,
                     Some((used, size)) => mem.push(used as f64 / size as f64 * 100.0),
-                    None if failed => failed_unreported += 1,
                     None => no_report += 1,
                 }
             }

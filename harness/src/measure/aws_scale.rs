@@ -195,6 +195,7 @@ fn spike_sample(shots: &[Shot], want: usize) -> Result<f64, SpikeMiss> {
 
 /// `scale_up`. Params: `concurrency` (20), `spikes` (5), `work_ms` (1000), `max_failures` (0 spikes).
 pub async fn scale_up(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
+    c.p.only(&["concurrency", "spikes", "work_ms", "max_failures"])?;
     let want = c.p.count("concurrency", 20)? as usize;
     let budget = c.p.u64("max_failures", 0)?;
     let spikes = c.p.count("spikes", 5)?;
@@ -202,7 +203,7 @@ pub async fn scale_up(c: &Ctx<'_>) -> Result<MeasurementSet, Error> {
     let mut ch = c.changes()?;
     let body = async {
         let phase = crate::progress::phase(&format!("scale_up: {spikes} spikes of {want} from cold"), Some(spikes));
-        let (mut got, mut ledger) = (Vec::new(), Ledger::new(budget).asking(spikes));
+        let (mut got, mut ledger) = (Vec::new(), Ledger::new(budget).asking(spikes.saturating_sub(budget)));
         for i in 0..spikes {
             ch.force_cold_start().await.map_err(|e| c.err(e))?;
             let (shots, _) = burst(c, want, work_ms).await?;

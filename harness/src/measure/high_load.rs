@@ -92,7 +92,8 @@ pub(super) struct LoadPhase<'a> {
 /// platform. Every request the schedule asked for is in the figures' ledger: a request that failed, timed out,
 /// was throttled or could not be sent counts as slower than every answer (its latency is at least the
 /// answers'), so failures push the P95 up and, beyond 5% of the requests, leave no P95 at all: the check
-/// fails saying so instead of reading the survivors. `max_failures`, when the profile sets it, is a budget
+/// fails saying so instead of reading the survivors. The baseline's P95 is over its answers alone (a lower
+/// bound: its failures must not shrink the increase). `max_failures`, when the profile sets it, is a budget
 /// on top.
 pub(super) fn latency_figures(
     set: &mut MeasurementSet,
@@ -103,6 +104,17 @@ pub(super) fn latency_figures(
 ) -> Result<(), Error> {
     let (bl, ll) = (Ledger::of_load(base.counts, None), Ledger::of_load(loaded.counts, max_failures));
     set.notes.extend(bl.notes(&format!("baseline latency at {} req/s", base.rate)));
+    // The baseline's P95 is taken over its answers alone: counting its failures as slow would raise the base
+    // of the ratio and make the increase look smaller. Without them it is a lower bound, so the increase is
+    // at least what is reported.
+    let bl = Ledger { censored: false, ..bl };
+    if bl.failures() > 0 {
+        set.notes.push(format!(
+            "baseline P95 over its {} answers only ({} failed): a lower bound, so the increase is not understated",
+            bl.counted,
+            bl.failures()
+        ));
+    }
     set.notes.extend(ll.notes(&format!("latency at {} req/s", loaded.rate)));
     let conf = crate::stats::CONFIDENCE;
     let metric = match (bl.percentile(base.latencies, 95.0, conf), ll.percentile(loaded.latencies, 95.0, conf)) {
@@ -537,5 +549,32 @@ mod tests {
         assert_eq!(serving_per_window(&samples, 1.0), vec![1]);
         assert_eq!(median_usize(&[]), None);
         assert_eq!(median_usize(&[3, 1, 2, 10]), Some(2.5));
+    }
+
+    /// Failures in the baseline must not shrink the increase: 94 answers at 10 ms, one at 30 ms and 5
+    /// throttled would put a censored baseline P95 at 30 ms and the increase at 0%; over its answers it is
+    /// 10 ms, and the loaded phase (every answer 30 ms) is +200%.
+    #[test]
+    fn baseline_failures_do_not_shrink_the_increase() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::open(&tmp.path().join("run")).unwrap();
+        let mut base_lat = vec![10.0; 94];
+        base_lat.push(30.0);
+        let mut base = Counts { scheduled: 100, sent: 100, ok: 95, ..Counts::default() };
+        base.errors.throttled = 5;
+        let loaded_lat = vec![30.0; 100];
+        let loaded = Counts { scheduled: 100, sent: 100, ok: 100, ..Counts::default() };
+        let mut set = MeasurementSet::new("high_load", "local", &Params::default());
+        latency_figures(
+            &mut set,
+            &dir,
+            LoadPhase { latencies: &base_lat, counts: &base, rate: 5.0 },
+            LoadPhase { latencies: &loaded_lat, counts: &loaded, rate: 50.0 },
+            None,
+        )
+        .unwrap();
+        let Some(Metric::Value { value, .. }) = set.metrics.get("p95_increase") else { panic!("{:?}", set.metrics) };
+        assert!((value - 200.0).abs() < 1e-9, "{value}");
+        assert!(set.notes.iter().any(|n| n.contains("a lower bound")), "{:#?}", set.notes);
     }
 }

@@ -76,6 +76,7 @@ pub async fn resources(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resu
     ));
     let mem: Vec<f64> = results
         .iter()
+        .filter(|r| r.ok())
         .filter_map(|r| r.report.as_ref())
         .filter_map(|r| Some((r.max_memory_used_mb?, r.memory_size_mb.filter(|m| *m > 0)?)))
         .map(|(used, size)| used as f64 / size as f64 * 100.0)

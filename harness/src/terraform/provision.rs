@@ -206,6 +206,19 @@ fn terraform_for(record: &Record) -> Terraform {
 /// `-var-file` and `-var` arguments of a recorded stack, and its Terraform with the recorded `TF_VAR_*`.
 fn var_args(record: &Record, tf: &Terraform) -> Result<(Vec<String>, Terraform), Error> {
     let values = Values::load(&record.work())?;
+    // The values of recorded variables are needed to destroy what they made: without them, the destroy could
+    // refresh another stack (a defaulted region) and find nothing, and the state would be removed with the
+    // resources still up.
+    if values.vars.len() < record.var_names.len() {
+        return Err(Error::Record {
+            path: record.work().join("vars.json"),
+            detail: format!(
+                "the values of the variables {} that the stack was applied with are missing; set them and run `harness restore` again, or destroy with `terraform destroy` in {}",
+                record.var_names.join(", "),
+                record.module.display()
+            ),
+        });
+    }
     let mut args: Vec<String> = record.var_files.iter().map(|f| format!("-var-file={}", f.display())).collect();
     args.extend(values.vars.iter().map(|v| format!("-var={v}")));
     let tf = values.tf_var_env.iter().fold(tf.clone(), |tf, (k, v)| tf.with_env(k, v.clone()));
