@@ -36,10 +36,19 @@ fn harness(args: &[&str], dir: &Path) -> Command {
 }
 
 /// The local functions file with `mode` forced.
+/// The local target's functions in `mode`, `fixture-rust` given 20 ms of handler work: in process mode on a
+/// quiet machine the two checks otherwise finish in well under a second, before a signal can land mid-run.
 fn functions_file(dir: &Path, mode: &str) -> PathBuf {
     let text = std::fs::read_to_string(root().join("fixtures/targets/local.yaml")).unwrap();
+    let entry = "  - name: fixture-rust\n    fixture: rust\n";
+    assert!(text.contains(entry), "fixtures/targets/local.yaml no longer has the fixture-rust entry");
+    let text = text.replace("mode: auto", &format!("mode: {mode}")).replacen(
+        entry,
+        &format!("{entry}    environment:\n      WORK_MS: \"20\"\n      WORK_MODE: sleep\n"),
+        1,
+    );
     let p = dir.join("functions.yaml");
-    std::fs::write(&p, text.replace("mode: auto", &format!("mode: {mode}"))).unwrap();
+    std::fs::write(&p, text).unwrap();
     p
 }
 

@@ -346,7 +346,19 @@ impl Docker {
         for id in stale(&containers) {
             removed += usize::from(self.output(&["rm", "-f", &id], QUICK).await.is_ok_and(|o| o.status.success()));
         }
-        let images = self.run(&["image", "ls", "--filter", &filter, "--format", &fmt]).await?;
+        // `image ls` has no `.Label` placeholder (its template fails on the first row): the owners are read
+        // with `image inspect` of the labelled images.
+        let ids = self.run(&["image", "ls", "--filter", &filter, "--quiet", "--no-trunc"]).await?;
+        let mut ids: Vec<&str> = ids.split_whitespace().collect();
+        ids.dedup();
+        let images = if ids.is_empty() {
+            String::new()
+        } else {
+            let inspect = format!("{{{{.Id}}}} {{{{index .Config.Labels \"{OWNER_LABEL}\"}}}}");
+            let mut args = vec!["image", "inspect", "--format", &inspect];
+            args.extend(ids.iter().copied());
+            self.run(&args).await?
+        };
         for id in stale(&images) {
             removed += usize::from(self.output(&["rmi", "-f", &id], QUICK).await.is_ok_and(|o| o.status.success()));
         }

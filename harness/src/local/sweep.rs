@@ -136,9 +136,21 @@ pub(crate) fn remove_run(docker: Option<&Docker>, run_id: &str) -> Swept {
                  (label {RUN_LABEL}={run_id}) until `harness restore --run DIR` or the next run removes them"
             );
         }
-        for id in run_containers(d, run_id) {
-            if d.remove(&id).is_ok() {
-                swept.containers += 1;
+        let ids = run_containers(d, run_id);
+        for (i, id) in ids.iter().enumerate() {
+            match d.remove(id) {
+                Ok(()) => swept.containers += 1,
+                Err(e) => {
+                    // An engine that did not remove one (each call waits up to its timeout) is not asked for
+                    // the rest one by one: shutdown stays bounded, and the user is told what is left.
+                    eprintln!(
+                        "harness: local platform {run_id}: the Docker engine did not remove container {id} ({e}); {} \
+                         container(s) of this run stay (label {RUN_LABEL}={run_id}) until `harness restore --run DIR` \
+                         or the next run removes them",
+                        ids.len() - i
+                    );
+                    break;
+                }
             }
         }
     }
