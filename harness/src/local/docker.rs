@@ -96,6 +96,12 @@ impl Docker {
         })
     }
 
+    /// The host pid of the container's first process (`State.Pid`; `None` once it has exited).
+    pub fn pid(&self, id: &str) -> Result<Option<u32>, Error> {
+        let v = self.json("GET", &format!("/containers/{id}/json"), None, &[200])?;
+        Ok(v["State"]["Pid"].as_u64().filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok()))
+    }
+
     /// Blocks until the container stops; its exit code.
     pub fn wait(&self, id: &str) -> Result<i64, Error> {
         let v = self.json("POST", &format!("/containers/{id}/wait"), None, &[200])?;

@@ -499,14 +499,33 @@ async fn spawn_container(docker: Docker, c: ContainerSpec, api: &RuntimeApi) -> 
     Ok((Exec::Container { id }, spawned))
 }
 
-/// The instant the container's process started, from the engine's `State.StartedAt`: Init Duration runs from
-/// there, as Lambda's INIT phase starts with the runtime and leaves the sandbox's creation out (the client's
-/// cold-start latency still includes all of it). Without that figure, the instant after `create` (then the
-/// engine's start work, ~0.1-0.2 s, counts as init).
+/// The instant the container's process started: Init Duration runs from there (the client's cold-start latency
+/// still includes the whole sandbox creation). Read from the kernel's start time of the container's first
+/// process (`/proc/<pid>/stat`, on the boot clock, 10 ms ticks): the container runtime's init before it execs
+/// the function's runtime, so the last part of the container's setup counts as init (an upper bound of Lambda's
+/// Init Duration, which leaves the sandbox's creation out); the engine's `State.StartedAt` is written
+/// after the process runs (a runtime's first `next` can come before it, and Init Durations of ~1 ms came out
+/// of it), so it is only the fallback where `/proc` does not show the container (an engine in a VM). Without
+/// either, the instant after `create` (then the engine's start work counts as init).
 fn process_start(d: &Docker, id: &str, created: Instant) -> Instant {
+    if let Some(t) = d.pid(id).ok().flatten().and_then(kernel_start) {
+        return t.max(created);
+    }
     let Ok(at) = d.started_at(id) else { return created };
     let ago = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
     Instant::now().checked_sub(ago).map_or(created, |t| t.max(created))
+}
+
+/// When process `pid` started, from its `starttime` (field 22 of `/proc/<pid>/stat`, clock ticks since boot at
+/// USER_HZ = 100) against the time since boot (`/proc/uptime`): both on the kernel's boot clock.
+pub(crate) fn kernel_start(pid: u32) -> Option<Instant> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis (field 3 on).
+    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: u64 = f.get(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let ago = uptime - ticks as f64 / 100.0;
+    Instant::now().checked_sub(Duration::from_secs_f64(ago.max(0.0)))
 }
 
 /// CPU time (user + system) of a process from `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ = 100 ticks
@@ -526,4 +545,30 @@ pub(crate) fn vm_hwm_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's start time of a child lands in the window in which it was spawned (within the clock's
+    /// 10 ms ticks; the margin is wide so a loaded machine cannot fail it), not at the engine's later record.
+    #[test]
+    fn a_process_start_is_read_on_the_kernel_clock() {
+        let before = Instant::now();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let after = Instant::now();
+        let at = kernel_start(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let at = at.expect("/proc shows the child");
+        let margin = Duration::from_secs(1);
+        assert!(
+            at + margin >= before && at <= after + margin,
+            "{:?} before, {:?} after",
+            before - at.min(before),
+            at.saturating_duration_since(after)
+        );
+        assert_eq!(kernel_start(u32::MAX), None, "no such process");
+    }
 }
