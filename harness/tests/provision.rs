@@ -15,13 +15,13 @@ use std::{
 };
 
 use anyhow::{bail, ensure, Context, Result};
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 use rustix::process::{kill_process, Pid, Signal};
 use serde_json::Value;
 
 mod terraform_support;
 
-use terraform_support::{root, terraform_available, terraform_program};
+use terraform_support::{root, terraform_available, terraform_program, trial};
 
 /// A local platform (process mode) for the example to point at; stopped when dropped.
 struct Platform {
@@ -463,10 +463,6 @@ fn a_failing_apply_is_named_and_destroyed() -> Result<()> {
     let left = resources_left(&tmp.path().join("run"))?;
     ensure!(left.is_empty(), "a failed apply left: {left:?}");
     Ok(())
-}
-
-fn trial(name: &str, f: fn() -> Result<()>) -> Trial {
-    Trial::test(name, move || f().map_err(|e| Failed::from(format!("{e:#}"))))
 }
 
 fn main() {

@@ -13,11 +13,11 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 use harness::terraform::{self, hcl, AwsSettings, Outputs, SecretRef, ALARM_ROLES, OUTPUTS};
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 
 mod terraform_support;
 
-use terraform_support::{root, terraform_available, terraform_program};
+use terraform_support::{root, terraform_available, terraform_program, trial};
 
 /// Checks the `output` blocks of the module in `dir` against the contract.
 fn check_contract(dir: &Path) -> Result<()> {
@@ -286,10 +286,6 @@ fn local_example_runs_checks_through_tf_dir() -> Result<()> {
     })();
     rt.block_on(platform.shutdown());
     r
-}
-
-fn trial(name: &str, f: fn() -> Result<()>) -> Trial {
-    Trial::test(name, move || f().map_err(|e| Failed::from(format!("{e:#}"))))
 }
 
 fn main() {

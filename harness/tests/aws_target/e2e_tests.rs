@@ -104,26 +104,28 @@ pub(crate) async fn start_platform() -> Platform {
     Platform::start(cfg).await.expect("local platform starts")
 }
 
-/// `harness run` of the test profile `profile` (in harness/tests/data) on the localstack target at `moto`, with
-/// the outputs file `outputs`, writing to `run`.
-async fn run_on_localstack(profile: &str, moto: &Moto, outputs: &Path, run: &Path) -> std::process::Output {
+/// Arguments of `harness run` of the test profile `profile` (in harness/tests/data) on the localstack target:
+/// `--endpoint` when given, the outputs file `outputs`, the run directory `run`, then `extra`.
+pub(crate) fn localstack_args(
+    profile: &str,
+    endpoint: Option<&str>,
+    outputs: &Path,
+    run: &Path,
+    extra: &[&str],
+) -> Vec<String> {
     let profile = root().join("harness/tests/data").join(profile);
-    let args: Vec<String> = [
-        "run",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--target",
-        "localstack",
-        "--endpoint",
-        &moto.url,
-        "--tf-outputs",
-        outputs.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> =
+        ["run", "--profile", profile.to_str().unwrap(), "--target", "localstack"].map(String::from).into();
+    if let Some(e) = endpoint {
+        args.extend(["--endpoint".to_string(), e.to_string()]);
+    }
+    args.extend(["--tf-outputs".into(), outputs.display().to_string(), "--out".into(), run.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// [`harness`] with `args`, off the async runtime.
+async fn run_harness(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
 }
 
@@ -199,7 +201,7 @@ async fn harness_run_on_localstack_measures_every_runtime_check() {
     let dir = tempfile::tempdir().unwrap();
     let outputs = outputs_file(dir.path(), &settings, &platform, &moto);
     let run = dir.path().join("run");
-    let out = run_on_localstack("localstack-e2e.yaml", &moto, &outputs, &run).await;
+    let out = run_harness(localstack_args("localstack-e2e.yaml", Some(&moto.url), &outputs, &run, &[])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!(
@@ -305,7 +307,7 @@ async fn provisioned_concurrency_is_set_measured_and_restored() {
     let dir = tempfile::tempdir().unwrap();
     let outputs = outputs_file_with_alias(dir.path(), &settings, &platform, &moto, Some("live"));
     let run = dir.path().join("run");
-    let out = run_on_localstack("localstack-provisioned.yaml", &moto, &outputs, &run).await;
+    let out = run_harness(localstack_args("localstack-provisioned.yaml", Some(&moto.url), &outputs, &run, &[])).await;
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     let c = &checks(&report)["PC.with"];
     assert_eq!(c["status"], "passed", "{c:#}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -349,26 +351,7 @@ async fn run_only_at(endpoint: &str, only: &str, dir: &Path) -> (Vec<Value>, std
     let file = dir.join("outputs.json");
     std::fs::write(&file, doc.to_string()).unwrap();
     let run = dir.join("run");
-    let profile = root().join("harness/tests/data/localstack-e2e.yaml");
-    let args: Vec<String> = [
-        "run",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--target",
-        "localstack",
-        "--tf-outputs",
-        file.to_str().unwrap(),
-        "--only",
-        only,
-        "--out",
-        run.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let o = tokio::task::spawn_blocking(move || harness(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
-        .unwrap();
+    let o = run_harness(localstack_args("localstack-e2e.yaml", None, &file, &run, &["--only", only])).await;
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     (report["checks"].as_array().unwrap().clone(), run)

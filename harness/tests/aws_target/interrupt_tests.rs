@@ -14,7 +14,7 @@ use rustix::process::{kill_process, Pid, Signal};
 use serde_json::Value;
 
 use super::{
-    e2e_tests::{assert_function_as_before, outputs_file, start_platform, FUNCTION},
+    e2e_tests::{assert_function_as_before, localstack_args, outputs_file, start_platform, FUNCTION},
     support::{self, root, Moto},
 };
 
@@ -33,28 +33,15 @@ fn harness_cmd(args: &[&str]) -> Command {
 /// Starts `harness run` of the checks that change the function; returns the child and the run directory.
 fn start_run(outputs: &Path, endpoint: &str, dir: &Path) -> (Child, std::path::PathBuf) {
     let run = dir.join("run");
-    let profile = root().join("harness/tests/data/localstack-e2e.yaml");
-    let child = harness_cmd(&[
-        "run",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--target",
-        "localstack",
-        "--endpoint",
-        endpoint,
-        "--tf-outputs",
-        outputs.to_str().unwrap(),
-        "--only",
-        "E2E.cold_start_client,E2E.concurrency_limit,E2E.memory_sweep",
-        "--out",
-        run.to_str().unwrap(),
-        "--history",
-        dir.join("history").to_str().unwrap(),
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let history = dir.join("history");
+    let only = "E2E.cold_start_client,E2E.concurrency_limit,E2E.memory_sweep";
+    let extra = ["--only", only, "--history", history.to_str().unwrap()];
+    let args = localstack_args("localstack-e2e.yaml", Some(endpoint), outputs, &run, &extra);
+    let child = harness_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     (child, run)
 }
 

@@ -20,3 +20,8 @@ pub fn terraform_program() -> String {
 pub fn terraform_available() -> bool {
     Command::new(terraform_program()).arg("version").output().is_ok_and(|o| o.status.success())
 }
+
+/// A test of the custom (libtest-mimic) harness whose error, with its causes, is the failure message.
+pub fn trial(name: &str, f: fn() -> anyhow::Result<()>) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(name, move || f().map_err(|e| libtest_mimic::Failed::from(format!("{e:#}"))))
+}
