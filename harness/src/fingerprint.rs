@@ -71,12 +71,7 @@ impl Fingerprint {
             .lines()
             .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
             .unwrap_or_else(|| "unknown".into());
-        let memory_mib = read("/proc/meminfo")
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb / 1024);
+        let memory_mib = meminfo_bytes("MemTotal").map_or(0, |b| b / 1_048_576);
         Fingerprint {
             host: read("/proc/sys/kernel/hostname").trim().to_string(),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -111,6 +106,14 @@ impl Fingerprint {
             self.build.opt_level
         )
     }
+}
+
+/// A field of `/proc/meminfo` (`MemTotal`, `MemAvailable`) in bytes; `None` when it cannot be read.
+pub fn meminfo_bytes(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo").ok()?.lines().find_map(|l| {
+        let kb = l.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse::<u64>().ok()?;
+        Some(kb * 1024)
+    })
 }
 
 #[cfg(test)]

@@ -42,18 +42,7 @@ pub fn concurrency_bound(cores: usize, available_bytes: u64) -> usize {
 /// build parallelism, not a figure).
 pub fn machine() -> (usize, u64) {
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    (cores, available_memory().unwrap_or(1 << 30))
-}
-
-/// `MemAvailable` of `/proc/meminfo` in bytes; `None` when it cannot be read.
-pub fn available_memory() -> Option<u64> {
-    std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find(|l| l.starts_with("MemAvailable:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    })
+    (cores, crate::fingerprint::meminfo_bytes("MemAvailable").unwrap_or(1 << 30))
 }
 
 /// Whether a failed build's message says it was killed for memory.

@@ -7,7 +7,7 @@ mod base;
 mod build_metrics;
 mod docker;
 mod error;
-pub(crate) mod figures;
+mod figures;
 mod fixture;
 mod kaniko;
 mod outcome;

@@ -148,7 +148,7 @@ pub async fn scale_up(params: &Params, cfg: &LocalConfig, dir: &RunDir) -> Resul
     let timeout = Duration::from_secs_f64(p.f64("timeout_s", 30.0)?);
     let spec = function_spec(cfg, &function)?;
     // Unknown available memory refuses nothing (the spike then shows what the machine holds).
-    if let Some(available) = crate::image_build::figures::available_memory() {
+    if let Some(available) = crate::fingerprint::meminfo_bytes("MemAvailable") {
         holds(c, spec.memory_mb, available)?;
     }
     let s = Session::start(cfg, |_| {}).await?;
