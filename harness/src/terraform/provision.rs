@@ -885,4 +885,26 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(destroy_recorded(d.path()).unwrap(), None);
     }
+
+    /// A stack applied with `--var` values cannot be destroyed without them: the destroy could refresh another
+    /// stack, find nothing and remove the state with the resources still up. Missing values are an error
+    /// naming the variables and the file, not an empty set.
+    #[test]
+    fn a_destroy_without_the_recorded_variable_values_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let module = tmp.path().join("run.provision").join("module");
+        std::fs::create_dir_all(&module).unwrap();
+        let record = Record {
+            source: tmp.path().join("src"),
+            module,
+            workspace: "perf-x".into(),
+            var_names: vec!["region".into()],
+            var_files: vec![],
+            state: crate::terraform::record::State::Applied,
+            updated: chrono::Utc::now(),
+            phases: Default::default(),
+        };
+        let e = var_args(&record, &Terraform::from_env()).unwrap_err().to_string();
+        assert!(e.contains("vars.json") && e.contains("region"), "{e}");
+    }
 }
